@@ -1,0 +1,39 @@
+"""The machine API: flask-smorest blueprints per resource."""
+
+from typing import Any
+
+from flask_smorest import Api
+
+from suppression.api import blocks, checks, consents, health, relationships
+
+
+def register(api: Api) -> None:
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API key"}
+    )
+    for module in (health, consents, blocks, relationships, checks):
+        api.register_blueprint(module.blp)
+
+
+class ServiceApi(Api):
+    """flask-smorest's error shape, with a message on every error (API.md)."""
+
+    def handle_http_exception(self, error: Any) -> Any:
+        data = getattr(error, "data", None)
+        if isinstance(data, dict) and "message" not in data and "messages" in data:
+            fields = sorted(_field_names(data["messages"]))
+            data["message"] = (
+                "Invalid input: " + ", ".join(fields) + "." if fields else "Invalid input."
+            )
+        return super().handle_http_exception(error)
+
+
+def _field_names(messages: Any) -> set[str]:
+    names: set[str] = set()
+    if isinstance(messages, dict):
+        for location, errors in messages.items():
+            if isinstance(errors, dict):
+                names.update(str(name) for name in errors)
+            else:
+                names.add(str(location))
+    return names

@@ -1,0 +1,47 @@
+"""Bearer API keys and their roles. 401: no or unknown key; 403: role may not."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from flask import g, request
+from flask_smorest import Blueprint, abort
+
+from suppression.runtime import db_session
+from suppression.services.api_keys import Role, authenticate
+
+
+def protected(blp: Blueprint, *roles: Role) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Require a live key whose role is one of `roles` (admin may do everything)."""
+    allowed = {Role.ADMIN.value, *(role.value for role in roles)}
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        @wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
+            if scheme.lower() != "bearer" or not secret.strip():
+                abort(401, message="An API key is required: Authorization: Bearer <key>.")
+            key = authenticate(db_session(), secret.strip())
+            if key is None:
+                abort(401, message="The API key is unknown or revoked.")
+            if key.role not in allowed:
+                abort(403, message=f"A {key.role} key may not do this.")
+            g.api_key = key
+            return view(*args, **kwargs)
+
+        documented = blp.doc(
+            security=[{"bearerAuth": []}],
+            description=f"Roles: {', '.join(sorted(allowed))}.",
+        )(wrapper)
+        documented = blp.alt_response(401, description="No key, or an unknown or revoked key")(
+            documented
+        )
+        return blp.alt_response(403, description="The key's role may not do this")(documented)
+
+    return decorator
+
+
+def current_actor() -> str:
+    return f"api_key:{g.api_key.name}"

@@ -1,0 +1,63 @@
+"""Wire fields shared by the schemas: addresses, countries, times."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import ValidationError, fields
+
+from suppression.domain.addresses import InvalidAddress, canonicalise_strict
+from suppression.domain.jurisdictions import UnknownCountry, normalise_country
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class Email(fields.String):
+    """A single address, validated strictly and loaded in canonical form."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return canonicalise_strict(text)
+        except InvalidAddress as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class Country(fields.String):
+    """ISO 3166-1 alpha-2, case-insensitive in, upper-case out."""
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("metadata", {"example": "DE", "description": "ISO 3166-1 alpha-2"})
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            return normalise_country(text)
+        except UnknownCountry as exc:
+            raise ValidationError(str(exc)) from exc
+
+
+class Time(fields.AwareDateTime):
+    """RFC 3339; a time without a zone is taken as UTC."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(format="iso", default_timezone=UTC, **kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        return rfc3339(value)
+
+
+class RawList(fields.Field):
+    """A JSON array passed through untouched: a million items are checked in one
+    pass by the service, not one marshmallow field each."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[Any]:
+        if not isinstance(value, list):
+            raise ValidationError("Must be a list.")
+        return value

@@ -1,0 +1,68 @@
+"""Turning request data into service arguments and service results into documents."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import request
+
+from suppression import runtime
+from suppression.api.auth import current_actor
+from suppression.api.fields import rfc3339
+from suppression.errors import InvalidInput
+from suppression.services.consents import EventContext
+from suppression.services.subjects import SubjectView
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def client_ip() -> str | None:
+    """The peer address; behind a proxy, run gunicorn with --forwarded-allow-ips."""
+    return request.remote_addr
+
+
+def event_context(data: dict[str, Any], default_source: str = "api") -> EventContext:
+    now = runtime.now()
+    occurred_at = data.get("occurred_at") or now
+    if occurred_at > now + MAX_CLOCK_SKEW:
+        # A future time would pin the state: no real change could ever be newer.
+        raise InvalidInput(
+            "occurred_at is in the future",
+            {"occurred_at": ["Must not be later than now (5 minutes of clock skew allowed)."]},
+        )
+    return EventContext(
+        actor=current_actor(),
+        source=data.get("source") or default_source,
+        occurred_at=occurred_at,
+        recorded_at=now,
+        ip=client_ip(),
+        user_agent=(request.user_agent.string or None) and request.user_agent.string[:500],
+        campaign=data.get("campaign"),
+        notice_version=data.get("notice_version"),
+        evidence=data.get("evidence"),
+    )
+
+
+def subject_document(view: SubjectView) -> dict[str, Any]:
+    return {
+        "email": view.email,
+        "country": view.jurisdiction.country,
+        "country_source": view.jurisdiction.source_label,
+        "consents": {
+            purpose: {
+                "status": state.status,
+                "changed_at": rfc3339(state.changed_at),
+                "source": state.source,
+            }
+            for purpose, state in sorted(view.consents.items())
+        },
+        "blocks": [
+            {"kind": b.kind, "since": rfc3339(b.since), "source": b.source} for b in view.blocks
+        ],
+        "decisions": {
+            purpose: {"sendable": d.sendable, "reason": d.reason_code}
+            for purpose, d in view.decisions.items()
+        },
+        "erased_at": rfc3339(view.erased_at),
+    }

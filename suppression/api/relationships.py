@@ -1,0 +1,42 @@
+"""POST /v1/relationships: purchases and inquiries, the basis of soft opt-in."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from suppression import runtime
+from suppression.api.auth import protected
+from suppression.api.presenters import event_context, subject_document
+from suppression.api.schemas import RelationshipSchema, SubjectStateSchema
+from suppression.services.api_keys import Role
+from suppression.services.consents import record_relationship
+from suppression.services.subjects import view_subject
+
+blp = Blueprint(
+    "relationships",
+    __name__,
+    url_prefix="/v1/relationships",
+    description="Customer relationships (implied consent where settings allow it)",
+)
+
+
+@blp.route("")
+class Relationships(MethodView):
+    @protected(blp, Role.SENDER, Role.STAFF)
+    @blp.arguments(RelationshipSchema)
+    @blp.response(201, SubjectStateSchema)
+    def post(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Record a purchase or an inquiry (CASL implied consent: 2 years / 6 months)."""
+        session = runtime.db_session()
+        ctx = event_context(data)
+        subject = record_relationship(session, runtime.vault(), data["email"], data["kind"], ctx)
+        document = subject_document(
+            view_subject(
+                session, data["email"], subject, runtime.settings().policy, ctx.recorded_at
+            )
+        )
+        session.commit()
+        return document

@@ -1,0 +1,143 @@
+"""Wire schemas. The contract is API.md; these never follow table changes."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from suppression.api.fields import Country, Email, RawList, Time
+from suppression.domain.policy import Reason
+
+CONSENT_STATUSES = ("opted_in", "opted_out")
+BLOCK_KINDS = ("hard_bounce", "complaint", "restriction", "objection", "lift_restriction")
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+class EvidenceMixin(Schema):
+    source = fields.String(validate=validate.Length(min=1, max=100))
+    occurred_at = Time(metadata={"description": "When it happened (default: now)"})
+    evidence = fields.Dict(
+        keys=fields.String(), metadata={"description": "Free evidence: form, page, text shown"}
+    )
+    campaign = fields.String(validate=validate.Length(max=200))
+    notice_version = fields.String(validate=validate.Length(max=100))
+
+
+class ConsentCreateSchema(EvidenceMixin):
+    email = Email(required=True)
+    purpose = fields.String(required=True, metadata={"example": "email_marketing"})
+    status = fields.String(required=True, validate=validate.OneOf(CONSENT_STATUSES))
+    country = Country()
+    country_source = fields.String(
+        load_default="hint",
+        validate=validate.OneOf(("hint", "declared")),
+        metadata={"description": "declared: the person chose it; hint: a guess (default)"},
+    )
+    source = fields.String(required=True, validate=validate.Length(min=1, max=100))
+
+
+class BlockSchema(EvidenceMixin):
+    email = Email(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(BLOCK_KINDS))
+    country = Country()
+
+
+class BlockRequestSchema(BlockSchema):
+    """One event, or `{"events": [...]}` with up to 10,000 of them."""
+
+    email = Email()
+    kind = fields.String(validate=validate.OneOf(BLOCK_KINDS))
+    events = fields.List(fields.Nested(BlockSchema), validate=validate.Length(min=1, max=10_000))
+
+    @validates_schema
+    def one_form(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if "events" in data:
+            if "email" in data or "kind" in data:
+                raise ValidationError("Send either one event or `events`, not both.")
+            return
+        missing = {
+            f: ["Missing data for required field."] for f in ("email", "kind") if f not in data
+        }
+        if missing:
+            raise ValidationError(missing)
+
+
+class BatchRecordedSchema(Schema):
+    recorded = fields.Integer()
+
+
+class RelationshipSchema(EvidenceMixin):
+    email = Email(required=True)
+    kind = fields.String(required=True, validate=validate.OneOf(("purchase", "inquiry")))
+
+
+class ConsentStateSchema(Schema):
+    status = fields.String()
+    changed_at = fields.String()
+    source = fields.String()
+
+
+class DecisionSchema(Schema):
+    sendable = fields.Boolean()
+    reason = fields.String(allow_none=True, validate=validate.OneOf([r.value for r in Reason]))
+
+
+class BlockStateSchema(Schema):
+    kind = fields.String()
+    since = fields.String()
+    source = fields.String()
+
+
+class SubjectStateSchema(Schema):
+    email = fields.String()
+    country = fields.String(allow_none=True)
+    country_source = fields.String(allow_none=True)
+    consents = fields.Dict(keys=fields.String(), values=fields.Nested(ConsentStateSchema))
+    blocks = fields.List(fields.Nested(BlockStateSchema))
+    decisions = fields.Dict(keys=fields.String(), values=fields.Nested(DecisionSchema))
+    erased_at = fields.String(allow_none=True)
+
+
+class CheckRequestSchema(Schema):
+    purpose = fields.String(load_default="email_marketing")
+    addresses = RawList(
+        required=True,
+        metadata={
+            "description": 'Strings, or objects {"email", "country"?} with a country hint',
+            "type": "array",
+            "items": {},
+        },
+    )
+
+
+class CheckQuerySchema(Schema):
+    detail = fields.String(validate=validate.OneOf(("all",)))
+
+
+class CheckCsvQuerySchema(Schema):
+    purpose = fields.String(load_default="email_marketing")
+    only = fields.String(
+        load_default="all", validate=validate.OneOf(("sendable", "suppressed", "all"))
+    )
+
+
+class SuppressedSchema(Schema):
+    email = fields.Raw()
+    reason = fields.String()
+
+
+class ResultSchema(Schema):
+    email = fields.Raw()
+    sendable = fields.Boolean()
+    reason = fields.String(allow_none=True)
+
+
+class CheckResponseSchema(Schema):
+    purpose = fields.String()
+    total = fields.Integer()
+    sendable = fields.Integer()
+    invalid = fields.Integer()
+    suppressed = fields.List(fields.Nested(SuppressedSchema))
+    results = fields.List(fields.Nested(ResultSchema))

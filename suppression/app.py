@@ -1,0 +1,65 @@
+"""The application factory: reads like a table of contents."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import swagger_ui_bundle
+from flask import Flask, send_from_directory
+
+from suppression import api as api_package
+from suppression import metrics, runtime
+from suppression.api import errors
+from suppression.config import Settings
+from suppression.database import make_engine, make_session_factory
+from suppression.db import utcnow
+from suppression.domain.sealing import AddressSealer
+from suppression.domain.vault import AddressVault
+from suppression.logconfig import configure_logging
+
+DOCS_ASSETS = "/docs/assets/"
+
+
+def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = utcnow) -> Flask:
+    settings = settings or Settings.from_env()
+    configure_logging(settings)
+    app = Flask(__name__, instance_path=str(settings.instance_path))
+    app.config.update(
+        SECRET_KEY=settings.keys.secret_key,
+        MAX_CONTENT_LENGTH=settings.max_content_length,
+        API_TITLE="Suppression service",
+        API_VERSION="1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        OPENAPI_SWAGGER_UI_PATH="/docs",
+        OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,
+    )
+    engine = make_engine(settings.database_url)
+    keys = settings.keys
+    runtime.install(
+        app,
+        runtime.Runtime(
+            settings=settings,
+            engine=engine,
+            sessions=make_session_factory(engine),
+            vault=AddressVault(
+                keys.index_key, AddressSealer(keys.sealing_keys, keys.sealing_key_current)
+            ),
+            clock=clock,
+        ),
+    )
+    api_package.register(api_package.ServiceApi(app))
+    errors.install(app)
+    metrics.install(app)
+    _serve_docs_assets(app)
+    return app
+
+
+def _serve_docs_assets(app: Flask) -> None:
+    """Swagger UI from the installed package: /docs needs no CDN."""
+
+    @app.get(DOCS_ASSETS + "<path:filename>")
+    def docs_assets(filename: str):  # type: ignore[no-untyped-def]
+        return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)

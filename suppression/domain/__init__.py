@@ -1,0 +1,1 @@
+"""Pure rules: no Flask, no SQLAlchemy, no I/O. Tested without a database."""

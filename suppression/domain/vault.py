@@ -1,0 +1,23 @@
+"""The keys that turn a canonical address into what is stored: index and seal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from suppression.domain.addresses import keyed_index
+from suppression.domain.sealing import AddressSealer
+
+
+@dataclass(frozen=True, slots=True)
+class AddressVault:
+    index_key: bytes
+    sealer: AddressSealer
+
+    def index(self, canonical: str) -> bytes:
+        return keyed_index(self.index_key, canonical)
+
+    def seal(self, canonical: str) -> bytes:
+        return self.sealer.seal(canonical)
+
+    def open(self, sealed: bytes) -> str:
+        return self.sealer.open(sealed)

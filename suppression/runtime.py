@@ -1,0 +1,71 @@
+"""What a request needs from the app: its session, settings, keys and clock.
+
+Views and pages call these instead of reaching into `current_app` themselves,
+so that services stay free of Flask.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from flask import Flask, current_app, g
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from suppression.config import Settings
+from suppression.database import read_only_session
+from suppression.domain.vault import AddressVault
+
+EXTENSION = "suppression"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    vault: AddressVault
+    clock: Callable[[], datetime]
+
+
+def runtime() -> Runtime:
+    return current_app.extensions[EXTENSION]
+
+
+def settings() -> Settings:
+    return runtime().settings
+
+
+def vault() -> AddressVault:
+    return runtime().vault
+
+
+def now() -> datetime:
+    return runtime().clock()
+
+
+def db_session() -> Session:
+    """The request's session; rolled back and closed at teardown unless committed."""
+    if "db_session" not in g:
+        g.db_session = runtime().sessions()
+    return g.db_session
+
+
+def read_session() -> Session:
+    """A session for a long read (a check) that never takes SQLite's write lock."""
+    if "db_read_session" not in g:
+        g.db_read_session = read_only_session(runtime().sessions)
+    return g.db_read_session
+
+
+def install(app: Flask, state: Runtime) -> None:
+    app.extensions[EXTENSION] = state
+
+    @app.teardown_appcontext
+    def close_sessions(_exc: BaseException | None) -> None:
+        for name in ("db_session", "db_read_session"):
+            session = g.pop(name, None)
+            if session is not None:
+                session.close()

@@ -1,0 +1,5 @@
+"""gunicorn wsgi:app"""
+
+from suppression import create_app
+
+app = create_app()
