@@ -9,7 +9,7 @@ from typing import Any
 from flask import g, request
 from flask_smorest import Blueprint, abort
 
-from suppression.runtime import db_session
+from suppression.runtime import read_session
 from suppression.services.api_keys import Role, authenticate
 
 
@@ -23,7 +23,8 @@ def protected(blp: Blueprint, *roles: Role) -> Callable[[Callable[..., Any]], Ca
             scheme, _, secret = request.headers.get("Authorization", "").partition(" ")
             if scheme.lower() != "bearer" or not secret.strip():
                 abort(401, message="An API key is required: Authorization: Bearer <key>.")
-            key = authenticate(db_session(), secret.strip())
+            # The read session: on SQLite a lookup must not take the write lock.
+            key = authenticate(read_session(), secret.strip())
             if key is None:
                 abort(401, message="The API key is unknown or revoked.")
             if key.role not in allowed:

@@ -65,9 +65,7 @@ addresses = ascii_addresses() | international_addresses()
 whitespace = st.text(alphabet=" \t\r\n\u00a0\u2003\u3000", max_size=4)
 # Arbitrary text, and text shaped like an address so that the paths past the
 # first checks are reached often.
-address_like = st.builds(
-    "{}@{}".format, st.text(max_size=30), st.text(max_size=30)
-) | st.text()
+address_like = st.builds("{}@{}".format, st.text(max_size=30), st.text(max_size=30)) | st.text()
 
 
 def _flip_ascii_case(text: str, flips: list[bool]) -> str:
@@ -75,6 +73,10 @@ def _flip_ascii_case(text: str, flips: list[bool]) -> str:
         ch.swapcase() if ch.isascii() and flip else ch
         for ch, flip in zip(text, flips + [False] * len(text), strict=False)
     )
+
+
+# "example" in fullwidth letters, which IDNA maps to ASCII.
+FULLWIDTH_EXAMPLE = "\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45"
 
 
 # --- canonical form ------------------------------------------------------------
@@ -89,7 +91,7 @@ def _flip_ascii_case(text: str, flips: list[bool]) -> str:
         ("user@bücher.de", "user@xn--bcher-kva.de"),
         ("User@BÜCHER.DE", "user@xn--bcher-kva.de"),
         ("user@xn--bcher-kva.de", "user@xn--bcher-kva.de"),
-        ("a@ｅｘａｍｐｌｅ.com", "a@example.com"),
+        (f"a@{FULLWIDTH_EXAMPLE}.com", "a@example.com"),
         ("jöhn@example.com", "jöhn@example.com"),
         ("a+tag@x.com", "a+tag@x.com"),
         ("Jane+Newsletter@Example.com", "jane+newsletter@example.com"),
@@ -198,7 +200,7 @@ def test_canonicalise_accepts_generated_addresses(raw):
 
 @given(addresses | address_like)
 @example("user@BÜCHER.DE")
-@example("a@ｅｘａｍｐｌｅ.com")
+@example(f"a@{FULLWIDTH_EXAMPLE}.com")
 def test_canonicalise_is_idempotent(raw):
     canonical = canonicalise(raw)
     if canonical is not None:
@@ -280,7 +282,7 @@ def test_canonicalise_strict_returns_the_same_canonical_form(raw, canonical):
     ],
 )
 def test_canonicalise_strict_raises_invalid_address_for_syntax_errors(raw):
-    with pytest.raises(InvalidAddress, match="not a valid email address"):
+    with pytest.raises(InvalidAddress, match=r"(?i)not a valid email address"):
         canonicalise_strict(raw)
 
 

@@ -1,0 +1,184 @@
+"""Fixtures shared by every test that needs a database or the app.
+
+The suite runs on SQLite by default and on PostgreSQL when TEST_DATABASE_URL is
+set (e.g. postgresql://postgres@127.0.0.1:5432/test). The schema is built once
+per session by the real migrations; each test starts from empty tables.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from suppression import create_app, database
+from suppression.config import Keys, Settings, normalise_database_url, policy_from_env
+from suppression.db import Base
+from suppression.domain.sealing import AddressSealer
+from suppression.domain.vault import AddressVault
+from suppression.services.api_keys import create_api_key
+
+TEST_KEYS = Keys(
+    secret_key="test-secret-key-that-is-long-enough-for-flask",
+    index_key=b"i" * 32,
+    sealing_keys={1: b"s" * 32},
+    sealing_key_current=1,
+)
+
+
+class Clock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, start: datetime):
+        self.current = start
+
+    def __call__(self) -> datetime:
+        return self.current
+
+    def advance(self, **delta: float) -> datetime:
+        self.current += timedelta(**delta)
+        return self.current
+
+
+def _database_url(tmp_root: Path) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        return normalise_database_url(url)
+    return f"sqlite:///{tmp_root / 'test.db'}"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = _database_url(tmp_path_factory.mktemp("db"))
+    engine = database.make_engine(url)
+    if engine.dialect.name == "postgresql":
+        with engine.begin() as connection:
+            connection.exec_driver_sql("DROP SCHEMA public CASCADE")
+            connection.exec_driver_sql("CREATE SCHEMA public")
+    engine.dispose()
+    database.upgrade(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = database.make_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+def _empty_tables(engine: Engine) -> None:
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in tables:
+                connection.execute(text(f"DELETE FROM {table}"))
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 11, 29, 12, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def make_settings(database_url: str, tmp_path: Path):
+    def build(**environ: str) -> Settings:
+        return Settings(
+            env="development",
+            instance_path=tmp_path / "instance",
+            database_url=database_url,
+            keys=TEST_KEYS,
+            policy=policy_from_env(environ),
+        )
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def app(settings: Settings, clock: Clock, engine: Engine):
+    _empty_tables(engine)
+    application = create_app(settings, clock=clock)
+    application.config["TESTING"] = True
+    yield application
+    application.extensions["suppression"].engine.dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def session(app) -> Iterator[Session]:
+    session = app.extensions["suppression"].sessions()
+    yield session
+    session.close()
+
+
+@pytest.fixture
+def vault() -> AddressVault:
+    return AddressVault(TEST_KEYS.index_key, AddressSealer(TEST_KEYS.sealing_keys, 1))
+
+
+@pytest.fixture
+def make_key(app, clock):
+    def create(role: str, name: str | None = None) -> dict[str, str]:
+        session = app.extensions["suppression"].sessions()
+        _key, secret = create_api_key(session, name or f"{role}-key", role, clock())
+        session.commit()
+        session.close()
+        return {"Authorization": f"Bearer {secret}"}
+
+    return create
+
+
+@pytest.fixture
+def sender(make_key) -> dict[str, str]:
+    return make_key("sender")
+
+
+@pytest.fixture
+def staff(make_key) -> dict[str, str]:
+    return make_key("staff")
+
+
+@pytest.fixture
+def admin(make_key) -> dict[str, str]:
+    return make_key("admin")
+
+
+def random_key() -> str:
+    return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+
+
+@pytest.fixture
+def sender_for(engine, clock):
+    """A client of an app built with other settings, and a sender key for it."""
+    made = []
+
+    def build(settings: Settings):
+        _empty_tables(engine)
+        application = create_app(settings, clock=clock)
+        made.append(application)
+        session = application.extensions["suppression"].sessions()
+        _key, secret = create_api_key(session, "sender-key", "sender", clock())
+        session.commit()
+        session.close()
+        return application.test_client(), {"Authorization": f"Bearer {secret}"}
+
+    yield build
+    for application in made:
+        application.extensions["suppression"].engine.dispose()
