@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from suppression import metrics, runtime
 from suppression.api.auth import protected
 from suppression.api.presenters import event_context, subject_document
-from suppression.api.schemas import BlockRequestSchema, SubjectStateSchema
+from suppression.api.schemas import BatchRecordedSchema, BlockRequestSchema, SubjectStateSchema
 from suppression.services.api_keys import Role
 from suppression.services.consents import record_block
 from suppression.services.subjects import view_subject
@@ -25,7 +26,7 @@ class Blocks(MethodView):
     @protected(blp, Role.SENDER, Role.STAFF)
     @blp.arguments(BlockRequestSchema)
     @blp.response(201, SubjectStateSchema)
-    @blp.alt_response(200, description='Batch form: `{"recorded": n}`')
+    @blp.alt_response(200, schema=BatchRecordedSchema, description="The batch form")
     def post(self, data: dict[str, Any]) -> Any:
         """Record one event → 201 with the state; `{"events": [...]}` → 200 `{"recorded": n}`."""
         session = runtime.db_session()
@@ -39,7 +40,8 @@ class Blocks(MethodView):
             session.commit()
             for event in data["events"]:
                 metrics.CONSENT_CHANGES.labels(event["kind"], "api").inc()
-            return {"recorded": len(data["events"])}, 200
+            # A Response passes the 201 schema by: the batch answers its own shape.
+            return jsonify({"recorded": len(data["events"])})
         ctx = event_context(data, "api")
         subject = record_block(
             session, vault, data["email"], data["kind"], ctx, data.get("country")

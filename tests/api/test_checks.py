@@ -33,7 +33,8 @@ def results(client, headers, addresses, purpose="email_marketing"):
 def test_the_readme_walkthrough_answers_as_promised(client, sender):
     record(client, sender, "Jane.Doe@Example.COM")
     response = client.post(
-        "/v1/checks", json={"purpose": "email_marketing", "addresses": DONE_WHEN_LIST},
+        "/v1/checks",
+        json={"purpose": "email_marketing", "addresses": DONE_WHEN_LIST},
         headers=sender,
     )
     assert response.status_code == 200
@@ -110,8 +111,9 @@ def test_recorded_opt_in_makes_an_opt_in_jurisdiction_sendable(client, sender):
 
 
 def test_a_declared_country_beats_the_hint_in_the_check(client, sender):
-    record(client, sender, "a@example.com", status="opted_in", country="US",
-           country_source="declared")
+    record(
+        client, sender, "a@example.com", status="opted_in", country="US", country_source="declared"
+    )
     assert results(client, sender, [{"email": "a@example.com", "country": "DE"}]) == [
         ("a@example.com", True, None)
     ]
@@ -191,19 +193,25 @@ def test_malformed_json_is_400(client, sender):
 
 def test_an_oversized_body_is_413_in_the_error_shape(app, client, sender):
     app.config["MAX_CONTENT_LENGTH"] = 1000
-    response = client.post("/v1/checks", json={"addresses": ["a@example.com"] * 100}, headers=sender)
+    response = client.post(
+        "/v1/checks", json={"addresses": ["a@example.com"] * 100}, headers=sender
+    )
     assert response.status_code == 413
     assert response.get_json()["code"] == 413
 
 
 def test_a_check_stores_nothing_about_the_addresses(client, sender, session):
     record(client, sender, "known@example.com")
-    before = (session.scalar(select(func.count()).select_from(Subject)),
-              session.scalar(select(func.count()).select_from(ConsentEvent)))
+    before = (
+        session.scalar(select(func.count()).select_from(Subject)),
+        session.scalar(select(func.count()).select_from(ConsentEvent)),
+    )
     session.rollback()
     results(client, sender, [f"user{i}@example.com" for i in range(200)])
-    after = (session.scalar(select(func.count()).select_from(Subject)),
-             session.scalar(select(func.count()).select_from(ConsentEvent)))
+    after = (
+        session.scalar(select(func.count()).select_from(Subject)),
+        session.scalar(select(func.count()).select_from(ConsentEvent)),
+    )
     assert before == after == (1, 1)
 
 
@@ -223,13 +231,17 @@ def test_a_list_larger_than_one_chunk_keeps_order_and_answers(make_settings, sen
 
 
 def csv_check(client, headers, body, **query):
-    return client.post("/v1/checks.csv", query_string=query, data=body,
-                       content_type="text/csv", headers=headers)
+    return client.post(
+        "/v1/checks.csv", query_string=query, data=body, content_type="text/csv", headers=headers
+    )
 
 
 def test_csv_check_answers_email_sendable_reason(client, sender):
     record(client, sender, "jane.doe@example.com")
-    body = "email,country\n jane.doe@example.com,\nhans@firma.de,\nbob@example.com,\nli@example.com,ca\n"
+    body = (
+        "email,country\n jane.doe@example.com,\nhans@firma.de,\nbob@example.com,\n"
+        "li@example.com,ca\n"
+    )
     response = csv_check(client, sender, body)
     assert response.status_code == 200
     assert response.mimetype == "text/csv"

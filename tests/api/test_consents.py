@@ -41,18 +41,27 @@ def test_opt_out_of_all_covers_every_purpose(client, sender):
 
 
 def test_newer_purpose_opt_in_beats_older_opt_out_of_all(client, sender):
-    consent(client, sender, email="a@example.com", purpose="all", occurred_at="2026-01-01T00:00:00Z")
-    consent(client, sender, email="a@example.com", status="opted_in",
-            occurred_at="2026-02-01T00:00:00Z")
+    consent(
+        client, sender, email="a@example.com", purpose="all", occurred_at="2026-01-01T00:00:00Z"
+    )
+    consent(
+        client, sender, email="a@example.com", status="opted_in", occurred_at="2026-02-01T00:00:00Z"
+    )
     assert check(client, sender, ["a@example.com"]) == [(True, None)]
     assert check(client, sender, ["a@example.com"], "ad_audiences") == [(False, "opted_out")]
 
 
 def test_an_older_event_arriving_late_never_wins(client, sender, session):
-    consent(client, sender, email="a@example.com", status="opted_out",
-            occurred_at="2026-06-01T00:00:00Z")
-    late = consent(client, sender, email="a@example.com", status="opted_in",
-                   occurred_at="2026-05-01T00:00:00Z")
+    consent(
+        client,
+        sender,
+        email="a@example.com",
+        status="opted_out",
+        occurred_at="2026-06-01T00:00:00Z",
+    )
+    late = consent(
+        client, sender, email="a@example.com", status="opted_in", occurred_at="2026-05-01T00:00:00Z"
+    )
     assert late.status_code == 201
     assert late.get_json()["consents"]["email_marketing"]["status"] == "opted_out"
     assert check(client, sender, ["a@example.com"]) == [(False, "opted_out")]
@@ -62,9 +71,15 @@ def test_an_older_event_arriving_late_never_wins(client, sender, session):
 def test_the_event_keeps_its_evidence(client, sender, session):
     response = client.post(
         "/v1/consents",
-        json={"email": "a@example.com", "purpose": "email_marketing", "status": "opted_in",
-              "source": "signup_form", "campaign": "spring", "notice_version": "privacy-v7",
-              "evidence": {"form": "footer", "text": "Send me news"}},
+        json={
+            "email": "a@example.com",
+            "purpose": "email_marketing",
+            "status": "opted_in",
+            "source": "signup_form",
+            "campaign": "spring",
+            "notice_version": "privacy-v7",
+            "evidence": {"form": "footer", "text": "Send me news"},
+        },
         headers={**sender, "User-Agent": "FormBot/1.0"},
     )
     assert response.status_code == 201
@@ -81,12 +96,22 @@ def test_the_event_keeps_its_evidence(client, sender, session):
 
 
 def test_country_hint_is_stored_and_declared_country_wins_over_later_hints(client, sender):
-    body = consent(client, sender, email="a@example.com", status="opted_in", country="ca").get_json()
+    body = consent(
+        client, sender, email="a@example.com", status="opted_in", country="ca"
+    ).get_json()
     assert (body["country"], body["country_source"]) == ("CA", "hint")
-    body = consent(client, sender, email="a@example.com", status="opted_in", country="US",
-                   country_source="declared").get_json()
+    body = consent(
+        client,
+        sender,
+        email="a@example.com",
+        status="opted_in",
+        country="US",
+        country_source="declared",
+    ).get_json()
     assert (body["country"], body["country_source"]) == ("US", "declared")
-    body = consent(client, sender, email="a@example.com", status="opted_in", country="DE").get_json()
+    body = consent(
+        client, sender, email="a@example.com", status="opted_in", country="DE"
+    ).get_json()
     assert (body["country"], body["country_source"]) == ("US", "declared")
 
 

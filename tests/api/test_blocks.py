@@ -1,0 +1,102 @@
+from sqlalchemy import func, select
+
+from suppression.models import Block, ConsentEvent, Subject
+
+
+def check(client, headers, addresses):
+    response = client.post("/v1/checks?detail=all", json={"addresses": addresses}, headers=headers)
+    return [r["reason"] for r in response.get_json()["results"]]
+
+
+def test_single_block_answers_201_with_the_state(client, sender):
+    response = client.post(
+        "/v1/blocks",
+        json={"email": "a@example.com", "kind": "complaint", "source": "fbl"},
+        headers=sender,
+    )
+    assert response.status_code == 201
+    body = response.get_json()
+    assert body["blocks"] == [
+        {"kind": "complaint", "since": "2026-11-29T12:00:00Z", "source": "fbl"}
+    ]
+    assert body["decisions"]["email_marketing"] == {"sendable": False, "reason": "complained"}
+
+
+def test_batch_records_every_event_and_answers_the_count(client, sender, session):
+    events = [{"email": f"u{i}@example.com", "kind": "hard_bounce"} for i in range(50)]
+    response = client.post("/v1/blocks", json={"events": events}, headers=sender)
+    assert response.status_code == 200
+    assert response.get_json() == {"recorded": 50}
+    assert session.scalar(select(func.count()).select_from(Block)) == 50
+    assert check(client, sender, ["u0@example.com", "u49@example.com"]) == ["bounced", "bounced"]
+
+
+def test_a_bad_event_in_a_batch_stores_nothing_and_names_it(client, sender, session):
+    events = [
+        {"email": "good@example.com", "kind": "complaint"},
+        {"email": "not-an-address", "kind": "complaint"},
+        {"email": "other@example.com", "kind": "unsubscribe"},
+    ]
+    response = client.post("/v1/blocks", json={"events": events}, headers=sender)
+    assert response.status_code == 422
+    errors = response.get_json()["errors"]["json"]["events"]
+    assert set(errors) == {"1", "2"}
+    assert "email" in errors["1"]
+    assert "kind" in errors["2"]
+    assert session.scalar(select(func.count()).select_from(Subject)) == 0
+
+
+def test_a_batch_over_ten_thousand_is_422(client, sender):
+    events = [{"email": "a@example.com", "kind": "complaint"}] * 10_001
+    response = client.post("/v1/blocks", json={"events": events}, headers=sender)
+    assert response.status_code == 422
+    assert "events" in response.get_json()["errors"]["json"]
+
+
+def test_single_and_batch_forms_cannot_be_mixed(client, sender):
+    body = {
+        "email": "a@example.com",
+        "kind": "complaint",
+        "events": [{"email": "b@example.com", "kind": "complaint"}],
+    }
+    assert client.post("/v1/blocks", json=body, headers=sender).status_code == 422
+
+
+def test_missing_kind_is_422(client, sender):
+    response = client.post("/v1/blocks", json={"email": "a@example.com"}, headers=sender)
+    assert response.status_code == 422
+    assert "kind" in response.get_json()["errors"]["json"]
+
+
+def test_an_older_lift_does_not_undo_a_newer_restriction(client, sender, session):
+    client.post(
+        "/v1/blocks",
+        json={
+            "email": "r@example.com",
+            "kind": "restriction",
+            "occurred_at": "2026-10-01T00:00:00Z",
+        },
+        headers=sender,
+    )
+    client.post(
+        "/v1/blocks",
+        json={
+            "email": "r@example.com",
+            "kind": "lift_restriction",
+            "occurred_at": "2026-09-01T00:00:00Z",
+        },
+        headers=sender,
+    )
+    assert check(client, sender, ["r@example.com"]) == ["restricted"]
+    assert session.scalar(select(func.count()).select_from(ConsentEvent)) == 2
+
+
+def test_objection_covers_every_marketing_purpose(client, sender):
+    client.post("/v1/blocks", json={"email": "o@example.com", "kind": "objection"}, headers=sender)
+    for purpose in ("email_marketing", "ad_audiences"):
+        response = client.post(
+            "/v1/checks", json={"purpose": purpose, "addresses": ["o@example.com"]}, headers=sender
+        )
+        assert response.get_json()["suppressed"] == [
+            {"email": "o@example.com", "reason": "restricted"}
+        ]
