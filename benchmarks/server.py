@@ -1,0 +1,142 @@
+"""The service under test: `suppression serve` (gunicorn) on loopback, and its memory."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO
+
+import requests
+
+SUPPRESSION = str(Path(sys.executable).with_name("suppression"))
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def rss(pid: int) -> int:
+    """Resident set size in bytes, 0 once the process is gone."""
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+class Server:
+    """One `suppression serve` run; the process it execs into is gunicorn's master."""
+
+    def __init__(self, env: dict[str, str], workers: int, log_path: Path):
+        self.env = env
+        self.workers = workers
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+
+    def __enter__(self) -> Server:
+        self._log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [SUPPRESSION, "serve", "--port", str(self.port), "--workers", str(self.workers)],
+            env=self.env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the server exited; see {self.log_path}")
+            try:
+                ready = requests.get(self.base + "/readyz", timeout=2).status_code == 200
+            except requests.RequestException:
+                ready = False
+            if ready and len(children(self.process.pid)) >= self.workers:
+                return self
+            time.sleep(0.2)
+        raise RuntimeError(f"the server did not get ready; see {self.log_path}")
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        if self._log is not None:
+            self._log.close()
+
+    def worker_pids(self) -> list[int]:
+        assert self.process is not None
+        return children(self.process.pid)
+
+    def create_key(self, role: str, name: str) -> str:
+        done = subprocess.run(
+            [SUPPRESSION, "keys", "create", "--role", role, "--name", name],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip().splitlines()[-1]
+
+
+class MemorySampler:
+    """Samples the workers' RSS every `interval` seconds while in use."""
+
+    def __init__(self, server: Server, interval: float = 0.05):
+        self.server = server
+        self.interval = interval
+        self.peak_sum = 0
+        self.peak_by_pid: dict[int, int] = {}
+        self.baseline_sum = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> int:
+        total = 0
+        for pid in self.server.worker_pids():
+            size = rss(pid)
+            total += size
+            if size > self.peak_by_pid.get(pid, 0):
+                self.peak_by_pid[pid] = size
+        self.samples += 1
+        return total
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.peak_sum = max(self.peak_sum, self._sample())
+
+    def __enter__(self) -> MemorySampler:
+        self.baseline_sum = self.peak_sum = self._sample()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak_sum = max(self.peak_sum, self._sample())
+
+    @property
+    def peak_worker(self) -> int:
+        """The peak of the worker that grew most: the one that served the request."""
+        return max(self.peak_by_pid.values(), default=0)
