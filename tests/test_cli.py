@@ -59,11 +59,13 @@ def test_revoking_an_unknown_key_fails_clearly(cli_env):
 def test_first_admin_key_is_made_only_when_none_is_live(cli_env):
     settings = Settings.from_env()
     first = ensure_first_admin_key(settings)
-    assert first is not None and first.startswith("sk_")
+    assert first is not None
+    assert first.startswith("sk_")
     assert ensure_first_admin_key(settings) is None
     assert cli_env.invoke(main, ["keys", "revoke", "admin"]).exit_code == 0
     replacement = ensure_first_admin_key(settings)
-    assert replacement is not None and replacement != first
+    assert replacement is not None
+    assert replacement != first
 
 
 def test_db_upgrade_and_check_pass_on_the_migrated_database(cli_env):

@@ -36,10 +36,9 @@ def protected(blp: Blueprint, *roles: Role) -> Callable[[Callable[..., Any]], Ca
             security=[{"bearerAuth": []}],
             description=f"Roles: {', '.join(sorted(allowed))}.",
         )(wrapper)
-        documented = blp.alt_response(401, description="No key, or an unknown or revoked key")(
-            documented
-        )
-        return blp.alt_response(403, description="The key's role may not do this")(documented)
+        # Both answer in the one error shape (the DEFAULT_ERROR component).
+        documented = blp.alt_response(401, response="DEFAULT_ERROR")(documented)
+        return blp.alt_response(403, response="DEFAULT_ERROR")(documented)
 
     return decorator
 

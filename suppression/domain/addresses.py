@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import unicodedata
 
 import email_validator
 import idna
@@ -20,7 +21,8 @@ MAX_ADDRESS = 254
 
 # Local part: dot-atom of printable non-special characters (unicode allowed for
 # SMTPUTF8 mailboxes); no quoted local parts, which marketing lists never need.
-_LOCAL = r"[^\s@\"(),:;<>\[\\\].]+(?:\.[^\s@\"(),:;<>\[\\\].]+)*"
+_ATOM = r"[^\s\x00-\x1f\x7f\u200b-\u200f\u2060\ufeff@\"(),:;<>\[\\\].]+"
+_LOCAL = rf"{_ATOM}(?:\.{_ATOM})*"
 _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _TLD = r"(?:[a-z][a-z0-9-]{0,61}[a-z0-9]|xn--[a-z0-9-]{1,59})"
 _ASCII_ADDRESS = re.compile(rf"({_LOCAL})@((?:{_LABEL}\.)+{_TLD})")
@@ -38,6 +40,9 @@ def canonicalise(raw: str) -> str | None:
     validator object.
     """
     text = raw.strip().lower()
+    if not text.isascii():
+        # One mailbox typed as composed or decomposed characters is one index.
+        text = unicodedata.normalize("NFC", text)
     if len(text) > MAX_ADDRESS:
         return None
     if _ASCII_ADDRESS.fullmatch(text):

@@ -147,20 +147,25 @@ DEFAULT_REGIMES: Mapping[str, Regime] = {
 
 @dataclass(frozen=True, slots=True)
 class RegimeTable:
-    """Per-country regime; EEA countries are opt-in whenever they are admitted."""
+    """Per-country regime; EEA countries are opt-in whenever they are admitted.
+
+    DENY is only for the unknown case: a known country is opt-in or opt-out.
+    """
 
     by_country: Mapping[str, Regime]
     unlisted: Regime = Regime.OPT_OUT  # a known country not in the table
     unknown: Regime = Regime.OPT_OUT  # no jurisdiction known at all
 
+    def __post_init__(self) -> None:
+        if self.unlisted == Regime.DENY or Regime.DENY in self.by_country.values():
+            raise ValueError("deny is only a regime for an unknown jurisdiction")
+
     def regime_for(self, country: str | None) -> Regime:
         if country is None:
             return self.unknown
-        if country in self.by_country:
-            return self.by_country[country]
         if is_eea(country):
-            return Regime.OPT_IN
-        return self.unlisted
+            return Regime.OPT_IN  # ePrivacy: prior consent, whatever the table says
+        return self.by_country.get(country, self.unlisted)
 
 
 def parse_regimes(text: str) -> dict[str, Regime]:

@@ -63,11 +63,14 @@ class ConsentRecord:
 def effective_consent(
     purpose_record: ConsentRecord | None, all_record: ConsentRecord | None
 ) -> ConsentRecord | None:
-    """A change to `all` and a change to one purpose: the newer one holds."""
+    """A change to `all` and a change to one purpose: the newer one holds; at the
+    same instant an opt-out holds (the safe side)."""
     if purpose_record is None:
         return all_record
     if all_record is None:
         return purpose_record
+    if all_record.changed_at == purpose_record.changed_at:
+        return min(all_record, purpose_record, key=lambda r: r.status != ConsentStatus.OPTED_OUT)
     return all_record if all_record.changed_at > purpose_record.changed_at else purpose_record
 
 
@@ -144,16 +147,13 @@ def decide(
     if blocks and (BlockKind.RESTRICTION in blocks or BlockKind.OBJECTION in blocks):
         return _DENIED[Reason.RESTRICTED]
     country = jurisdiction.country
-    eea = is_eea(country)
-    if eea and settings.eea_policy == EeaPolicy.EXCLUDE:
+    if is_eea(country) and settings.eea_policy == EeaPolicy.EXCLUDE:
         return _DENIED[Reason.EEA]
-    regime = Regime.OPT_IN if eea else settings.regimes.regime_for(country)
+    regime = settings.regimes.regime_for(country)
     if regime == Regime.OPT_OUT:
         return SENDABLE
     if regime == Regime.DENY:
-        if country is None:
-            return _DENIED[Reason.UNKNOWN_JURISDICTION]
-        return _DENIED[Reason.OPT_IN_REQUIRED]
+        return _DENIED[Reason.UNKNOWN_JURISDICTION]
     if consent is not None and consent.status == ConsentStatus.OPTED_IN:
         return SENDABLE
     if country in settings.soft_opt_in_countries and has_implied_consent(state, settings, now):

@@ -25,6 +25,8 @@ class AddressSealer:
     def __init__(self, keys: Mapping[int, bytes], current: int):
         if current not in keys:
             raise ValueError("the current sealing key is not among the keys")
+        if any(not 0 <= key_id < 2**16 for key_id in keys):
+            raise ValueError("sealing key ids are 0..65535 (two bytes in each ciphertext)")
         self._aeads = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self._current = current
 

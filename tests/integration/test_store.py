@@ -124,7 +124,7 @@ def test_a_dump_after_a_mixed_workload_holds_no_plaintext_address(
             "/v1/relationships", json={"email": address, "kind": "purchase"}, headers=sender
         )
     client.post(
-        "/v1/checks", json={"addresses": ADDRESSES + ["checked.only@example.org"]}, headers=sender
+        "/v1/checks", json={"addresses": [*ADDRESSES, "checked.only@example.org"]}, headers=sender
     )
     dump = _dump(engine, database_url).lower()
     assert len(dump) > 0

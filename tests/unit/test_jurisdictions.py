@@ -234,7 +234,9 @@ INFERRED_DE = Jurisdiction("DE", CountrySource.INFERRED)
         pytest.param(UNKNOWN, None, "example.io", UNKNOWN, id="unknown-for-generic-cctld"),
     ],
 )
-def test_resolve_jurisdiction_precedence(stored, hint, domain, expected):
+def test_resolve_jurisdiction_prefers_declared_then_hints_then_inferred(
+    stored, hint, domain, expected
+):
     assert resolve_jurisdiction(stored, hint, domain) == expected
 
 

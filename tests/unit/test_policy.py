@@ -95,7 +95,7 @@ def test_denied_decision_is_not_sendable_and_carries_the_reason_code(reason):
     assert decision.reason_code == reason.value
 
 
-def test_default_policy_settings():
+def test_default_policy_excludes_eea_and_has_no_soft_opt_in():
     assert DEFAULTS.purposes == DEFAULT_PURPOSES == ("email_marketing", "ad_audiences")
     assert DEFAULTS.eea_policy is EeaPolicy.EXCLUDE
     assert not DEFAULTS.soft_opt_in_countries
@@ -108,7 +108,7 @@ def test_default_policy_settings():
 
 C = ConsentStatus
 DECISIONS = [
-    # (state, country, settings, expected reason or None for sendable)
+    # (state, country, policy settings, expected reason or None for sendable)
     # opt-out jurisdictions and unknown: sendable until something says otherwise
     pytest.param(NEVER_SEEN, "US", DEFAULTS, None, id="us-never-seen-sendable"),
     pytest.param(SEEN_OPTED_IN, "US", DEFAULTS, None, id="us-opted-in-sendable"),
@@ -202,19 +202,21 @@ DECISIONS = [
 ]
 
 
-@pytest.mark.parametrize(("state", "country", "settings", "expected"), DECISIONS)
-def test_decide(state, country, settings, expected):
-    decision = decide(state, where(country), settings, NOW)
+@pytest.mark.parametrize(("state", "country", "policy", "expected"), DECISIONS)
+def test_decide_gives_the_tabled_decision_for_jurisdiction_state_and_policy(
+    state, country, policy, expected
+):
+    decision = decide(state, where(country), policy, NOW)
     assert decision.reason is expected
     assert decision.sendable is (expected is None)
 
 
-def test_decide_answers_sendable_singleton_or_denied_decision():
+def test_decide_answers_the_shared_sendable_and_denied_decisions():
     assert decide(NEVER_SEEN, where("US"), DEFAULTS, NOW) == SENDABLE
     assert decide(ERASED, where("US"), DEFAULTS, NOW) == denied(Reason.ERASED)
 
 
-def test_decide_for_unknown_jurisdiction_constant():
+def test_unknown_jurisdiction_is_denied_when_policy_denies_unknown():
     assert decide(NEVER_SEEN, UNKNOWN, UNKNOWN_DENY, NOW) == denied(Reason.UNKNOWN_JURISDICTION)
 
 
@@ -445,7 +447,7 @@ def test_soft_opt_in_windows_follow_the_settings():
         (customer(purchase_days_ago=731, inquiry_days_ago=183), True),
     ],
 )
-def test_has_implied_consent(state, implied):
+def test_implied_consent_holds_only_within_the_purchase_or_inquiry_window(state, implied):
     assert has_implied_consent(state, DEFAULTS, NOW) is implied
 
 
@@ -522,3 +524,45 @@ def test_newer_purpose_opt_out_beats_older_opt_in_to_all():
 def test_decide_with_effective_consent_in_an_opt_in_country(purpose, everything, expected):
     state = SubjectState(consent=effective_consent(purpose, everything))
     assert reason_of(state, "GB") is expected
+
+
+PURPOSE_RECORDS = {
+    ALL_PURPOSES: ConsentRecord(C.OPTED_IN, EARLIER),
+    "ad_audiences": ConsentRecord(C.OPTED_OUT, LATER),
+}
+
+
+@pytest.mark.parametrize(
+    ("purpose", "country", "expected"),
+    [
+        ("email_marketing", "GB", None),
+        ("ad_audiences", "GB", Reason.OPTED_OUT),
+        ("email_marketing", "US", None),
+        ("ad_audiences", "US", Reason.OPTED_OUT),
+        ("email_marketing", "DE", Reason.EEA),
+        ("ad_audiences", "DE", Reason.OPTED_OUT),
+    ],
+)
+def test_opt_out_of_one_purpose_leaves_the_others_to_the_opt_in_to_all(purpose, country, expected):
+    consent = effective_consent(PURPOSE_RECORDS.get(purpose), PURPOSE_RECORDS[ALL_PURPOSES])
+    assert reason_of(SubjectState(consent=consent), country) is expected
+
+
+def test_at_the_same_instant_an_opt_out_of_all_beats_a_purpose_opt_in():
+    moment = datetime(2026, 5, 1, tzinfo=UTC)
+    opted_in = ConsentRecord(ConsentStatus.OPTED_IN, moment)
+    opted_out = ConsentRecord(ConsentStatus.OPTED_OUT, moment)
+    assert effective_consent(opted_in, opted_out) is opted_out
+    assert effective_consent(opted_out, opted_in) is opted_out
+
+
+def test_deny_is_refused_as_a_regime_for_a_known_country():
+    with pytest.raises(ValueError, match="unknown jurisdiction"):
+        RegimeTable({"JP": Regime.DENY})
+    with pytest.raises(ValueError, match="unknown jurisdiction"):
+        RegimeTable({}, unlisted=Regime.DENY)
+
+
+def test_an_eea_country_stays_opt_in_whatever_the_table_says():
+    table = RegimeTable({"DE": Regime.OPT_OUT})
+    assert table.regime_for("DE") == Regime.OPT_IN
