@@ -9,7 +9,7 @@ import swagger_ui_bundle
 from flask import Flask, send_from_directory
 
 from suppression import api as api_package
-from suppression import metrics, runtime
+from suppression import metrics, runtime, web
 from suppression.api import errors
 from suppression.config import Settings
 from suppression.database import make_engine, make_session_factory
@@ -52,6 +52,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     )
     api_package.register(api_package.ServiceApi(app))
     errors.install(app)
+    web.install(app)
     metrics.install(app)
     _serve_docs_assets(app)
     return app

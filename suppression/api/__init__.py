@@ -4,6 +4,7 @@ from typing import Any
 
 from flask_smorest import Api
 
+from suppression import web
 from suppression.api import blocks, checks, consents, health, relationships
 
 
@@ -16,9 +17,12 @@ def register(api: Api) -> None:
 
 
 class ServiceApi(Api):
-    """flask-smorest's error shape, with a message on every error (API.md)."""
+    """flask-smorest's error shape, with a message on every error (API.md); pages
+    get the same errors as HTML."""
 
     def handle_http_exception(self, error: Any) -> Any:
+        if web.is_page_request():
+            return web.html_error(error)
         data = getattr(error, "data", None)
         if isinstance(data, dict) and "message" not in data and "messages" in data:
             fields = sorted(_field_names(data["messages"]))

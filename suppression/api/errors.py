@@ -7,7 +7,9 @@ from http import HTTPStatus
 from typing import Any
 
 from flask import Flask, Response, jsonify
+from werkzeug.exceptions import InternalServerError
 
+from suppression import web
 from suppression.errors import Conflict, InvalidInput, MalformedInput, NotFound, SuppressionError
 
 logger = logging.getLogger(__name__)
@@ -36,7 +38,9 @@ def install(app: Flask) -> None:
         return error_response(code, error.message, error.errors)
 
     @app.errorhandler(500)
-    def internal_error(error: Exception) -> Response:
+    def internal_error(error: Exception) -> Any:
         original = getattr(error, "original_exception", error)
         logger.error("unhandled error", exc_info=original)
+        if web.is_page_request():
+            return web.html_error(InternalServerError())
         return error_response(500, "The server failed to answer; the error was logged.")
