@@ -9,18 +9,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from suppression import database
 from suppression.config import ConfigError, Settings
 from suppression.db import utcnow
 from suppression.errors import SuppressionError
+from suppression.models import ConsentEvent
 from suppression.services.api_keys import (
     create_api_key,
     list_api_keys,
     live_admin_keys,
     revoke_api_key,
 )
+from suppression.services.audit import verify_chain
 
 
 def load_settings() -> Settings:
@@ -70,6 +73,33 @@ def db_check() -> None:
     settings = load_settings()
     database.check(settings.database_url)
     click.echo("models and migrations agree")
+
+
+@main.group()
+def audit() -> None:
+    """The tamper-evident event chain."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Check every link of the event chain; name the first broken one."""
+    settings = load_settings()
+    with session_scope(settings) as session:
+        total = session.scalar(select(func.count()).select_from(ConsentEvent)) or 0
+        with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
+            report = verify_chain(session, progress=bar.update)
+    if report.intact:
+        click.echo(f"chain intact: {report.checked} events verified")
+        return
+    problem = report.first_break
+    assert problem is not None
+    where = f"event id {problem.event_id}" if problem.event_id is not None else "the chain's end"
+    click.echo(
+        f"chain BROKEN at link {problem.seq} ({where}): {problem.problem}; "
+        f"{report.checked} links before it verified",
+        err=True,
+    )
+    raise SystemExit(1)
 
 
 @main.group()

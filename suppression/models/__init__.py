@@ -1,6 +1,28 @@
 """Typed SQLAlchemy 2.0 mappings, one module per resource. No plaintext address
 is stored in any table. Importing this package registers every table."""
 
-from suppression.models.core import ApiKey, Block, ConsentEvent, ConsentState, Subject
+from suppression.models.core import (
+    ApiKey,
+    Block,
+    ChainHead,
+    ConsentEvent,
+    ConsentState,
+    Subject,
+)
+from suppression.models.rights import HashedSuppression, ImportRun, PurgeRun
+from suppression.models.staff import AccessLogEntry, SignInAttempt, StaffUser
 
-__all__ = ["ApiKey", "Block", "ConsentEvent", "ConsentState", "Subject"]
+__all__ = [
+    "AccessLogEntry",
+    "ApiKey",
+    "Block",
+    "ChainHead",
+    "ConsentEvent",
+    "ConsentState",
+    "HashedSuppression",
+    "ImportRun",
+    "PurgeRun",
+    "SignInAttempt",
+    "StaffUser",
+    "Subject",
+]

@@ -25,6 +25,8 @@ class Subject(Base):
     country_changed_at: Mapped[datetime | None]
     last_purchase_at: Mapped[datetime | None]
     last_inquiry_at: Mapped[datetime | None]
+    # The newest event that came from the person or a transaction: retention counts from it.
+    last_communication_at: Mapped[datetime | None]
     erased_at: Mapped[datetime | None]
     erase_reason: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -49,6 +51,23 @@ class ConsentEvent(Base):
     notice_version: Mapped[str | None] = mapped_column(String(100))
     country: Mapped[str | None] = mapped_column(String(2))
     evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The tamper-evident chain (domain/chain.py). Erasure clears ip, user_agent,
+    # evidence and the salt; the digest stays, so the chain still verifies.
+    chain_seq: Mapped[int] = mapped_column(BigId, unique=True)
+    prev_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    row_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    personal_digest: Mapped[bytes] = mapped_column(LargeBinary(32))
+    personal_salt: Mapped[bytes | None] = mapped_column(LargeBinary(16))
+
+
+class ChainHead(Base):
+    """The newest link of the event chain: one row, locked while an event is appended."""
+
+    __tablename__ = "chain_head"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    seq: Mapped[int] = mapped_column(BigId)
+    hash: Mapped[bytes] = mapped_column(LargeBinary(32))
 
 
 class ConsentState(Base):

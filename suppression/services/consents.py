@@ -7,10 +7,7 @@ concurrent writers cannot interleave a read and a write.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
@@ -19,56 +16,16 @@ from suppression.domain.jurisdictions import CountrySource
 from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus
 from suppression.domain.vault import AddressVault
 from suppression.errors import InvalidInput
-from suppression.models import Block, ConsentEvent, ConsentState, Subject
+from suppression.models import Block, ConsentState, Subject
 from suppression.services.dialects import insert
+from suppression.services.events import EventContext, append_event
+
+__all__ = ["EventContext", "record_block", "record_consent", "record_relationship", "set_country"]
 from suppression.services.subjects import ensure_subject
 
 LIFT_RESTRICTION = "lift_restriction"
 BLOCK_ACTIONS = {kind.value for kind in BlockKind} | {LIFT_RESTRICTION}
 RELATIONSHIP_ACTIONS = ("purchase", "inquiry")
-
-
-@dataclass(frozen=True)
-class EventContext:
-    """Who and how: the evidence every event carries."""
-
-    actor: str
-    source: str
-    occurred_at: datetime
-    recorded_at: datetime
-    ip: str | None = None
-    user_agent: str | None = None
-    campaign: str | None = None
-    notice_version: str | None = None
-    evidence: Mapping[str, Any] | None = field(default=None)
-
-
-def _append_event(
-    session: Session,
-    subject_id: int,
-    action: str,
-    ctx: EventContext,
-    purpose: str | None = None,
-    country: str | None = None,
-) -> ConsentEvent:
-    event = ConsentEvent(
-        subject_id=subject_id,
-        action=action,
-        purpose=purpose,
-        source=ctx.source,
-        actor=ctx.actor,
-        occurred_at=ctx.occurred_at,
-        recorded_at=ctx.recorded_at,
-        ip=ctx.ip,
-        user_agent=ctx.user_agent,
-        campaign=ctx.campaign,
-        notice_version=ctx.notice_version,
-        country=country,
-        evidence=dict(ctx.evidence) if ctx.evidence else None,
-    )
-    session.add(event)
-    session.flush()
-    return event
 
 
 def check_purpose(purpose: str, purposes: tuple[str, ...], allow_all: bool = True) -> str:
@@ -89,7 +46,7 @@ def record_consent(
     country_source: CountrySource = CountrySource.HINT,
 ) -> Subject:
     subject = ensure_subject(session, vault, canonical)
-    event = _append_event(session, subject.id, status.value, ctx, purpose, country)
+    event = append_event(session, subject.id, status.value, ctx, purpose, country)
     values = {
         "subject_id": subject.id,
         "purpose": purpose,
@@ -141,7 +98,7 @@ def set_country(
     ctx: EventContext,
 ) -> Subject:
     subject = ensure_subject(session, vault, canonical)
-    _append_event(session, subject.id, "country_set", ctx, country=country)
+    append_event(session, subject.id, "country_set", ctx, country=country)
     _update_country(session, subject.id, country, source, ctx.occurred_at)
     session.expire(subject)
     return subject
@@ -159,7 +116,7 @@ def record_block(
     if action not in BLOCK_ACTIONS:
         raise InvalidInput(f"unknown block kind {action!r}", {"kind": ["Unknown kind."]})
     subject = ensure_subject(session, vault, canonical)
-    event = _append_event(session, subject.id, action, ctx, country=country)
+    event = append_event(session, subject.id, action, ctx, country=country)
     kind = BlockKind.RESTRICTION.value if action == LIFT_RESTRICTION else action
     values = {
         "subject_id": subject.id,
@@ -192,7 +149,7 @@ def record_relationship(
     if kind not in RELATIONSHIP_ACTIONS:
         raise InvalidInput(f"unknown relationship {kind!r}", {"kind": ["Unknown kind."]})
     subject = ensure_subject(session, vault, canonical)
-    _append_event(session, subject.id, kind, ctx)
+    append_event(session, subject.id, kind, ctx)
     column = Subject.last_purchase_at if kind == "purchase" else Subject.last_inquiry_at
     session.execute(
         update(Subject)

@@ -1,0 +1,149 @@
+"""The tamper-evident event chain.
+
+Each event's hash covers the previous event's hash, the event's non-personal
+fields, and a digest of its personal fields (IP, user agent, free evidence)
+salted with a random value kept in the row. Erasure clears the personal fields
+and the salt but keeps the digest, so the chain still verifies afterwards, and
+without the salt the digest reveals nothing about what was erased.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+GENESIS = bytes(32)
+SALT_BYTES = 16
+
+
+def _canonical_json(value: Any) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    ).encode("utf-8")
+
+
+def _time(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def personal_digest(
+    salt: bytes, ip: str | None, user_agent: str | None, evidence: Mapping[str, Any] | None
+) -> bytes:
+    body = _canonical_json({"ip": ip, "user_agent": user_agent, "evidence": evidence})
+    return hashlib.sha256(salt + body).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class ChainedFields:
+    """What the chain protects of one event, besides its personal digest."""
+
+    seq: int
+    subject_id: int
+    action: str
+    purpose: str | None
+    source: str
+    actor: str
+    occurred_at: datetime
+    recorded_at: datetime
+    campaign: str | None
+    notice_version: str | None
+    country: str | None
+
+    def encode(self) -> bytes:
+        return _canonical_json(
+            {
+                "seq": self.seq,
+                "subject_id": self.subject_id,
+                "action": self.action,
+                "purpose": self.purpose,
+                "source": self.source,
+                "actor": self.actor,
+                "occurred_at": _time(self.occurred_at),
+                "recorded_at": _time(self.recorded_at),
+                "campaign": self.campaign,
+                "notice_version": self.notice_version,
+                "country": self.country,
+            }
+        )
+
+
+def link_hash(previous: bytes, fields: ChainedFields, digest: bytes) -> bytes:
+    return hashlib.sha256(previous + fields.encode() + digest).digest()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredLink:
+    """One event as read back for verification."""
+
+    event_id: int
+    fields: ChainedFields
+    prev_hash: bytes
+    row_hash: bytes
+    personal_digest: bytes
+    salt: bytes | None
+    ip: str | None
+    user_agent: str | None
+    evidence: Mapping[str, Any] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Break:
+    seq: int
+    event_id: int | None
+    problem: str
+
+
+class ChainVerifier:
+    """Feed links in chain order; the first problem found is kept."""
+
+    def __init__(self) -> None:
+        self.expected_seq = 1
+        self.previous = GENESIS
+        self.checked = 0
+        self.first_break: Break | None = None
+
+    def feed(self, link: StoredLink) -> bool:
+        """False once the chain is broken (further links are not checked)."""
+        if self.first_break is not None:
+            return False
+        problem = self._problem(link)
+        if problem is not None:
+            self.first_break = Break(link.fields.seq, link.event_id, problem)
+            return False
+        self.previous = link.row_hash
+        self.expected_seq += 1
+        self.checked += 1
+        return True
+
+    def _problem(self, link: StoredLink) -> str | None:
+        seq = link.fields.seq
+        if seq != self.expected_seq:
+            return f"expected link {self.expected_seq} but found {seq}: a link is missing or moved"
+        if link.prev_hash != self.previous:
+            return "does not point at the link before it: a link was removed or reordered"
+        if link.salt is not None:
+            digest = personal_digest(link.salt, link.ip, link.user_agent, link.evidence)
+            if digest != link.personal_digest:
+                return "personal fields (ip, user agent, evidence) were changed"
+        elif link.ip is not None or link.user_agent is not None or link.evidence is not None:
+            return "personal fields present on an erased event"
+        if link_hash(link.prev_hash, link.fields, link.personal_digest) != link.row_hash:
+            return "content does not match its hash: the event was edited"
+        return None
+
+    def finish(self, head_seq: int, head_hash: bytes) -> Break | None:
+        """Compare the end of the chain with the recorded head (catches a cut tail)."""
+        if self.first_break is None and (
+            head_seq != self.expected_seq - 1 or head_hash != self.previous
+        ):
+            self.first_break = Break(
+                self.expected_seq,
+                None,
+                f"the chain ends at link {self.expected_seq - 1} "
+                f"but the head says {head_seq}: links were removed from the end",
+            )
+        return self.first_break

@@ -1,0 +1,184 @@
+"""Appending events to the evidence log, each linked into the tamper-evident chain.
+
+The chain head is one row locked for the rest of the transaction, so appends are
+serialised (on SQLite they already are). Keep write transactions short.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from suppression.domain.chain import (
+    GENESIS,
+    SALT_BYTES,
+    ChainedFields,
+    StoredLink,
+    link_hash,
+    personal_digest,
+)
+from suppression.models import ChainHead, ConsentEvent, Subject
+from suppression.services.dialects import dialect_name, insert
+
+# Events that come from the person or from a transaction with them: retention
+# counts "last communication" from the newest of these (bounces do not count).
+COMMUNICATION_ACTIONS = frozenset(
+    {
+        "opted_in",
+        "opted_out",
+        "purchase",
+        "inquiry",
+        "complaint",
+        "restriction",
+        "objection",
+        "lift_restriction",
+        "country_set",
+    }
+)
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """Who and how: the evidence every event carries."""
+
+    actor: str
+    source: str
+    occurred_at: datetime
+    recorded_at: datetime
+    ip: str | None = None
+    user_agent: str | None = None
+    campaign: str | None = None
+    notice_version: str | None = None
+    evidence: Mapping[str, Any] | None = field(default=None)
+
+
+def _locked_head(session: Session) -> ChainHead:
+    session.execute(
+        insert(session, ChainHead)
+        .values(id=1, seq=0, hash=GENESIS)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    query = select(ChainHead).where(ChainHead.id == 1)
+    if dialect_name(session) == "postgresql":
+        query = query.with_for_update()
+    return session.scalars(query.execution_options(populate_existing=True)).one()
+
+
+def append_event(
+    session: Session,
+    subject_id: int,
+    action: str,
+    ctx: EventContext,
+    purpose: str | None = None,
+    country: str | None = None,
+) -> ConsentEvent:
+    evidence = dict(ctx.evidence) if ctx.evidence else None
+    salt = os.urandom(SALT_BYTES)
+    digest = personal_digest(salt, ctx.ip, ctx.user_agent, evidence)
+    head = _locked_head(session)
+    fields = ChainedFields(
+        seq=head.seq + 1,
+        subject_id=subject_id,
+        action=action,
+        purpose=purpose,
+        source=ctx.source,
+        actor=ctx.actor,
+        occurred_at=ctx.occurred_at,
+        recorded_at=ctx.recorded_at,
+        campaign=ctx.campaign,
+        notice_version=ctx.notice_version,
+        country=country,
+    )
+    row_hash = link_hash(head.hash, fields, digest)
+    event = ConsentEvent(
+        subject_id=subject_id,
+        action=action,
+        purpose=purpose,
+        source=ctx.source,
+        actor=ctx.actor,
+        occurred_at=ctx.occurred_at,
+        recorded_at=ctx.recorded_at,
+        ip=ctx.ip,
+        user_agent=ctx.user_agent,
+        campaign=ctx.campaign,
+        notice_version=ctx.notice_version,
+        country=country,
+        evidence=evidence,
+        chain_seq=fields.seq,
+        prev_hash=head.hash,
+        row_hash=row_hash,
+        personal_digest=digest,
+        personal_salt=salt,
+    )
+    head.seq, head.hash = fields.seq, row_hash
+    session.add(event)
+    session.flush()
+    if action in COMMUNICATION_ACTIONS:
+        session.execute(
+            update(Subject)
+            .where(
+                Subject.id == subject_id,
+                or_(
+                    Subject.last_communication_at.is_(None),
+                    Subject.last_communication_at < ctx.occurred_at,
+                ),
+            )
+            .values(last_communication_at=ctx.occurred_at)
+            .execution_options(synchronize_session=False)
+        )
+    return event
+
+
+def stored_links(session: Session, batch: int = 5000) -> Iterator[StoredLink]:
+    """Every event in chain order, read in batches (the chain may be long)."""
+    last = 0
+    while True:
+        events = session.scalars(
+            select(ConsentEvent)
+            .where(ConsentEvent.chain_seq > last)
+            .order_by(ConsentEvent.chain_seq)
+            .limit(batch)
+        ).all()
+        if not events:
+            return
+        for event in events:
+            yield as_link(event)
+        last = events[-1].chain_seq
+        session.expunge_all()
+
+
+def as_link(event: ConsentEvent) -> StoredLink:
+    return StoredLink(
+        event_id=event.id,
+        fields=ChainedFields(
+            seq=event.chain_seq,
+            subject_id=event.subject_id,
+            action=event.action,
+            purpose=event.purpose,
+            source=event.source,
+            actor=event.actor,
+            occurred_at=event.occurred_at,
+            recorded_at=event.recorded_at,
+            campaign=event.campaign,
+            notice_version=event.notice_version,
+            country=event.country,
+        ),
+        prev_hash=event.prev_hash,
+        row_hash=event.row_hash,
+        personal_digest=event.personal_digest,
+        salt=event.personal_salt,
+        ip=event.ip,
+        user_agent=event.user_agent,
+        evidence=event.evidence,
+    )
+
+
+def chain_head(session: Session) -> tuple[int, bytes]:
+    head = session.get(ChainHead, 1)
+    return (head.seq, head.hash) if head else (0, GENESIS)
