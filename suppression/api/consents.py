@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy.orm import Session
 
 from suppression import metrics, runtime
 from suppression.api.auth import protected
@@ -13,9 +15,15 @@ from suppression.api.presenters import event_context, subject_document
 from suppression.api.schemas import ConsentCreateSchema, SubjectStateSchema
 from suppression.domain.jurisdictions import CountrySource
 from suppression.domain.policy import ConsentStatus
+from suppression.errors import Conflict
 from suppression.services.api_keys import Role
-from suppression.services.consents import check_purpose, record_consent
-from suppression.services.subjects import view_subject
+from suppression.services.consents import EventContext, check_purpose, record_consent
+from suppression.services.resubscribe import (
+    OptInAuthority,
+    clear_for_staff_opt_in,
+    opt_in_conflict,
+)
+from suppression.services.subjects import find_subject, view_subject
 
 blp = Blueprint("consents", __name__, url_prefix="/v1/consents", description="Consent changes")
 
@@ -25,18 +33,29 @@ class Consents(MethodView):
     @protected(blp, Role.SENDER, Role.STAFF)
     @blp.arguments(ConsentCreateSchema)
     @blp.response(201, SubjectStateSchema)
+    @blp.alt_response(
+        409, response="DEFAULT_ERROR", description="A re-subscribe this key may not make"
+    )
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Record one opt-in or opt-out (`purpose` may be `all`)."""
+        """Record one opt-in or opt-out (`purpose` may be `all`).
+
+        An opt-in over an opt-out, an erasure or a complaint answers 409 unless a
+        staff or admin key sends it with `evidence` (the person's own opt-in goes
+        through the preference page).
+        """
         settings = runtime.settings()
         purpose = check_purpose(data["purpose"], settings.purposes)
         ctx = event_context(data)
         session = runtime.db_session()
+        status = ConsentStatus(data["status"])
+        if status == ConsentStatus.OPTED_IN:
+            _guard_opt_in(session, data["email"], purpose, ctx)
         subject = record_consent(
             session,
             runtime.vault(),
             data["email"],
             purpose,
-            ConsentStatus(data["status"]),
+            status,
             ctx,
             country=data.get("country"),
             country_source=CountrySource.from_label(data["country_source"]),
@@ -47,3 +66,17 @@ class Consents(MethodView):
         session.commit()
         metrics.CONSENT_CHANGES.labels(data["status"], ctx.source[:40]).inc()
         return document
+
+
+def _guard_opt_in(session: Session, canonical: str, purpose: str, ctx: EventContext) -> None:
+    """409 when this key may not turn the address back to sendable (resubscribe.py)."""
+    subject = find_subject(session, runtime.vault(), canonical)
+    is_staff = g.api_key.role in (Role.STAFF.value, Role.ADMIN.value)
+    authority = OptInAuthority.STAFF if is_staff else OptInAuthority.SENDER
+    conflict = opt_in_conflict(
+        session, subject, canonical, purpose, ctx.occurred_at, authority, bool(ctx.evidence)
+    )
+    if conflict is not None:
+        raise Conflict(conflict, {"status": ["An opt-in is not accepted here."]})
+    if subject is not None and authority == OptInAuthority.STAFF:
+        clear_for_staff_opt_in(session, runtime.vault(), subject, canonical, ctx)

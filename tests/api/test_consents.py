@@ -40,13 +40,19 @@ def test_opt_out_of_all_covers_every_purpose(client, sender):
     assert check(client, sender, ["a@example.com"], "ad_audiences") == [(False, "opted_out")]
 
 
-def test_newer_purpose_opt_in_beats_older_opt_out_of_all(client, sender):
+def test_newer_purpose_opt_in_beats_older_opt_out_of_all(client, sender, staff):
     consent(
         client, sender, email="a@example.com", purpose="all", occurred_at="2026-01-01T00:00:00Z"
     )
-    consent(
-        client, sender, email="a@example.com", status="opted_in", occurred_at="2026-02-01T00:00:00Z"
+    response = consent(
+        client,
+        staff,
+        email="a@example.com",
+        status="opted_in",
+        occurred_at="2026-02-01T00:00:00Z",
+        evidence={"ticket": "HD-1"},
     )
+    assert response.status_code == 201
     assert check(client, sender, ["a@example.com"]) == [(True, None)]
     assert check(client, sender, ["a@example.com"], "ad_audiences") == [(False, "opted_out")]
 
