@@ -138,7 +138,7 @@ def _link_existing_events() -> None:
         evidence = row["evidence"]
         if isinstance(evidence, str):
             evidence = json.loads(evidence)
-        digest = personal_digest(salt, row["ip"], row["user_agent"], evidence)
+        digest = personal_digest(salt, row["ip"], row["user_agent"], evidence, row["country"])
         fields = ChainedFields(
             seq=seq,
             subject_id=row["subject_id"],
@@ -150,7 +150,6 @@ def _link_existing_events() -> None:
             recorded_at=_aware(time, row["recorded_at"], connection),
             campaign=row["campaign"],
             notice_version=row["notice_version"],
-            country=row["country"],
         )
         row_hash = link_hash(previous, fields, digest)
         connection.execute(

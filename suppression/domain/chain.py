@@ -1,7 +1,7 @@
 """The tamper-evident event chain.
 
 Each event's hash covers the previous event's hash, the event's non-personal
-fields, and a digest of its personal fields (IP, user agent, free evidence)
+fields, and a digest of its personal fields (IP, user agent, evidence, country)
 salted with a random value kept in the row. Erasure clears the personal fields
 and the salt but keeps the digest, so the chain still verifies afterwards, and
 without the salt the digest reveals nothing about what was erased.
@@ -31,9 +31,15 @@ def _time(value: datetime) -> str:
 
 
 def personal_digest(
-    salt: bytes, ip: str | None, user_agent: str | None, evidence: Mapping[str, Any] | None
+    salt: bytes,
+    ip: str | None,
+    user_agent: str | None,
+    evidence: Mapping[str, Any] | None,
+    country: str | None,
 ) -> bytes:
-    body = _canonical_json({"ip": ip, "user_agent": user_agent, "evidence": evidence})
+    body = _canonical_json(
+        {"ip": ip, "user_agent": user_agent, "evidence": evidence, "country": country}
+    )
     return hashlib.sha256(salt + body).digest()
 
 
@@ -51,7 +57,6 @@ class ChainedFields:
     recorded_at: datetime
     campaign: str | None
     notice_version: str | None
-    country: str | None
 
     def encode(self) -> bytes:
         return _canonical_json(
@@ -66,7 +71,6 @@ class ChainedFields:
                 "recorded_at": _time(self.recorded_at),
                 "campaign": self.campaign,
                 "notice_version": self.notice_version,
-                "country": self.country,
             }
         )
 
@@ -88,6 +92,7 @@ class StoredLink:
     ip: str | None
     user_agent: str | None
     evidence: Mapping[str, Any] | None
+    country: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,10 +131,12 @@ class ChainVerifier:
         if link.prev_hash != self.previous:
             return "does not point at the link before it: a link was removed or reordered"
         if link.salt is not None:
-            digest = personal_digest(link.salt, link.ip, link.user_agent, link.evidence)
+            digest = personal_digest(
+                link.salt, link.ip, link.user_agent, link.evidence, link.country
+            )
             if digest != link.personal_digest:
-                return "personal fields (ip, user agent, evidence) were changed"
-        elif link.ip is not None or link.user_agent is not None or link.evidence is not None:
+                return "personal fields (ip, user agent, evidence, country) were changed"
+        elif any(v is not None for v in (link.ip, link.user_agent, link.evidence, link.country)):
             return "personal fields present on an erased event"
         if link_hash(link.prev_hash, link.fields, link.personal_digest) != link.row_hash:
             return "content does not match its hash: the event was edited"

@@ -80,7 +80,7 @@ def append_event(
 ) -> ConsentEvent:
     evidence = dict(ctx.evidence) if ctx.evidence else None
     salt = os.urandom(SALT_BYTES)
-    digest = personal_digest(salt, ctx.ip, ctx.user_agent, evidence)
+    digest = personal_digest(salt, ctx.ip, ctx.user_agent, evidence, country)
     head = _locked_head(session)
     fields = ChainedFields(
         seq=head.seq + 1,
@@ -93,7 +93,6 @@ def append_event(
         recorded_at=ctx.recorded_at,
         campaign=ctx.campaign,
         notice_version=ctx.notice_version,
-        country=country,
     )
     row_hash = link_hash(head.hash, fields, digest)
     event = ConsentEvent(
@@ -167,7 +166,6 @@ def as_link(event: ConsentEvent) -> StoredLink:
             recorded_at=event.recorded_at,
             campaign=event.campaign,
             notice_version=event.notice_version,
-            country=event.country,
         ),
         prev_hash=event.prev_hash,
         row_hash=event.row_hash,
@@ -176,6 +174,7 @@ def as_link(event: ConsentEvent) -> StoredLink:
         ip=event.ip,
         user_agent=event.user_agent,
         evidence=event.evidence,
+        country=event.country,
     )
 
 
