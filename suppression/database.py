@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+logger = logging.getLogger(__name__)
 READ_ONLY = "suppression_read_only"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -33,6 +35,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Erased data must not linger in freed pages of the file.
+    cursor.execute("PRAGMA secure_delete=ON")
     cursor.close()
 
 
@@ -54,6 +58,24 @@ def read_only_session(factory: sessionmaker[Session]) -> Session:
     """A session for reads only: on SQLite it never takes the write lock."""
     engine = factory.kw["bind"]
     return factory(bind=engine.execution_options(**{READ_ONLY: True}))
+
+
+def flush_erased_pages(engine: Engine) -> None:
+    """After an erasure: SQLite keeps old page images in its WAL until a checkpoint,
+    so write them back and truncate it. (PostgreSQL's dead row versions are
+    reclaimed by autovacuum and never appear in a dump.)"""
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()  # outside any transaction: a checkpoint cannot run in one
+    try:
+        busy, _log, _done = raw.cursor().execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            logger.warning(
+                "WAL checkpoint after an erasure was blocked by a reader; "
+                "it completes at the next checkpoint"
+            )
+    finally:
+        raw.close()
 
 
 def alembic_config(url: str) -> Config:

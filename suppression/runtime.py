@@ -60,12 +60,17 @@ def read_session() -> Session:
     return g.db_read_session
 
 
+def close_sessions() -> None:
+    """End the request's sessions now (also done at teardown)."""
+    for name in ("db_session", "db_read_session"):
+        session = g.pop(name, None)
+        if session is not None:
+            session.close()
+
+
 def install(app: Flask, state: Runtime) -> None:
     app.extensions[EXTENSION] = state
 
     @app.teardown_appcontext
-    def close_sessions(_exc: BaseException | None) -> None:
-        for name in ("db_session", "db_read_session"):
-            session = g.pop(name, None)
-            if session is not None:
-                session.close()
+    def end_sessions(_exc: BaseException | None) -> None:
+        close_sessions()

@@ -27,8 +27,11 @@ class Subject(Base):
     last_inquiry_at: Mapped[datetime | None]
     # The newest event that came from the person or a transaction: retention counts from it.
     last_communication_at: Mapped[datetime | None]
+    # Erasure: suppressed as `erased` from erased_at on; the personal data goes when
+    # every destination has confirmed the removal (status pending -> done).
     erased_at: Mapped[datetime | None]
     erase_reason: Mapped[str | None] = mapped_column(String(40))
+    erasure_status: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 

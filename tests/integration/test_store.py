@@ -1,12 +1,10 @@
 """The store under concurrency, and what a dump of it reveals."""
 
 import random
-import shutil
-import subprocess
 import threading
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, inspect, select, text
+from sqlalchemy import func, select
 
 from suppression.domain.policy import ConsentStatus
 from suppression.models import ConsentEvent, ConsentState, Subject
@@ -81,31 +79,7 @@ ADDRESSES = [
 ]
 
 
-def _dump(engine, database_url) -> bytes:
-    if engine.dialect.name == "sqlite":
-        path = database_url.removeprefix("sqlite:///")
-        data = b""
-        for suffix in ("", "-wal"):
-            try:
-                with open(path + suffix, "rb") as handle:
-                    data += handle.read()
-            except FileNotFoundError:
-                pass
-        return data
-    pg_dump = shutil.which("pg_dump")
-    if pg_dump:
-        url = database_url.replace("postgresql+psycopg://", "postgresql://")
-        return subprocess.run([pg_dump, "--data-only", url], capture_output=True, check=True).stdout
-    rows = []
-    with engine.connect() as connection:
-        for table in inspect(engine).get_table_names():
-            rows.extend(connection.execute(text(f"SELECT * FROM {table}")).all())
-    return repr(rows).encode()
-
-
-def test_a_dump_after_a_mixed_workload_holds_no_plaintext_address(
-    app, client, sender, engine, database_url
-):
+def test_a_dump_after_a_mixed_workload_holds_no_plaintext_address(app, client, sender, dump):
     for i, address in enumerate(ADDRESSES):
         status = "opted_out" if i % 2 else "opted_in"
         client.post(
@@ -126,7 +100,7 @@ def test_a_dump_after_a_mixed_workload_holds_no_plaintext_address(
     client.post(
         "/v1/checks", json={"addresses": [*ADDRESSES, "checked.only@example.org"]}, headers=sender
     )
-    dump = _dump(engine, database_url).lower()
+    dump = dump().lower()
     assert len(dump) > 0
     for address in [*ADDRESSES, "checked.only@example.org"]:
         local = address.split("@")[0].lower()
