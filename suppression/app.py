@@ -12,11 +12,11 @@ from suppression import api as api_package
 from suppression import metrics, runtime, web
 from suppression.api import errors
 from suppression.config import Settings
-from suppression.database import make_engine, make_session_factory
+from suppression.database import make_engine, make_session_factory, vault_for
 from suppression.db import utcnow
-from suppression.domain.sealing import AddressSealer
-from suppression.domain.vault import AddressVault
 from suppression.logconfig import configure_logging
+from suppression.web import public as public_pages
+from suppression.web import staff as staff_pages
 
 DOCS_ASSETS = "/docs/assets/"
 
@@ -37,22 +37,21 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,
     )
     engine = make_engine(settings.database_url)
-    keys = settings.keys
     runtime.install(
         app,
         runtime.Runtime(
             settings=settings,
             engine=engine,
             sessions=make_session_factory(engine),
-            vault=AddressVault(
-                keys.index_key, AddressSealer(keys.sealing_keys, keys.sealing_key_current)
-            ),
+            vault=vault_for(settings),
             clock=clock,
         ),
     )
     api_package.register(api_package.ServiceApi(app))
     errors.install(app)
     web.install(app)
+    staff_pages.install(app)
+    public_pages.install(app)
     metrics.install(app)
     _serve_docs_assets(app)
     return app

@@ -11,6 +11,10 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
+from suppression.config import Settings
+from suppression.domain.sealing import AddressSealer
+from suppression.domain.vault import AddressVault
+
 logger = logging.getLogger(__name__)
 READ_ONLY = "suppression_read_only"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -52,6 +56,11 @@ def _sqlite_begin(connection: Any) -> None:
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def vault_for(settings: Settings) -> AddressVault:
+    keys = settings.keys
+    return AddressVault(keys.index_key, AddressSealer(keys.sealing_keys, keys.sealing_key_current))
 
 
 def read_only_session(factory: sessionmaker[Session]) -> Session:

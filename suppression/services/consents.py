@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import or_, update
+from sqlalchemy import bindparam, or_, update
 from sqlalchemy.orm import Session
 
 from suppression.domain.jurisdictions import CountrySource
@@ -72,20 +72,29 @@ def record_consent(
 def _update_country(
     session: Session, subject_id: int, country: str, source: CountrySource, at: datetime
 ) -> None:
-    """A stronger source replaces a weaker one; among equals the newer wins."""
+    update_countries(session, [(subject_id, country, at)], source)
+
+
+def update_countries(
+    session: Session, changes: list[tuple[int, str, datetime]], source: CountrySource
+) -> None:
+    """(subject id, country, when) each: a stronger source replaces a weaker one;
+    among equals the newer wins. Many changes go as one executemany."""
+    at = bindparam("at")
+    table = Subject.__table__.c  # Core, not ORM: an executemany of one conditional UPDATE
     session.execute(
-        update(Subject)
+        update(Subject.__table__)
         .where(
-            Subject.id == subject_id,
+            table.id == bindparam("sid"),
             or_(
-                Subject.country_source.is_(None),
-                Subject.country_source < int(source),
-                (Subject.country_source == int(source))
-                & or_(Subject.country_changed_at.is_(None), Subject.country_changed_at <= at),
+                table.country_source.is_(None),
+                table.country_source < int(source),
+                (table.country_source == int(source))
+                & or_(table.country_changed_at.is_(None), table.country_changed_at <= at),
             ),
         )
-        .values(country=country, country_source=int(source), country_changed_at=at)
-        .execution_options(synchronize_session=False)
+        .values(country=bindparam("country"), country_source=int(source), country_changed_at=at),
+        [{"sid": sid, "country": country, "at": when} for sid, country, when in changes],
     )
 
 

@@ -65,8 +65,20 @@ def erase_subject(
             {"reason": [f"Must be one of: {', '.join(ERASE_REASONS)}."]},
         )
     subject = _tombstone(session, vault, canonical)
-    if subject.erasure_status is not None:
-        return ErasureResult(subject.id, subject.erasure_status, subject.erased_at, reason)
+    if subject.erasure_status is None:
+        erase_loaded_subject(session, subject, reason, ctx, enqueue_removals)
+    return ErasureResult(
+        subject.id, subject.erasure_status or DONE, subject.erased_at or ctx.recorded_at, reason
+    )
+
+
+def erase_loaded_subject(
+    session: Session,
+    subject: Subject,
+    reason: str,
+    ctx: EventContext,
+    enqueue_removals: EnqueueRemovals | None = None,
+) -> None:
     # The erasure event itself carries nothing personal.
     append_event(
         session,
@@ -74,7 +86,7 @@ def erase_subject(
         "erased",
         EventContext(
             actor=ctx.actor,
-            source=reason,
+            source=ctx.source,
             occurred_at=ctx.occurred_at,
             recorded_at=ctx.recorded_at,
         ),
@@ -87,7 +99,6 @@ def erase_subject(
     else:
         drop_personal_data(session, subject)
     session.flush()
-    return ErasureResult(subject.id, subject.erasure_status or DONE, subject.erased_at, reason)
 
 
 def drop_personal_data(session: Session, subject: Subject) -> None:

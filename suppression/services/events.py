@@ -7,12 +7,12 @@ serialised (on SQLite they already are). Keep write transactions short.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from suppression.domain.chain import (
@@ -70,6 +70,55 @@ def _locked_head(session: Session) -> ChainHead:
     return session.scalars(query.execution_options(populate_existing=True)).one()
 
 
+@dataclass(frozen=True)
+class NewEvent:
+    subject_id: int
+    action: str
+    ctx: EventContext
+    purpose: str | None = None
+    country: str | None = None
+
+
+def _chained_row(previous: bytes, seq: int, new: NewEvent) -> dict[str, Any]:
+    """The event's column values, linked after `previous` as link number `seq`."""
+    ctx = new.ctx
+    evidence = dict(ctx.evidence) if ctx.evidence else None
+    salt = os.urandom(SALT_BYTES)
+    digest = personal_digest(salt, ctx.ip, ctx.user_agent, evidence, new.country)
+    fields = ChainedFields(
+        seq=seq,
+        subject_id=new.subject_id,
+        action=new.action,
+        purpose=new.purpose,
+        source=ctx.source,
+        actor=ctx.actor,
+        occurred_at=ctx.occurred_at,
+        recorded_at=ctx.recorded_at,
+        campaign=ctx.campaign,
+        notice_version=ctx.notice_version,
+    )
+    return {
+        "subject_id": new.subject_id,
+        "action": new.action,
+        "purpose": new.purpose,
+        "source": ctx.source,
+        "actor": ctx.actor,
+        "occurred_at": ctx.occurred_at,
+        "recorded_at": ctx.recorded_at,
+        "ip": ctx.ip,
+        "user_agent": ctx.user_agent,
+        "campaign": ctx.campaign,
+        "notice_version": ctx.notice_version,
+        "country": new.country,
+        "evidence": evidence,
+        "chain_seq": seq,
+        "prev_hash": previous,
+        "row_hash": link_hash(previous, fields, digest),
+        "personal_digest": digest,
+        "personal_salt": salt,
+    }
+
+
 def append_event(
     session: Session,
     subject_id: int,
@@ -78,44 +127,10 @@ def append_event(
     purpose: str | None = None,
     country: str | None = None,
 ) -> ConsentEvent:
-    evidence = dict(ctx.evidence) if ctx.evidence else None
-    salt = os.urandom(SALT_BYTES)
-    digest = personal_digest(salt, ctx.ip, ctx.user_agent, evidence, country)
     head = _locked_head(session)
-    fields = ChainedFields(
-        seq=head.seq + 1,
-        subject_id=subject_id,
-        action=action,
-        purpose=purpose,
-        source=ctx.source,
-        actor=ctx.actor,
-        occurred_at=ctx.occurred_at,
-        recorded_at=ctx.recorded_at,
-        campaign=ctx.campaign,
-        notice_version=ctx.notice_version,
-    )
-    row_hash = link_hash(head.hash, fields, digest)
-    event = ConsentEvent(
-        subject_id=subject_id,
-        action=action,
-        purpose=purpose,
-        source=ctx.source,
-        actor=ctx.actor,
-        occurred_at=ctx.occurred_at,
-        recorded_at=ctx.recorded_at,
-        ip=ctx.ip,
-        user_agent=ctx.user_agent,
-        campaign=ctx.campaign,
-        notice_version=ctx.notice_version,
-        country=country,
-        evidence=evidence,
-        chain_seq=fields.seq,
-        prev_hash=head.hash,
-        row_hash=row_hash,
-        personal_digest=digest,
-        personal_salt=salt,
-    )
-    head.seq, head.hash = fields.seq, row_hash
+    row = _chained_row(head.hash, head.seq + 1, NewEvent(subject_id, action, ctx, purpose, country))
+    event = ConsentEvent(**row)
+    head.seq, head.hash = row["chain_seq"], row["row_hash"]
     session.add(event)
     session.flush()
     if action in COMMUNICATION_ACTIONS:
@@ -132,6 +147,45 @@ def append_event(
             .execution_options(synchronize_session=False)
         )
     return event
+
+
+def append_events(session: Session, events: Sequence[NewEvent]) -> list[int]:
+    """Many events in one statement (imports): their ids, in the order given."""
+    if not events:
+        return []
+    head = _locked_head(session)
+    previous, seq = head.hash, head.seq
+    rows = []
+    for new in events:
+        seq += 1
+        row = _chained_row(previous, seq, new)
+        rows.append(row)
+        previous = row["row_hash"]
+    ids = list(
+        session.scalars(
+            insert(session, ConsentEvent).returning(ConsentEvent.id, sort_by_parameter_order=True),
+            rows,
+        )
+    )
+    head.seq, head.hash = seq, previous
+    touched = {new.subject_id for new in events if new.action in COMMUNICATION_ACTIONS}
+    if touched:
+        newest = (
+            select(func.max(ConsentEvent.occurred_at))
+            .where(
+                ConsentEvent.subject_id == Subject.id,
+                ConsentEvent.action.in_(COMMUNICATION_ACTIONS),
+            )
+            .scalar_subquery()
+        )
+        session.execute(
+            update(Subject)
+            .where(Subject.id.in_(touched))
+            .values(last_communication_at=newest)
+            .execution_options(synchronize_session=False)
+        )
+    session.flush()
+    return ids
 
 
 def stored_links(session: Session, batch: int = 5000) -> Iterator[StoredLink]:

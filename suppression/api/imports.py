@@ -1,0 +1,98 @@
+"""Bulk import of suppression lists, and the hashed suppression list (admin)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from flask import Response, request, stream_with_context
+from flask.views import MethodView
+from flask_smorest import Blueprint, abort
+from marshmallow import Schema, fields
+
+from suppression import runtime
+from suppression.api.auth import current_actor, protected
+from suppression.api.fields import rfc3339
+from suppression.services.consents import check_purpose
+from suppression.services.imports import import_csv
+from suppression.services.suppression_list import suppression_rows
+
+blp = Blueprint("imports", __name__, url_prefix="/v1", description="Bulk import and export")
+
+CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/octet-stream"}
+
+
+class RejectedSchema(Schema):
+    line = fields.Integer()
+    error = fields.String()
+
+
+class ImportResultSchema(Schema):
+    import_id = fields.Integer()
+    rows = fields.Integer()
+    imported = fields.Integer()
+    rejected = fields.List(fields.Nested(RejectedSchema))
+
+
+class SuppressionsQuerySchema(Schema):
+    purpose = fields.String(load_default="email_marketing")
+
+
+@blp.route("/imports")
+class Imports(MethodView):
+    @protected(blp)
+    @blp.response(200, ImportResultSchema)
+    @blp.alt_response(400, response="DEFAULT_ERROR", description="Malformed CSV or not UTF-8")
+    @blp.alt_response(415, response="DEFAULT_ERROR", description="The body is not CSV")
+    def post(self) -> dict[str, Any]:
+        """Import a suppression list (CSV: `email` or `email_sha256`, and optionally
+        `status` (default opted_out), `purpose` (default all), `country`,
+        `occurred_at`, `source`). Bad rows are reported by line and never written;
+        an opt-in row never re-subscribes an opted-out, complained or erased address."""
+        if request.mimetype not in CSV_TYPES:
+            abort(415, message=f"Send the list as text/csv, not {request.mimetype or 'nothing'}.")
+        session = runtime.db_session()
+        run, report = import_csv(
+            session,
+            runtime.vault(),
+            request.stream,
+            runtime.settings().purposes,
+            current_actor(),
+            runtime.now(),
+            commit=session.commit,
+        )
+        return {
+            "import_id": run.id,
+            "rows": report.rows,
+            "imported": report.imported,
+            "rejected": [{"line": line, "error": error} for line, error in report.rejected],
+        }
+
+
+@blp.route("/suppressions.csv")
+class Suppressions(MethodView):
+    @protected(blp)
+    @blp.arguments(SuppressionsQuerySchema, location="query")
+    @blp.response(200, content_type="text/csv")
+    def get(self, query: dict[str, Any]) -> Response:
+        """The suppression list as `email_sha256,reason,changed_at` (SHA-256 of the
+        trimmed, lower-cased address), for handing to third parties."""
+        purpose = check_purpose(query["purpose"], runtime.settings().purposes, allow_all=False)
+        session = runtime.read_session()
+        rows = suppression_rows(session, runtime.vault(), purpose)
+        return Response(stream_with_context(_csv(rows)), mimetype="text/csv")
+
+
+def _csv(rows: Iterator[tuple[str, str, Any]]) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["email_sha256", "reason", "changed_at"])
+    for count, (digest, reason, changed_at) in enumerate(rows, start=1):
+        writer.writerow([digest, reason, rfc3339(changed_at)])
+        if count % 1000 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

@@ -1,0 +1,174 @@
+"""Imports of suppression lists (plain and hashed), and the hashed export."""
+
+import hashlib
+
+from sqlalchemy import func, select
+
+from suppression.models import ConsentEvent, HashedSuppression, ImportRun
+from suppression.services.audit import verify_chain
+
+
+def upload(client, headers, body):
+    return client.post("/v1/imports", data=body.encode(), content_type="text/csv", headers=headers)
+
+
+def reasons(client, sender, addresses):
+    response = client.post("/v1/checks?detail=all", json={"addresses": addresses}, headers=sender)
+    return [r["reason"] for r in response.get_json()["results"]]
+
+
+def sha(address):
+    return hashlib.sha256(address.encode()).hexdigest()
+
+
+def test_mixed_good_and_bad_rows_import_the_good_and_name_the_bad(client, admin, sender, session):
+    body = (
+        "email,status,purpose,country,occurred_at,source\n"
+        "one@example.com,,,,,\n"
+        "not-an-address,opted_out,,,,\n"
+        "two@example.com,opted_out,email_marketing,US,2026-01-02T03:04:05Z,old_esp\n"
+        "three@example.com,maybe,,,,\n"
+        "four@example.com,opted_out,sms,,,\n"
+        "five@example.com,opted_out,,XX,,\n"
+        "six@example.com,opted_out,,,yesterday,\n"
+        "seven@example.com,opted_out,,,2030-01-01T00:00:00Z,\n"
+    )
+    response = upload(client, admin, body)
+    assert response.status_code == 200
+    result = response.get_json()
+    assert result["rows"] == 8
+    assert result["imported"] == 2
+    assert [r["line"] for r in result["rejected"]] == [3, 5, 6, 7, 8, 9]
+    assert "not a valid email address" in result["rejected"][0]["error"]
+    assert reasons(client, sender, ["one@example.com", "two@example.com", "four@example.com"]) == [
+        "opted_out",
+        "opted_out",
+        None,
+    ]
+    run = session.scalars(select(ImportRun)).one()
+    assert (run.rows, run.imported, run.rejected) == (8, 2, 6)
+    assert run.finished_at is not None
+
+
+def test_imported_events_carry_their_evidence_and_chain(client, admin, session):
+    upload(client, admin, "email,occurred_at,source\na@example.com,2025-05-05T00:00:00Z,esp\n")
+    event = session.scalars(select(ConsentEvent)).one()
+    assert (event.action, event.purpose, event.source) == ("opted_out", "all", "esp")
+    assert event.actor == "api_key:admin-key"
+    assert event.evidence["line"] == 2
+    assert verify_chain(session).intact
+
+
+def test_hashed_rows_suppress_any_matching_address(client, admin, sender, session):
+    body = f"email_sha256\n{sha('hidden@example.com')}\n{sha('x').upper()}\nnothex\n"
+    result = upload(client, admin, body).get_json()
+    assert result["imported"] == 2
+    assert result["rejected"] == [
+        {"line": 4, "error": "email_sha256 must be 64 hexadecimal characters"}
+    ]
+    assert session.scalar(select(func.count()).select_from(HashedSuppression)) == 2
+    assert reasons(client, sender, [" Hidden@Example.com", "visible@example.com"]) == [
+        "opted_out",
+        None,
+    ]
+
+
+def test_an_import_never_resubscribes(client, admin, sender):
+    client.post(
+        "/v1/consents",
+        json={
+            "email": "out@example.com",
+            "purpose": "all",
+            "status": "opted_out",
+            "source": "link",
+        },
+        headers=sender,
+    )
+    client.post(
+        "/v1/blocks", json={"email": "angry@example.com", "kind": "complaint"}, headers=sender
+    )
+    upload(client, admin, f"email_sha256\n{sha('hashed@example.com')}\n")
+    body = (
+        "email,status\nout@example.com,opted_in\nangry@example.com,opted_in\n"
+        "hashed@example.com,opted_in\nnew@example.com,opted_in\n"
+    )
+    result = upload(client, admin, body).get_json()
+    assert result["imported"] == 1
+    assert [r["line"] for r in result["rejected"]] == [2, 3, 4]
+    assert all(r["error"].startswith("refused") for r in result["rejected"])
+    assert reasons(client, sender, ["out@example.com", "angry@example.com"]) == [
+        "opted_out",
+        "complained",
+    ]
+
+
+def test_import_without_an_email_column_is_422(client, admin):
+    response = upload(client, admin, "address\nx@example.com\n")
+    assert response.status_code == 422
+
+
+def test_import_is_admin_only(client, sender):
+    assert upload(client, sender, "email\na@example.com\n").status_code == 403
+
+
+def test_hashed_export_lists_suppressions_with_reason(client, admin, sender):
+    client.post(
+        "/v1/consents",
+        json={
+            "email": "Out@Example.com",
+            "purpose": "email_marketing",
+            "status": "opted_out",
+            "source": "link",
+        },
+        headers=sender,
+    )
+    client.post(
+        "/v1/blocks", json={"email": "bounce@example.com", "kind": "hard_bounce"}, headers=sender
+    )
+    client.post(
+        "/v1/consents",
+        json={
+            "email": "in@example.com",
+            "purpose": "email_marketing",
+            "status": "opted_in",
+            "source": "form",
+        },
+        headers=sender,
+    )
+    upload(client, admin, f"email_sha256\n{sha('imported@example.com')}\n")
+    response = client.get("/v1/suppressions.csv", headers=admin)
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    lines = response.get_data(as_text=True).splitlines()
+    assert lines[0] == "email_sha256,reason,changed_at"
+    rows = {line.split(",")[0]: line.split(",")[1] for line in lines[1:]}
+    assert rows == {
+        sha("out@example.com"): "opted_out",
+        sha("bounce@example.com"): "bounced",
+        sha("imported@example.com"): "opted_out",
+    }
+    assert "@" not in response.get_data(as_text=True)
+
+
+def test_import_command_reads_a_file_and_reports_lines(
+    client, sender, database_url, monkeypatch, tmp_path
+):
+    from click.testing import CliRunner
+
+    from suppression.cli import main
+
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SUPPRESSION_INSTANCE", str(tmp_path))
+    monkeypatch.setenv("ADDRESS_INDEX_KEY", "aWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWk")
+    monkeypatch.setenv("ADDRESS_SEALING_KEYS", "1:c3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3M")
+    monkeypatch.setenv("SECRET_KEY", "x" * 40)
+    path = tmp_path / "old-esp.csv"
+    path.write_text("email\nold1@example.com\nbroken\nold2@example.com\n")
+    result = CliRunner().invoke(main, ["import", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "2 imported, 1 rejected of 3 rows" in result.output
+    assert "line 3: not a valid email address" in result.output
+    assert reasons(client, sender, ["old1@example.com", "old2@example.com"]) == [
+        "opted_out",
+        "opted_out",
+    ]

@@ -1,0 +1,107 @@
+"""Retention with a clock we control: 2 years for non-customers, 7 for everyone."""
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from suppression.cli import main
+from suppression.models import PurgeRun, Subject
+from suppression.services.audit import verify_chain
+from suppression.services.retention import purge, retention_rules
+
+RULES = retention_rules(730, 2557)
+
+
+@pytest.fixture
+def people(client, sender):
+    def consent(email, status, when, **extra):
+        response = client.post(
+            "/v1/consents",
+            json={
+                "email": email,
+                "purpose": "all",
+                "status": status,
+                "source": "form",
+                "occurred_at": when,
+                **extra,
+            },
+            headers=sender,
+        )
+        assert response.status_code == 201
+
+    consent("lapsed@example.com", "opted_in", "2023-06-01T00:00:00Z")  # non-customer, 3.5 y
+    consent("recent@example.com", "opted_in", "2025-06-01T00:00:00Z")  # non-customer, 1.5 y
+    consent("quit@example.com", "opted_out", "2023-06-01T00:00:00Z")  # opted out 3.5 y ago
+    consent("buyer@example.com", "opted_in", "2022-01-01T00:00:00Z")  # customer, 4.9 y
+    client.post(
+        "/v1/relationships",
+        json={
+            "email": "buyer@example.com",
+            "kind": "purchase",
+            "occurred_at": "2022-01-01T00:00:00Z",
+        },
+        headers=sender,
+    )
+    consent("ancient@example.com", "opted_in", "2019-01-01T00:00:00Z")  # customer, 7.9 y
+    client.post(
+        "/v1/relationships",
+        json={
+            "email": "ancient@example.com",
+            "kind": "purchase",
+            "occurred_at": "2019-01-01T00:00:00Z",
+        },
+        headers=sender,
+    )
+
+
+def reasons(client, sender):
+    addresses = [
+        "lapsed@example.com",
+        "recent@example.com",
+        "quit@example.com",
+        "buyer@example.com",
+        "ancient@example.com",
+    ]
+    response = client.post("/v1/checks?detail=all", json={"addresses": addresses}, headers=sender)
+    return [r["reason"] for r in response.get_json()["results"]]
+
+
+def test_a_dry_run_counts_and_records_but_changes_nothing(people, client, sender, session, clock):
+    before = reasons(client, sender)
+    runs = purge(session, RULES, clock(), dry_run=True, commit=session.commit)
+    assert [(r.rule, r.dry_run, r.counts) for r in runs] == [
+        ("non_customer_2y", True, {"due": 2, "erased": 0}),
+        ("everyone_7y", True, {"due": 1, "erased": 0}),
+    ]
+    assert reasons(client, sender) == before == [None, None, "opted_out", None, None]
+
+
+def test_purge_erases_whoever_is_past_a_period(people, client, sender, session, clock):
+    runs = purge(session, RULES, clock(), dry_run=False, commit=session.commit)
+    assert [r.counts["erased"] for r in runs] == [2, 1]
+    assert reasons(client, sender) == ["erased", None, "erased", None, "erased"]
+    erased = session.scalars(select(Subject).where(Subject.erased_at.is_not(None))).all()
+    assert {s.erase_reason for s in erased} == {"retention"}
+    assert all(s.email_sealed is None for s in erased)
+    assert verify_chain(session).intact
+    assert session.scalar(select(PurgeRun.rule).where(PurgeRun.dry_run.is_(False)).limit(1))
+
+
+def test_a_later_run_finds_the_rest_when_their_time_comes(people, client, sender, session, clock):
+    purge(session, RULES, clock(), dry_run=False, commit=session.commit)
+    clock.advance(days=365)
+    runs = purge(session, RULES, clock(), dry_run=False, commit=session.commit)
+    assert [r.counts["erased"] for r in runs] == [1, 0]  # recent@ is now 2.5 years quiet
+    assert reasons(client, sender)[1] == "erased"
+
+
+def test_retention_command_dry_run_says_what_it_would_do(
+    people, database_url, monkeypatch, tmp_path
+):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SUPPRESSION_INSTANCE", str(tmp_path))
+    result = CliRunner().invoke(main, ["retention", "purge", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    # The command runs on the real clock (2026-11-29 or later): at least these are due.
+    assert "non_customer_2y: would erase" in result.output
+    assert "everyone_7y: would erase" in result.output
