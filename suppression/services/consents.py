@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import bindparam, or_, update
+from sqlalchemy import String, or_, update
 from sqlalchemy.orm import Session
 
+from suppression.db import BigId, UTCDateTime
 from suppression.domain.jurisdictions import CountrySource
 from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus
 from suppression.domain.vault import AddressVault
 from suppression.errors import InvalidInput
 from suppression.models import Block, ConsentState, Subject
-from suppression.services.dialects import insert
+from suppression.services.dialects import insert, update_from_rows
 from suppression.services.events import EventContext, append_event
+from suppression.services.outbox import enqueue_subject_change
 
 __all__ = ["EventContext", "record_block", "record_consent", "record_relationship", "set_country"]
 from suppression.services.subjects import ensure_subject
@@ -65,6 +67,7 @@ def record_consent(
     )
     if country is not None:
         _update_country(session, subject.id, country, country_source, ctx.occurred_at)
+    enqueue_subject_change(session, subject.id, ctx.recorded_at)
     session.expire(subject)
     return subject
 
@@ -79,22 +82,33 @@ def update_countries(
     session: Session, changes: list[tuple[int, str, datetime]], source: CountrySource
 ) -> None:
     """(subject id, country, when) each: a stronger source replaces a weaker one;
-    among equals the newer wins. Many changes go as one executemany."""
-    at = bindparam("at")
-    table = Subject.__table__.c  # Core, not ORM: an executemany of one conditional UPDATE
-    session.execute(
-        update(Subject.__table__)
-        .where(
-            table.id == bindparam("sid"),
+    among equals the newer wins."""
+    newest: dict[int, tuple[str, datetime]] = {}
+    for subject_id, country, when in changes:
+        if subject_id not in newest or newest[subject_id][1] <= when:
+            newest[subject_id] = (country, when)
+    rows = [{"sid": sid, "country": country, "at": when} for sid, (country, when) in newest.items()]
+    update_from_rows(
+        session,
+        Subject.__table__,
+        rows,
+        {"sid": BigId, "country": String(2), "at": UTCDateTime()},
+        lambda table, given: (
+            table.c.id == given["sid"],
             or_(
-                table.country_source.is_(None),
-                table.country_source < int(source),
-                (table.country_source == int(source))
-                & or_(table.country_changed_at.is_(None), table.country_changed_at <= at),
+                table.c.country_source.is_(None),
+                table.c.country_source < int(source),
+                (table.c.country_source == int(source))
+                & or_(
+                    table.c.country_changed_at.is_(None), table.c.country_changed_at <= given["at"]
+                ),
             ),
-        )
-        .values(country=bindparam("country"), country_source=int(source), country_changed_at=at),
-        [{"sid": sid, "country": country, "at": when} for sid, country, when in changes],
+        ),
+        lambda given: {
+            "country": given["country"],
+            "country_source": int(source),
+            "country_changed_at": given["at"],
+        },
     )
 
 
@@ -109,6 +123,7 @@ def set_country(
     subject = ensure_subject(session, vault, canonical)
     append_event(session, subject.id, "country_set", ctx, country=country)
     _update_country(session, subject.id, country, source, ctx.occurred_at)
+    enqueue_subject_change(session, subject.id, ctx.recorded_at)
     session.expire(subject)
     return subject
 
@@ -147,6 +162,7 @@ def record_block(
     )
     if country is not None:
         _update_country(session, subject.id, country, CountrySource.HINT, ctx.occurred_at)
+    enqueue_subject_change(session, subject.id, ctx.recorded_at)
     session.expire(subject)
     return subject
 

@@ -6,15 +6,17 @@ serialised (on SQLite they already are). Keep write transactions short.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
+from suppression.db import BigId, UTCDateTime
 from suppression.domain.chain import (
     GENESIS,
     SALT_BYTES,
@@ -24,7 +26,7 @@ from suppression.domain.chain import (
     personal_digest,
 )
 from suppression.models import ChainHead, ConsentEvent, Subject
-from suppression.services.dialects import dialect_name, insert
+from suppression.services.dialects import dialect_name, insert, update_from_rows
 
 # Events that come from the person or from a transaction with them: retention
 # counts "last communication" from the newest of these (bounces do not count).
@@ -149,43 +151,93 @@ def append_event(
     return event
 
 
+_EVENT_COLUMNS = (
+    "subject_id",
+    "action",
+    "purpose",
+    "source",
+    "actor",
+    "occurred_at",
+    "recorded_at",
+    "ip",
+    "user_agent",
+    "campaign",
+    "notice_version",
+    "country",
+    "evidence",
+    "chain_seq",
+    "prev_hash",
+    "row_hash",
+    "personal_digest",
+    "personal_salt",
+)
+
+
 def append_events(session: Session, events: Sequence[NewEvent]) -> list[int]:
-    """Many events in one statement (imports): their ids, in the order given."""
+    """Many events at once (imports): their ids, in the order given.
+
+    PostgreSQL takes them by COPY, SQLite by one executemany; ids are read back
+    by their chain numbers, which the head lock makes ours alone.
+    """
     if not events:
         return []
     head = _locked_head(session)
     previous, seq = head.hash, head.seq
+    first = seq + 1
     rows = []
     for new in events:
         seq += 1
         row = _chained_row(previous, seq, new)
         rows.append(row)
         previous = row["row_hash"]
-    ids = list(
-        session.scalars(
-            insert(session, ConsentEvent).returning(ConsentEvent.id, sort_by_parameter_order=True),
-            rows,
-        )
+    if dialect_name(session) == "postgresql":
+        _copy_events(session, rows)
+    else:
+        session.execute(insert(session, ConsentEvent.__table__), rows)
+    by_seq = dict(
+        session.execute(
+            select(ConsentEvent.chain_seq, ConsentEvent.id).where(
+                ConsentEvent.chain_seq.between(first, seq)
+            )
+        ).all()
     )
     head.seq, head.hash = seq, previous
-    touched = {new.subject_id for new in events if new.action in COMMUNICATION_ACTIONS}
-    if touched:
-        newest = (
-            select(func.max(ConsentEvent.occurred_at))
-            .where(
-                ConsentEvent.subject_id == Subject.id,
-                ConsentEvent.action.in_(COMMUNICATION_ACTIONS),
-            )
-            .scalar_subquery()
-        )
-        session.execute(
-            update(Subject)
-            .where(Subject.id.in_(touched))
-            .values(last_communication_at=newest)
-            .execution_options(synchronize_session=False)
-        )
     session.flush()
-    return ids
+    return [by_seq[number] for number in range(first, seq + 1)]
+
+
+def note_communications(session: Session, latest: Mapping[int, datetime]) -> None:
+    """Move each subject's last communication forward to the given time."""
+    if not latest:
+        return
+    update_from_rows(
+        session,
+        Subject.__table__,
+        [{"sid": sid, "at": at} for sid, at in latest.items()],
+        {"sid": BigId, "at": UTCDateTime()},
+        lambda table, given: (
+            table.c.id == given["sid"],
+            or_(
+                table.c.last_communication_at.is_(None),
+                table.c.last_communication_at < given["at"],
+            ),
+        ),
+        lambda given: {"last_communication_at": given["at"]},
+    )
+
+
+def _copy_events(session: Session, rows: list[dict[str, Any]]) -> None:
+    cursor = session.connection().connection.driver_connection.cursor()
+    try:
+        statement = f"COPY consent_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN"
+        with cursor.copy(statement) as copy:
+            for row in rows:
+                values = [row[name] for name in _EVENT_COLUMNS]
+                if values[12] is not None:  # evidence: JSON text
+                    values[12] = json.dumps(values[12])
+                copy.write_row(values)
+    finally:
+        cursor.close()
 
 
 def stored_links(session: Session, batch: int = 5000) -> Iterator[StoredLink]:

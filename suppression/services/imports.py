@@ -26,10 +26,15 @@ from suppression.domain.vault import AddressVault
 from suppression.errors import InvalidInput, MalformedInput
 from suppression.models import Block, ConsentState, HashedSuppression, ImportRun, Subject
 from suppression.services.consents import update_countries
-from suppression.services.dialects import insert
-from suppression.services.events import EventContext, NewEvent, append_events
+from suppression.services.dialects import bulk_insert
+from suppression.services.events import (
+    EventContext,
+    NewEvent,
+    append_events,
+    note_communications,
+)
 
-CHUNK = 5_000
+CHUNK = 20_000
 COLUMNS = ("email", "email_sha256", "status", "purpose", "country", "occurred_at", "source")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -214,8 +219,9 @@ class ChunkWriter:
     def _write_plain(self, rows: list[ImportRow]) -> list[tuple[int, str]]:
         session = self.session
         index_of = {row.canonical: self.vault.index(row.canonical) for row in rows}
-        session.execute(
-            insert(session, Subject).on_conflict_do_nothing(index_elements=["email_index"]),
+        bulk_insert(
+            session,
+            Subject.__table__,
             [
                 {
                     "email_index": index,
@@ -224,6 +230,7 @@ class ChunkWriter:
                 }
                 for canonical, index in index_of.items()
             ],
+            lambda statement: statement.on_conflict_do_nothing(index_elements=["email_index"]),
         )
         subjects = {
             index: (subject_id, erased_at)
@@ -253,6 +260,11 @@ class ChunkWriter:
             for row, subject_id in accepted
         ]
         event_ids = append_events(session, news)
+        latest: dict[int, datetime] = {}
+        for row, subject_id in accepted:
+            if subject_id not in latest or latest[subject_id] < row.occurred_at:
+                latest[subject_id] = row.occurred_at
+        note_communications(session, latest)
         self._upsert_states(accepted, event_ids)
         self._update_countries(accepted)
         return refused
@@ -334,16 +346,17 @@ class ChunkWriter:
                     "source": row.source,
                     "event_id": event_id,
                 }
-        statement = insert(self.session, ConsentState)
-        self.session.execute(
-            statement.on_conflict_do_update(
+        bulk_insert(
+            self.session,
+            ConsentState.__table__,
+            list(newest.values()),
+            lambda statement: statement.on_conflict_do_update(
                 index_elements=["subject_id", "purpose"],
                 set_={
                     k: statement.excluded[k] for k in ("status", "changed_at", "source", "event_id")
                 },
-                where=ConsentState.changed_at <= statement.excluded.changed_at,
+                where=ConsentState.__table__.c.changed_at <= statement.excluded.changed_at,
             ),
-            list(newest.values()),
         )
 
     def _update_countries(self, accepted: list[tuple[ImportRow, int]]) -> None:
@@ -367,17 +380,18 @@ class ChunkWriter:
                     "source": row.source,
                     "import_id": self.import_id,
                 }
-        statement = insert(self.session, HashedSuppression)
-        self.session.execute(
-            statement.on_conflict_do_update(
+        bulk_insert(
+            self.session,
+            HashedSuppression.__table__,
+            list(newest.values()),
+            lambda statement: statement.on_conflict_do_update(
                 index_elements=["email_sha256"],
                 set_={
                     k: statement.excluded[k]
                     for k in ("reason", "changed_at", "source", "import_id")
                 },
-                where=HashedSuppression.changed_at <= statement.excluded.changed_at,
+                where=HashedSuppression.__table__.c.changed_at <= statement.excluded.changed_at,
             ),
-            list(newest.values()),
         )
 
 

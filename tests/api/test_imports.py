@@ -148,6 +148,7 @@ def test_hashed_export_lists_suppressions_with_reason(client, admin, sender):
         sha("imported@example.com"): "opted_out",
     }
     assert "@" not in response.get_data(as_text=True)
+    response.close()  # a streamed answer holds its read transaction until closed
 
 
 def test_import_command_reads_a_file_and_reports_lines(
