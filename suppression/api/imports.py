@@ -15,6 +15,7 @@ from marshmallow import Schema, fields
 from suppression import runtime
 from suppression.api.auth import current_actor, protected
 from suppression.api.fields import rfc3339
+from suppression.database import read_only_session
 from suppression.services.consents import check_purpose
 from suppression.services.imports import import_csv
 from suppression.services.suppression_list import suppression_rows
@@ -80,9 +81,17 @@ class Suppressions(MethodView):
         """The suppression list as `email_sha256,reason,changed_at` (SHA-256 of the
         trimmed, lower-cased address), for handing to third parties."""
         purpose = check_purpose(query["purpose"], runtime.settings().purposes, allow_all=False)
-        session = runtime.read_session()
-        rows = suppression_rows(session, runtime.vault(), purpose)
-        return Response(stream_with_context(_csv(rows)), mimetype="text/csv")
+        return Response(stream_with_context(_stream(purpose)), mimetype="text/csv")
+
+
+def _stream(purpose: str) -> Iterator[str]:
+    # Its own session, closed when the stream ends: the request's sessions are
+    # closed at teardown, before a streamed body is produced.
+    session = read_only_session(runtime.runtime().sessions)
+    try:
+        yield from _csv(suppression_rows(session, runtime.vault(), purpose))
+    finally:
+        session.close()
 
 
 def _csv(rows: Iterator[tuple[str, str, Any]]) -> Iterator[str]:
