@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import getpass
+import io
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, BinaryIO
 
 import click
 from sqlalchemy import func, select
@@ -15,8 +18,9 @@ from sqlalchemy.orm import Session
 from suppression import database
 from suppression.config import ConfigError, Settings
 from suppression.db import utcnow
-from suppression.errors import SuppressionError
+from suppression.errors import InvalidInput, SuppressionError
 from suppression.models import ConsentEvent
+from suppression.services import staff as staff_accounts
 from suppression.services.api_keys import (
     create_api_key,
     list_api_keys,
@@ -24,6 +28,9 @@ from suppression.services.api_keys import (
     revoke_api_key,
 )
 from suppression.services.audit import verify_chain
+from suppression.services.imports import import_csv
+from suppression.services.retention import count_due, purge, retention_rules
+from suppression.sync_commands import sync
 
 
 def load_settings() -> Settings:
@@ -52,6 +59,9 @@ def session_scope(settings: Settings) -> Iterator[Session]:
 @click.group()
 def main() -> None:
     """Marketing consent and opt-out suppression service."""
+
+
+main.add_command(sync)  # suppression sync [--loop] [--full], sync retry, sync status
 
 
 @main.group()
@@ -103,6 +113,76 @@ def audit_verify() -> None:
 
 
 @main.group()
+def retention() -> None:
+    """The storage limits of the privacy policy (2 and 7 years)."""
+
+
+@retention.command("purge")
+@click.option(
+    "--dry-run", is_flag=True, help="Count and record what would be purged; change nothing"
+)
+def retention_purge(dry_run: bool) -> None:
+    """Erase to the keyed index whoever is past a retention period. Run daily."""
+    settings = load_settings()
+    rules = retention_rules(settings.retention_non_customer_days, settings.retention_days)
+    now = utcnow()
+    with session_scope(settings) as session:
+        due = count_due(session, rules, now)
+        with click.progressbar(length=due, label="purging", file=sys.stderr) as bar:
+            runs = purge(session, rules, now, dry_run, commit=session.commit, progress=bar.update)
+    verb = "would erase" if dry_run else "erased"
+    for run in runs:
+        count = run.counts["due"] if dry_run else run.counts["erased"]
+        click.echo(f"{run.rule}: {verb} {count} subject(s)")
+
+
+@main.command("import")
+@click.argument("file", type=click.File("rb"))
+def import_file(file: BinaryIO) -> None:
+    """Import a suppression list (CSV, plain `email` or `email_sha256`)."""
+    settings = load_settings()
+    with session_scope(settings) as session:
+        size = os.fstat(file.fileno()).st_size if file.seekable() else 0
+        counted = _CountingReader(file)
+        with click.progressbar(length=size, label="importing", file=sys.stderr) as bar:
+            counted.on_read = bar.update
+            run, report = import_csv(
+                session,
+                database.vault_for(settings),
+                counted,
+                settings.purposes,
+                f"cli:{getpass.getuser()}",
+                utcnow(),
+                commit=session.commit,
+            )
+    click.echo(
+        f"import {run.id}: {report.imported} imported, {len(report.rejected)} rejected "
+        f"of {report.rows} rows"
+    )
+    for line, error in report.rejected[:50]:
+        click.echo(f"  line {line}: {error}")
+    if len(report.rejected) > 50:
+        click.echo(f"  ... and {len(report.rejected) - 50} more")
+
+
+class _CountingReader(io.RawIOBase):
+    """A byte stream that reports how much was read (for the progress bar)."""
+
+    def __init__(self, inner: BinaryIO):
+        self.inner = inner
+        self.on_read: Callable[[int], None] = lambda _n: None
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.inner.read(len(buffer))
+        buffer[: len(data)] = data
+        self.on_read(len(data))
+        return len(data)
+
+
+@main.group()
 def keys() -> None:
     """API keys for machine clients."""
 
@@ -137,6 +217,86 @@ def keys_list() -> None:
         for key in list_api_keys(session):
             state = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "live"
             click.echo(f"{key.name}\t{key.role}\t{key.key_prefix}…\t{state}")
+
+
+@main.group()
+def staff() -> None:
+    """Accounts for the staff pages at /admin/."""
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+def _explained(error: InvalidInput) -> click.ClickException:
+    details = " ".join(" ".join(map(str, texts)) for texts in error.errors.values())
+    return click.ClickException(f"{error.message}: {details}" if details else error.message)
+
+
+@staff.command("create")
+@click.option("--role", required=True, type=click.Choice(["staff", "admin"]))
+@click.option("--username", required=True, help="What the person signs in with")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input")
+def staff_create(role: str, username: str, password_stdin: bool) -> None:
+    """Create an account; the password is prompted for (or read from stdin)."""
+    settings = load_settings()
+    password = _read_password(password_stdin)
+    with session_scope(settings) as session:
+        try:
+            user = staff_accounts.create_staff_user(session, username, role, password, utcnow())
+        except InvalidInput as error:
+            raise _explained(error) from error
+    click.echo(
+        f"created {user.role} account {user.username!r}; "
+        f"sign in at {settings.public_base_url}/admin/"
+    )
+
+
+@staff.command("password")
+@click.argument("username")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input")
+def staff_password(username: str, password_stdin: bool) -> None:
+    """Set a new password (the account's sessions end; its sign-in throttle resets)."""
+    settings = load_settings()
+    password = _read_password(password_stdin)
+    with session_scope(settings) as session:
+        try:
+            user = staff_accounts.set_password(session, username, password, utcnow())
+        except InvalidInput as error:
+            raise _explained(error) from error
+    click.echo(f"new password set for {user.username!r}")
+
+
+@staff.command("disable")
+@click.argument("username")
+def staff_disable(username: str) -> None:
+    """Stop an account from signing in; its open sessions end at once."""
+    settings = load_settings()
+    with session_scope(settings) as session:
+        user = staff_accounts.set_disabled(session, username, True, utcnow())
+    click.echo(f"disabled {user.username!r}")
+
+
+@staff.command("enable")
+@click.argument("username")
+def staff_enable(username: str) -> None:
+    """Let a disabled account sign in again."""
+    settings = load_settings()
+    with session_scope(settings) as session:
+        user = staff_accounts.set_disabled(session, username, False, utcnow())
+    click.echo(f"enabled {user.username!r}")
+
+
+@staff.command("list")
+def staff_list() -> None:
+    """Username, role and state of every account (never a password)."""
+    settings = load_settings()
+    with session_scope(settings) as session:
+        for user in staff_accounts.list_staff_users(session):
+            state = f"disabled {user.disabled_at:%Y-%m-%d}" if user.disabled_at else "active"
+            click.echo(f"{user.username}\t{user.role}\t{state}")
 
 
 def ensure_first_admin_key(settings: Settings) -> str | None:

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import base64
+import fcntl
 import json
 import os
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
+from suppression.connectors.settings import (
+    DestinationConfigError,
+    DestinationSettings,
+    destinations_from_env,
+)
 from suppression.domain.jurisdictions import (
     DEFAULT_REGIMES,
     Regime,
@@ -34,6 +40,20 @@ class Keys:
     index_key: bytes
     sealing_keys: Mapping[int, bytes]
     sealing_key_current: int
+    # Unsubscribe-link tokens (TOKEN_KEYS): the highest id mints, all open.
+    token_keys: Mapping[int, bytes] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """Unsubscribe links and the public pages (see links_from_env)."""
+
+    validity_days: int = 180
+    page_rate_limit: str = "60 per minute"
+    one_click_rate_limit: str = "600 per minute"
+    alarm_threshold: int = 50
+    alarm_window_minutes: int = 10
+    notice_version: str = "preferences-1"
 
 
 @dataclass(frozen=True)
@@ -49,6 +69,15 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"
     unsubscribe_mailbox: str | None = None
     redis_url: str | None = None
+    # Retention (services/retention.py): the policy's 2 and 7 years.
+    retention_non_customer_days: int = 730
+    retention_days: int = 2557
+    links: LinkSettings = field(default_factory=LinkSettings)
+    # Staff pages: the session cookie is Secure (HTTPS only) and lasts this long.
+    session_cookie_secure: bool = False
+    staff_session_hours: int = 8
+    # Destinations (Keap, Meta, Google, LinkedIn, Microsoft) and the sync worker.
+    destinations: DestinationSettings = field(default_factory=DestinationSettings)
 
     @property
     def is_production(self) -> bool:
@@ -73,6 +102,7 @@ class Settings:
                     "SECRET_KEY",
                     "ADDRESS_INDEX_KEY",
                     "ADDRESS_SEALING_KEYS",
+                    "TOKEN_KEYS",
                 )
                 if not env.get(name)
             ]
@@ -85,6 +115,8 @@ class Settings:
         else:
             instance.mkdir(mode=0o700, parents=True, exist_ok=True)
             keys = keys_from_env(env) if env.get("ADDRESS_INDEX_KEY") else local_keys(instance)
+            if not keys.token_keys:
+                keys = replace(keys, token_keys=local_keys(instance).token_keys)
             database_url = env.get("DATABASE_URL") or f"sqlite:///{instance / 'suppression.db'}"
         return cls(
             env=mode,
@@ -98,7 +130,33 @@ class Settings:
             public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             unsubscribe_mailbox=env.get("UNSUBSCRIBE_MAILBOX") or None,
             redis_url=env.get("REDIS_URL") or None,
+            retention_non_customer_days=int(env.get("RETENTION_NON_CUSTOMER_DAYS", 730)),
+            retention_days=int(env.get("RETENTION_DAYS", 2557)),
+            links=links_from_env(env, production=mode == "production"),
+            session_cookie_secure=_flag(
+                env.get("SESSION_COOKIE_SECURE"), default=mode == "production"
+            ),
+            staff_session_hours=int(env.get("STAFF_SESSION_HOURS", 8)),
+            destinations=_destinations(env),
         )
+
+
+def _destinations(env: Mapping[str, str]) -> DestinationSettings:
+    try:
+        return destinations_from_env(env)
+    except DestinationConfigError as exc:
+        raise ConfigError(str(exc)) from exc
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    if value is None or not value.strip():
+        return default
+    text = value.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{value!r} is not a yes/no setting (true or false)")
 
 
 def default_instance_path() -> Path:
@@ -123,14 +181,24 @@ def _decode_key(text: str, name: str) -> bytes:
     return raw
 
 
-def keys_from_env(env: Mapping[str, str]) -> Keys:
-    """ADDRESS_SEALING_KEYS is `id:base64,id:base64`; the highest id seals new data."""
-    sealing: dict[int, bytes] = {}
-    for part in filter(None, env.get("ADDRESS_SEALING_KEYS", "").split(",")):
+def _key_ring(env: Mapping[str, str], name: str) -> dict[int, bytes]:
+    """`id:base64,id:base64` → {id: key}."""
+    ring: dict[int, bytes] = {}
+    for part in filter(None, env.get(name, "").split(",")):
         key_id, sep, value = part.strip().partition(":")
         if not sep or not key_id.isdigit():
-            raise ConfigError("ADDRESS_SEALING_KEYS entries are id:base64")
-        sealing[int(key_id)] = _decode_key(value, "ADDRESS_SEALING_KEYS")
+            raise ConfigError(f"{name} entries are id:base64")
+        ring[int(key_id)] = _decode_key(value, name)
+    return ring
+
+
+def keys_from_env(env: Mapping[str, str]) -> Keys:
+    """ADDRESS_SEALING_KEYS is `id:base64,id:base64`; the highest id seals new data.
+    TOKEN_KEYS has the same form (ids 0..255); the highest id mints links."""
+    sealing = _key_ring(env, "ADDRESS_SEALING_KEYS")
+    tokens = _key_ring(env, "TOKEN_KEYS")
+    if any(key_id > 255 for key_id in tokens):
+        raise ConfigError("TOKEN_KEYS ids are 0..255 (one byte in each link)")
     if not sealing:
         raise ConfigError("ADDRESS_SEALING_KEYS holds no key")
     secret = env.get("SECRET_KEY", "")
@@ -141,6 +209,7 @@ def keys_from_env(env: Mapping[str, str]) -> Keys:
         index_key=_decode_key(env.get("ADDRESS_INDEX_KEY", ""), "ADDRESS_INDEX_KEY"),
         sealing_keys=sealing,
         sealing_key_current=max(sealing),
+        token_keys=tokens,
     )
 
 
@@ -156,6 +225,7 @@ def local_keys(instance: Path) -> Keys:
             "SECRET_KEY": secrets.token_urlsafe(48),
             "ADDRESS_INDEX_KEY": _new_key(),
             "ADDRESS_SEALING_KEYS": f"1:{_new_key()}",
+            "TOKEN_KEYS": f"1:{_new_key()}",
         }
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -164,7 +234,28 @@ def local_keys(instance: Path) -> Keys:
         else:
             with os.fdopen(fd, "w") as handle:
                 json.dump(document, handle, indent=2)
-    return keys_from_env(json.loads(path.read_text()))
+    document = json.loads(path.read_text())
+    if not document.get("TOKEN_KEYS"):
+        document = _add_local_key(path, "TOKEN_KEYS")
+    return keys_from_env(document)
+
+
+def _add_local_key(path: Path, name: str) -> dict[str, str]:
+    """A key this version needs that an older instance's keys.json lacks: generated
+    once under a lock (several workers may start at once), written atomically, 0600."""
+    lock_fd = os.open(path.with_name(path.name + ".lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(lock_fd, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        document = json.loads(path.read_text())
+        if not document.get(name):
+            document[name] = f"1:{_new_key()}"
+            temporary = path.with_name(path.name + ".new")
+            temporary.unlink(missing_ok=True)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as handle:
+                json.dump(document, handle, indent=2)
+            os.replace(temporary, path)
+    return document
 
 
 def _countries(text: str) -> frozenset[str]:
@@ -194,3 +285,41 @@ def policy_from_env(env: Mapping[str, str]) -> PolicySettings:
         )
     except ValueError as exc:
         raise ConfigError(f"policy settings: {exc}") from exc
+
+
+MIN_LINK_DAYS = 60  # CASL: an unsubscribe link works for at least 60 days after sending
+
+
+def links_from_env(env: Mapping[str, str], production: bool = False) -> LinkSettings:
+    """UNSUBSCRIBE_LINK_DAYS, PUBLIC_RATE_LIMIT, ONE_CLICK_RATE_LIMIT,
+    UNSUBSCRIBE_ALARM_THRESHOLD, UNSUBSCRIBE_ALARM_WINDOW_MINUTES, PREFERENCE_NOTICE_VERSION."""
+    from limits import parse_many
+
+    if production and not env.get("PUBLIC_BASE_URL", "").startswith("https://"):
+        raise ConfigError(
+            "PUBLIC_BASE_URL must be the https:// origin of the unsubscribe pages in production "
+            "(RFC 8058 one-click needs HTTPS)"
+        )
+    defaults = LinkSettings()
+    try:
+        links = LinkSettings(
+            validity_days=int(env.get("UNSUBSCRIBE_LINK_DAYS", defaults.validity_days)),
+            page_rate_limit=env.get("PUBLIC_RATE_LIMIT", defaults.page_rate_limit),
+            one_click_rate_limit=env.get("ONE_CLICK_RATE_LIMIT", defaults.one_click_rate_limit),
+            alarm_threshold=int(env.get("UNSUBSCRIBE_ALARM_THRESHOLD", defaults.alarm_threshold)),
+            alarm_window_minutes=int(
+                env.get("UNSUBSCRIBE_ALARM_WINDOW_MINUTES", defaults.alarm_window_minutes)
+            ),
+            notice_version=env.get("PREFERENCE_NOTICE_VERSION", defaults.notice_version),
+        )
+        for limit in (links.page_rate_limit, links.one_click_rate_limit):
+            parse_many(limit)
+    except ValueError as exc:
+        raise ConfigError(f"unsubscribe link settings: {exc}") from exc
+    if links.validity_days < MIN_LINK_DAYS:
+        raise ConfigError(f"UNSUBSCRIBE_LINK_DAYS must be at least {MIN_LINK_DAYS} (CASL)")
+    if links.alarm_threshold < 1 or links.alarm_window_minutes < 1:
+        raise ConfigError("UNSUBSCRIBE_ALARM_THRESHOLD and _WINDOW_MINUTES must be positive")
+    if not links.notice_version.strip() or len(links.notice_version) > 100:
+        raise ConfigError("PREFERENCE_NOTICE_VERSION must be 1 to 100 characters")
+    return links

@@ -31,6 +31,10 @@ CHECKED = Counter(
 CONSENT_CHANGES = Counter(
     "suppression_consent_changes_total", "Consent and block events recorded", ["action", "source"]
 )
+UNSUBSCRIBE_ALARMS = Counter(
+    "suppression_unsubscribe_alarms_total",
+    "Mass-unsubscribe alarms raised (one domain and campaign, many unsubscribes in minutes)",
+)
 
 
 def render() -> Response:

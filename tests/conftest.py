@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import os
+import subprocess
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -29,6 +30,7 @@ TEST_KEYS = Keys(
     index_key=b"i" * 32,
     sealing_keys={1: b"s" * 32},
     sealing_key_current=1,
+    token_keys={1: b"t" * 32},
 )
 
 
@@ -77,6 +79,8 @@ def _empty_tables(engine: Engine) -> None:
     tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
+            # A session leaked by an earlier test would make TRUNCATE wait forever.
+            connection.execute(text("SET LOCAL lock_timeout = '20s'"))
             connection.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
             for table in tables:
@@ -158,6 +162,28 @@ def staff(make_key) -> dict[str, str]:
 @pytest.fixture
 def admin(make_key) -> dict[str, str]:
     return make_key("admin")
+
+
+@pytest.fixture
+def dump(engine, database_url):
+    """dump() -> bytes: everything the database holds, as an attacker with a copy
+    of it would see it (the SQLite file and its WAL, or pg_dump's output)."""
+
+    def take() -> bytes:
+        if engine.dialect.name == "sqlite":
+            path = database_url.removeprefix("sqlite:///")
+            data = b""
+            for suffix in ("", "-wal"):
+                if os.path.exists(path + suffix):
+                    with open(path + suffix, "rb") as handle:
+                        data += handle.read()
+            return data
+        plain_url = database_url.replace("postgresql+psycopg://", "postgresql://")
+        return subprocess.run(
+            ["pg_dump", "--data-only", plain_url], capture_output=True, check=True
+        ).stdout
+
+    return take
 
 
 def random_key() -> str:

@@ -100,6 +100,8 @@ def test_production_starts_with_explicit_settings(tmp_path):
             "SECRET_KEY": "x" * 40,
             "ADDRESS_INDEX_KEY": key,
             "ADDRESS_SEALING_KEYS": f"1:{key},2:{'B' * 43}",
+            "TOKEN_KEYS": f"1:{key}",
+            "PUBLIC_BASE_URL": "https://optout.example.com",
         }
     )
     assert settings.is_production
@@ -116,6 +118,7 @@ def test_production_rejects_a_short_key(tmp_path):
                 "SECRET_KEY": "x" * 40,
                 "ADDRESS_INDEX_KEY": "c2hvcnQ",
                 "ADDRESS_SEALING_KEYS": "1:c2hvcnQ",
+                "TOKEN_KEYS": "1:c2hvcnQ",
             }
         )
 

@@ -5,14 +5,38 @@ from typing import Any
 from flask_smorest import Api
 
 from suppression import web
-from suppression.api import blocks, checks, consents, health, relationships
+from suppression.api import (
+    access_log,
+    blocks,
+    checks,
+    consents,
+    destinations,
+    health,
+    imports,
+    relationships,
+    rights,
+    subjects,
+    unsubscribe_links,
+)
 
 
 def register(api: Api) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API key"}
     )
-    for module in (health, consents, blocks, relationships, checks):
+    for module in (
+        health,
+        consents,
+        blocks,
+        relationships,
+        checks,
+        subjects,
+        access_log,
+        rights,
+        imports,
+        unsubscribe_links,
+        destinations,
+    ):
         api.register_blueprint(module.blp)
 
 

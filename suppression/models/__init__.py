@@ -1,6 +1,8 @@
 """Typed SQLAlchemy 2.0 mappings, one module per resource. No plaintext address
 is stored in any table. Importing this package registers every table."""
 
+from suppression.models import destinations  # noqa: F401  (registers its tables)
+from suppression.models.alarms import UnsubscribeAlarm, UnsubscribeTally
 from suppression.models.core import (
     ApiKey,
     Block,
@@ -25,4 +27,6 @@ __all__ = [
     "SignInAttempt",
     "StaffUser",
     "Subject",
+    "UnsubscribeAlarm",
+    "UnsubscribeTally",
 ]

@@ -60,7 +60,7 @@ class AccessLogEntry(Base):
     occurred_at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(8))  # page | api
-    action: Mapped[str] = mapped_column(String(16))  # lookup | view
+    action: Mapped[str] = mapped_column(String(16))  # lookup | view | export
     subject_id: Mapped[int | None] = mapped_column(ForeignKey("subjects.id"))
     reason: Mapped[str | None] = mapped_column(String(500))
     ip: Mapped[str | None] = mapped_column(String(45))

@@ -4,6 +4,7 @@ package (never a downloaded browser), against the app served on loopback."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 from collections.abc import Iterator
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
+
+from suppression.services.staff import create_staff_user
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "screenshots"
@@ -68,3 +71,53 @@ def screenshot():
         return path
 
     return save
+
+
+STAFF_PASSWORD = "correct horse battery staple"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@pytest.fixture
+def make_staff_user(app, clock):
+    """make_staff_user(username, role="staff") -> the username; its password is
+    STAFF_PASSWORD."""
+
+    def create(username: str, role: str = "staff", password: str = STAFF_PASSWORD) -> str:
+        session = app.extensions["suppression"].sessions()
+        create_staff_user(session, username, role, password, clock())
+        session.commit()
+        session.close()
+        return username
+
+    return create
+
+
+def csrf_of(response) -> str:
+    """The CSRF token in a staff page's form."""
+    match = CSRF.search(response.get_data(as_text=True))
+    assert match, "the page has no form with a CSRF token"
+    return match.group(1)
+
+
+@pytest.fixture
+def sign_in(client, make_staff_user):
+    """sign_in(username, role) -> the test client, signed in as a new account, and
+    a CSRF token for its forms."""
+
+    def enter(username: str = "alice", role: str = "staff"):
+        make_staff_user(username, role)
+        token = csrf_of(client.get("/admin/sign-in"))
+        response = client.post(
+            "/admin/sign-in",
+            data={"username": username, "password": STAFF_PASSWORD, "csrf_token": token},
+        )
+        assert response.status_code == 303, response.get_data(as_text=True)
+        return client, csrf_of(client.get("/admin/"))
+
+    return enter
+
+
+@pytest.fixture
+def csrf_from():
+    """csrf_from(response) -> the CSRF token in the page's forms."""
+    return csrf_of

@@ -1,0 +1,83 @@
+"""GET /v1/access-log (admin): who looked at which subject, newest first."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from marshmallow import Schema, fields, validate
+
+from suppression import runtime
+from suppression.api.auth import protected
+from suppression.api.fields import rfc3339
+from suppression.models import AccessLogEntry
+from suppression.services.access_log import PAGE_SIZE, list_access
+
+blp = Blueprint(
+    "access_log", __name__, url_prefix="/v1/access-log", description="Access log (admin)"
+)
+
+
+class AccessQuerySchema(Schema):
+    limit = fields.Integer(load_default=PAGE_SIZE, validate=validate.Range(min=1, max=1000))
+    before = fields.Integer(
+        validate=validate.Range(min=1),
+        metadata={"description": "Entries older than this id (from `next_before`)"},
+    )
+    actor = fields.String(
+        validate=validate.Length(min=1, max=200),
+        metadata={"example": "staff:alice", "description": "staff:<username> or api_key:<name>"},
+    )
+    subject_id = fields.Integer(validate=validate.Range(min=1))
+
+
+class AccessEntrySchema(Schema):
+    id = fields.Integer()
+    occurred_at = fields.String()
+    actor = fields.String()
+    channel = fields.String(metadata={"description": "page or api"})
+    action = fields.String(
+        metadata={"description": "lookup (by address), view (by id) or export (everything)"}
+    )
+    subject_id = fields.Integer(allow_none=True, metadata={"description": "null: not found"})
+    reason = fields.String(allow_none=True)
+    ip = fields.String(allow_none=True)
+
+
+class AccessPageSchema(Schema):
+    entries = fields.List(fields.Nested(AccessEntrySchema))
+    next_before = fields.Integer(allow_none=True)
+
+
+def entry_document(entry: AccessLogEntry) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "occurred_at": rfc3339(entry.occurred_at),
+        "actor": entry.actor,
+        "channel": entry.channel,
+        "action": entry.action,
+        "subject_id": entry.subject_id,
+        "reason": entry.reason,
+        "ip": entry.ip,
+    }
+
+
+@blp.route("")
+class AccessLog(MethodView):
+    @protected(blp)
+    @blp.arguments(AccessQuerySchema, location="query")
+    @blp.response(200, AccessPageSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """The access log, newest first, a page at a time."""
+        page = list_access(
+            runtime.read_session(),
+            limit=query["limit"],
+            before=query.get("before"),
+            actor=query.get("actor"),
+            subject_id=query.get("subject_id"),
+        )
+        return {
+            "entries": [entry_document(e) for e in page.entries],
+            "next_before": page.next_before,
+        }

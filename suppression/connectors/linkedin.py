@@ -1,0 +1,156 @@
+"""LinkedIn Matched Audiences: remove people from DMP segments.
+
+`POST /rest/dmpSegments/{segmentId}/users` with `X-RestLi-Method: BATCH_CREATE`
+and elements `{"action": "REMOVE", "userIds": [{"idType": "SHA256_EMAIL", ...}]}`.
+The answer has one status per element, in request order, so each member is
+judged on its own. LinkedIn documents no batch limit; 5,000 elements a call is
+what integrations use. It sends no Retry-After on 429.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+
+from suppression.connectors.base import (
+    Failure,
+    FailureKind,
+    Member,
+    Operation,
+    PushResult,
+    TransientError,
+)
+from suppression.connectors.http import Http, body_json, status_error
+from suppression.connectors.oauth import BearerAuth, BearerToken, TokenStore
+from suppression.domain.audience_hashes import linkedin_email_sha256
+
+DEFAULT_BASE_URL = "https://api.linkedin.com/rest"
+DEFAULT_VERSION = "202604"
+TOKEN_URL = "https://www.linkedin.com/oauth/v2/accessToken"
+DEFAULT_BATCH = 5_000
+
+
+@dataclass(frozen=True)
+class LinkedInConfig:
+    segment_ids: tuple[str, ...]
+    bearer: BearerAuth = field(default_factory=BearerAuth)
+    exclusion_segment_id: str | None = None
+    base_url: str = DEFAULT_BASE_URL
+    version: str = DEFAULT_VERSION
+    batch_size: int = DEFAULT_BATCH
+
+    def __repr__(self) -> str:
+        return f"LinkedInConfig(segment_ids={self.segment_ids!r}, version={self.version!r})"
+
+
+class LinkedInConnector:
+    name = "linkedin"
+    kind = "linkedin_dmp_segment"
+
+    def __init__(
+        self, config: LinkedInConfig, timeout: float = 30.0, token_store: TokenStore | None = None
+    ):
+        if not config.segment_ids:
+            raise ValueError("LinkedIn needs segment ids")
+        self.config = config
+        self.batch_size = config.batch_size
+        self.base_url = config.base_url.rstrip("/")
+        self.http = Http("LinkedIn", timeout)
+        self.bearer = BearerToken("LinkedIn", config.bearer, self.http, token_store)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        exclusion = self.config.exclusion_segment_id
+        return (
+            *(f"segment:{s}" for s in self.config.segment_ids),
+            *((f"exclusion:{exclusion}",) if exclusion else ()),
+        )
+
+    @property
+    def restores(self) -> bool:
+        return self.config.exclusion_segment_id is not None
+
+    def push(self, operation: Operation, members: Sequence[Member]) -> PushResult:
+        if not members:
+            return PushResult()
+        exclusion = self.config.exclusion_segment_id
+        calls: list[tuple[str, str]] = []
+        if operation == Operation.SUPPRESS:
+            calls += [(segment, "REMOVE") for segment in self.config.segment_ids]
+            if exclusion:
+                calls.append((exclusion, "ADD"))
+        elif exclusion:
+            calls.append((exclusion, "REMOVE"))
+        result = PushResult.all_confirmed(members)
+        for segment, action in calls:
+            result = result.merge(self._segment_users(segment, action, members))
+        return result
+
+    def _segment_users(self, segment: str, action: str, members: Sequence[Member]) -> PushResult:
+        body = {
+            "elements": [
+                {
+                    "action": action,
+                    "userIds": [
+                        {"idType": "SHA256_EMAIL", "idValue": linkedin_email_sha256(m.email)}
+                    ],
+                }
+                for m in members
+            ]
+        }
+        url = f"{self.base_url}/dmpSegments/{segment}/users"
+        response = self._post(url, body)
+        answer = body_json(response)
+        elements = answer.get("elements") if isinstance(answer, dict) else None
+        if not isinstance(elements, list) or len(elements) != len(members):
+            raise TransientError("LinkedIn: the answer does not have one status per element")
+        result = PushResult()
+        for member, element in zip(members, elements, strict=True):
+            failure = element_failure(element)
+            if failure is None:
+                result.confirmed.add(member.key)
+            else:
+                result.fail(member.key, failure)
+        return result
+
+    def _post(self, url: str, body: Any) -> requests.Response:
+        refreshed = False
+        while True:
+            headers = {
+                "Authorization": self.bearer.header(),
+                "LinkedIn-Version": self.config.version,
+                "X-Restli-Protocol-Version": "2.0.0",
+                "X-RestLi-Method": "BATCH_CREATE",
+            }
+            response = self.http.request("POST", url, headers=headers, json_body=body)
+            if response.status_code == 401 and self.bearer.refreshable and not refreshed:
+                self.bearer.invalidate()
+                refreshed = True
+                continue
+            if response.status_code not in (200, 201):
+                answer = body_json(response)
+                detail = str(answer.get("message", "")) if isinstance(answer, dict) else ""
+                raise status_error("LinkedIn", response, detail)
+            return response
+
+    def close(self) -> None:
+        self.http.close()
+
+
+def element_failure(element: Any) -> Failure | None:
+    status = element.get("status") if isinstance(element, dict) else None
+    if not isinstance(status, int):
+        return Failure(FailureKind.TRANSIENT, "LinkedIn: an element has no status")
+    if 200 <= status < 300:
+        return None
+    message = f"LinkedIn: element status {status}"
+    if status == 429:
+        return Failure(FailureKind.RATE_LIMITED, message)
+    if status in (401, 403):
+        return Failure(FailureKind.AUTH, message)
+    if status >= 500:
+        return Failure(FailureKind.TRANSIENT, message)
+    return Failure(FailureKind.PERMANENT, message)

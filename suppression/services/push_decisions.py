@@ -1,0 +1,144 @@
+"""What the store holds about many subjects at once, and whether each must be
+pushed to a destination: the same decision the checks make, in bulk."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suppression.domain.addresses import domain_of
+from suppression.domain.destinations import Channel, suppression_reason
+from suppression.domain.jurisdictions import CountrySource, Jurisdiction, resolve_jurisdiction
+from suppression.domain.policy import (
+    ALL_PURPOSES,
+    BlockKind,
+    ConsentRecord,
+    ConsentStatus,
+    Decision,
+    PolicySettings,
+    Reason,
+    SubjectState,
+    decide,
+    effective_consent,
+)
+from suppression.models import Block, ConsentState, Subject
+from suppression.models.destinations import DestinationSubject
+
+CHUNK = 2_000
+
+
+@dataclass(frozen=True)
+class Held:
+    """What the destination was last confirmed to hold."""
+
+    suppressed: bool
+    targets: str
+
+
+@dataclass(frozen=True)
+class SubjectFacts:
+    subject_id: int
+    sealed: bytes | None  # None once the address was erased
+    state: SubjectState
+    stored: Jurisdiction
+    held: Held | None
+
+    @property
+    def needs_domain(self) -> bool:
+        """Whether the jurisdiction comes from the address's domain (no stored
+        declared or hinted country), so the address must be opened to decide."""
+        return self.stored.source not in (CountrySource.DECLARED, CountrySource.HINT)
+
+
+def load_facts(
+    session: Session, subject_ids: Sequence[int], purpose: str, destination: str
+) -> dict[int, SubjectFacts]:
+    facts: dict[int, SubjectFacts] = {}
+    ids = sorted(set(subject_ids))
+    for start in range(0, len(ids), CHUNK):
+        facts.update(_load_chunk(session, ids[start : start + CHUNK], purpose, destination))
+    return facts
+
+
+def _load_chunk(
+    session: Session, ids: list[int], purpose: str, destination: str
+) -> dict[int, SubjectFacts]:
+    consents: dict[int, dict[str, ConsentRecord]] = {}
+    for subject_id, name, status, changed_at in session.execute(
+        select(
+            ConsentState.subject_id,
+            ConsentState.purpose,
+            ConsentState.status,
+            ConsentState.changed_at,
+        ).where(ConsentState.subject_id.in_(ids), ConsentState.purpose.in_((purpose, ALL_PURPOSES)))
+    ):
+        consents.setdefault(subject_id, {})[name] = ConsentRecord(ConsentStatus(status), changed_at)
+    blocks: dict[int, set[BlockKind]] = {}
+    for subject_id, kind in session.execute(
+        select(Block.subject_id, Block.kind).where(
+            Block.subject_id.in_(ids), Block.is_active.is_(True)
+        )
+    ):
+        blocks.setdefault(subject_id, set()).add(BlockKind(kind))
+    held = {
+        subject_id: Held(suppressed, targets)
+        for subject_id, suppressed, targets in session.execute(
+            select(
+                DestinationSubject.subject_id,
+                DestinationSubject.suppressed,
+                DestinationSubject.targets,
+            ).where(
+                DestinationSubject.destination == destination,
+                DestinationSubject.subject_id.in_(ids),
+            )
+        )
+    }
+    facts = {}
+    for row in session.execute(
+        select(
+            Subject.id,
+            Subject.email_sealed,
+            Subject.country,
+            Subject.country_source,
+            Subject.erased_at,
+            Subject.last_purchase_at,
+            Subject.last_inquiry_at,
+        ).where(Subject.id.in_(ids))
+    ):
+        subject_id = row.id
+        records = consents.get(subject_id, {})
+        state = SubjectState(
+            erased=row.erased_at is not None,
+            blocks=frozenset(blocks.get(subject_id, ())),
+            consent=effective_consent(records.get(purpose), records.get(ALL_PURPOSES)),
+            last_purchase_at=row.last_purchase_at,
+            last_inquiry_at=row.last_inquiry_at,
+        )
+        source = row.country_source
+        stored = (
+            Jurisdiction(row.country, CountrySource(source))
+            if source is not None
+            else Jurisdiction(None, None)
+        )
+        facts[subject_id] = SubjectFacts(
+            subject_id, row.email_sealed, state, stored, held.get(subject_id)
+        )
+    return facts
+
+
+def push_reason(
+    facts: SubjectFacts,
+    channel: Channel,
+    canonical: str | None,
+    policy: PolicySettings,
+    now: datetime,
+) -> tuple[Reason | None, Decision]:
+    """decide() for the destination's purpose, then the destination's rule over it."""
+    domain = domain_of(canonical) if canonical else ""
+    jurisdiction = resolve_jurisdiction(facts.stored, None, domain)
+    decision = decide(facts.state, jurisdiction, policy, now)
+    return suppression_reason(channel, decision, facts.state), decision

@@ -1,0 +1,213 @@
+"""Staff accounts: created by an operator or an admin, signed in with a password
+hashed by scrypt (werkzeug.security), throttled after repeated failures.
+
+Throttling counts failed attempts in the database, so it holds across every
+worker process: per username (guessing one account's password) and per IP
+address (trying many accounts from one place).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from suppression.errors import Conflict, InvalidInput, NotFound
+from suppression.models import SignInAttempt, StaffUser
+
+USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
+MIN_PASSWORD = 12
+MAX_PASSWORD = 1024
+THROTTLE_WINDOW = timedelta(minutes=15)
+MAX_FAILURES_PER_USERNAME = 5
+MAX_FAILURES_PER_IP = 20
+# Attempts older than this are of no use to the throttle and are deleted.
+ATTEMPTS_KEPT = timedelta(days=1)
+# Compared against when the username is unknown, so that an unknown name takes
+# as long to refuse as a wrong password.
+_DUMMY_HASH = generate_password_hash("an unknown account has no password")
+
+
+class StaffRole(StrEnum):
+    STAFF = "staff"
+    ADMIN = "admin"
+
+
+def normalise_username(username: str) -> str:
+    return username.strip().lower()
+
+
+def check_username(username: str) -> str:
+    name = normalise_username(username)
+    if not USERNAME.fullmatch(name):
+        raise InvalidInput(
+            "invalid username",
+            {
+                "username": [
+                    (
+                        "2 to 64 characters: letters, digits, dot, dash or underscore, "
+                        "starting with a letter or digit."
+                    )
+                ]
+            },
+        )
+    return name
+
+
+def check_password(password: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise InvalidInput(
+            "password too short",
+            {"password": [f"At least {MIN_PASSWORD} characters; a passphrase is best."]},
+        )
+    if len(password) > MAX_PASSWORD:
+        raise InvalidInput("password too long", {"password": ["At most 1024 characters."]})
+    return password
+
+
+def check_role(role: str) -> StaffRole:
+    try:
+        return StaffRole(role)
+    except ValueError:
+        raise InvalidInput(
+            f"unknown role {role!r}", {"role": ["Must be staff or admin."]}
+        ) from None
+
+
+def create_staff_user(
+    session: Session, username: str, role: str, password: str, now: datetime
+) -> StaffUser:
+    name = check_username(username)
+    checked_role = check_role(role)
+    check_password(password)
+    if find_staff_user(session, name) is not None:
+        raise Conflict(f"a staff account named {name!r} exists already")
+    user = StaffUser(
+        username=name,
+        role=checked_role.value,
+        password_hash=generate_password_hash(password),
+        created_at=now,
+        password_changed_at=now,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def find_staff_user(session: Session, username: str) -> StaffUser | None:
+    return session.scalars(
+        select(StaffUser).where(StaffUser.username == normalise_username(username))
+    ).one_or_none()
+
+
+def get_staff_user(session: Session, user_id: int) -> StaffUser | None:
+    return session.get(StaffUser, user_id)
+
+
+def _require(session: Session, username: str) -> StaffUser:
+    user = find_staff_user(session, username)
+    if user is None:
+        raise NotFound(f"no staff account named {normalise_username(username)!r}")
+    return user
+
+
+def list_staff_users(session: Session) -> list[StaffUser]:
+    return list(session.scalars(select(StaffUser).order_by(StaffUser.username)))
+
+
+def set_password(session: Session, username: str, password: str, now: datetime) -> StaffUser:
+    """A new password: every session signed in with the old one ends."""
+    user = _require(session, username)
+    check_password(password)
+    user.password_hash = generate_password_hash(password)
+    user.password_changed_at = now
+    session.execute(delete(SignInAttempt).where(SignInAttempt.username == user.username))
+    session.flush()
+    return user
+
+
+def set_disabled(session: Session, username: str, disabled: bool, now: datetime) -> StaffUser:
+    """A disabled account cannot sign in, and its open sessions end at once."""
+    user = _require(session, username)
+    if disabled and user.disabled_at is None:
+        user.disabled_at = now
+    elif not disabled:
+        user.disabled_at = None
+    session.flush()
+    return user
+
+
+def verify_password(user: StaffUser, password: str) -> bool:
+    return check_password_hash(user.password_hash, password[:MAX_PASSWORD])
+
+
+def session_fingerprint(user: StaffUser) -> str:
+    """Stored in the signed session cookie: it changes with the password, so a
+    password change ends every other session of that account."""
+    return hashlib.sha256(user.password_hash.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class SignInResult:
+    user: StaffUser | None
+    throttled: bool = False
+    retry_after: timedelta = timedelta(0)
+
+
+def _throttle(session: Session, username: str, ip: str | None, now: datetime) -> timedelta | None:
+    """How long until another attempt is allowed, or None when it is allowed now."""
+    since = now - THROTTLE_WINDOW
+    recent_failures = (
+        SignInAttempt.succeeded.is_(False),
+        SignInAttempt.attempted_at > since,
+    )
+    limits = [(SignInAttempt.username == username, MAX_FAILURES_PER_USERNAME)]
+    if ip:
+        limits.append((SignInAttempt.ip == ip, MAX_FAILURES_PER_IP))
+    waits = []
+    for condition, limit in limits:
+        count, oldest = session.execute(
+            select(func.count(), func.min(SignInAttempt.attempted_at)).where(
+                condition, *recent_failures
+            )
+        ).one()
+        if count >= limit and oldest is not None:
+            waits.append(oldest + THROTTLE_WINDOW - now)
+    return max(waits) if waits else None
+
+
+def sign_in(
+    session: Session, username: str, password: str, ip: str | None, now: datetime
+) -> SignInResult:
+    """Check a password, unless too many recent failures throttle the attempt.
+
+    A throttled attempt is not itself counted, so the wait ends when the window
+    has passed the failures that caused it.
+    """
+    name = normalise_username(username)[:64]
+    wait = _throttle(session, name, ip, now)
+    if wait is not None:
+        return SignInResult(None, throttled=True, retry_after=wait)
+    user = find_staff_user(session, name) if name else None
+    valid = check_password_hash(
+        user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD]
+    )
+    succeeded = bool(user and valid and user.disabled_at is None)
+    session.execute(delete(SignInAttempt).where(SignInAttempt.attempted_at < now - ATTEMPTS_KEPT))
+    if succeeded:
+        assert user is not None
+        session.execute(
+            delete(SignInAttempt).where(
+                SignInAttempt.username == name, SignInAttempt.succeeded.is_(False)
+            )
+        )
+        user.last_sign_in_at = now
+    session.add(SignInAttempt(username=name, ip=ip, succeeded=succeeded, attempted_at=now))
+    session.flush()
+    return SignInResult(user if succeeded else None)

@@ -1,0 +1,16 @@
+"""The staff pages under /admin/: sign-in, search one address, its subject page
+and changes, the dashboard, and (admins) the access log and staff accounts."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from suppression.web.staff import admin, auth, dashboard, destinations, subjects
+from suppression.web.staff.blueprint import bp
+
+__all__ = ["admin", "auth", "dashboard", "destinations", "install", "subjects"]
+
+
+def install(app: Flask) -> None:
+    auth.configure_sessions(app)
+    app.register_blueprint(bp)

@@ -1,0 +1,43 @@
+"""The dashboard: counts by purpose and state, blocks, the EEA share, opt-outs per
+day over the last 30 days (an SVG chart drawn on the server), and the
+mass-unsubscribe alarms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import render_template
+
+from suppression import runtime
+from suppression.domain.policy import ALL_PURPOSES
+from suppression.services import dashboard as numbers
+from suppression.services.alarms import list_alarms
+from suppression.web.staff.blueprint import bp
+from suppression.web.staff.charts import bar_chart
+
+CHART_DAYS = 30
+ALARMS_SHOWN = 50
+
+
+@bp.get("/dashboard")
+def dashboard() -> Any:
+    db = runtime.read_session()
+    today = runtime.now().date()
+    daily = numbers.opt_outs_per_day(db, today, CHART_DAYS)
+    chart = bar_chart([(f"{d.day:%d %b}", f"{d.day:%Y-%m-%d}", d.count) for d in daily])
+    counts = numbers.consent_counts(db)
+    purposes = [*runtime.settings().purposes, ALL_PURPOSES]
+    purposes += sorted(p for p in counts if p not in purposes)  # purposes since removed
+    return render_template(
+        "staff/dashboard.html",
+        totals=numbers.subject_totals(db),
+        counts=counts,
+        purposes=purposes,
+        blocks=numbers.block_counts(db),
+        eea=numbers.eea_share(db),
+        eea_policy=runtime.settings().policy.eea_policy.value,
+        chart=chart,
+        daily=daily,
+        days=CHART_DAYS,
+        alarms=list_alarms(db, limit=ALARMS_SHOWN),
+    )

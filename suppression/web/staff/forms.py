@@ -1,0 +1,132 @@
+"""Reading the staff forms: each answers the cleaned values or the errors per
+field, in words a person can act on. Nothing is stored before a form is clean."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from suppression.domain.addresses import InvalidAddress, canonicalise_strict
+from suppression.domain.jurisdictions import UnknownCountry, normalise_country
+from suppression.domain.policy import ALL_PURPOSES
+
+MAX_TEXT = 500
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+# How the person reached us: stored as the event's source.
+CHANNELS = {
+    "email_request": "Email to us",
+    "phone": "Phone call",
+    "letter": "Letter",
+    "in_person": "In person",
+    "web_form": "Web or signup form",
+    "other": "Other (say how in the reason)",
+}
+
+
+@dataclass
+class FormResult:
+    values: dict[str, str] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def _text(form: Mapping[str, str], name: str) -> str:
+    return (form.get(name) or "").strip()
+
+
+def read_email(form: Mapping[str, str], result: FormResult) -> None:
+    raw = _text(form, "email")
+    if not raw:
+        result.errors["email"] = "Enter the email address to look up."
+        return
+    try:
+        result.values["email"] = canonicalise_strict(raw)
+    except InvalidAddress as exc:
+        result.errors["email"] = str(exc)
+
+
+def read_reason(
+    form: Mapping[str, str], result: FormResult, name: str = "reason", required: bool = True
+) -> None:
+    text = _text(form, name)
+    if required and not text:
+        result.errors[name] = "Say why: it is kept with the change as its evidence."
+    elif len(text) > MAX_TEXT:
+        result.errors[name] = f"At most {MAX_TEXT} characters."
+    else:
+        result.values[name] = text
+
+
+def read_purpose(form: Mapping[str, str], result: FormResult, purposes: tuple[str, ...]) -> None:
+    purpose = _text(form, "purpose")
+    if purpose not in (*purposes, ALL_PURPOSES):
+        result.errors["purpose"] = "Choose one of the purposes, or all marketing."
+    else:
+        result.values["purpose"] = purpose
+
+
+def read_channel(form: Mapping[str, str], result: FormResult) -> None:
+    channel = _text(form, "channel")
+    if channel not in CHANNELS:
+        result.errors["channel"] = "Choose how the person told us."
+    else:
+        result.values["channel"] = channel
+
+
+def read_search(form: Mapping[str, str]) -> FormResult:
+    result = FormResult()
+    read_email(form, result)
+    read_reason(form, result, required=False)
+    return result
+
+
+def read_opt_out(form: Mapping[str, str], purposes: tuple[str, ...]) -> FormResult:
+    result = FormResult()
+    read_purpose(form, result, purposes)
+    read_channel(form, result)
+    read_reason(form, result)
+    return result
+
+
+def read_opt_in(form: Mapping[str, str], purposes: tuple[str, ...], now: datetime) -> FormResult:
+    result = FormResult()
+    read_purpose(form, result, purposes)
+    read_channel(form, result)
+    read_reason(form, result, name="evidence")
+    if "evidence" in result.errors:
+        result.errors["evidence"] = (
+            "Describe the evidence: what the person agreed to, when, and how we know."
+        )
+    notice = _text(form, "notice_version")
+    if len(notice) > 100:
+        result.errors["notice_version"] = "At most 100 characters."
+    else:
+        result.values["notice_version"] = notice
+    given = _text(form, "occurred_at")
+    if given:
+        try:
+            when = datetime.fromisoformat(given)
+        except ValueError:
+            result.errors["occurred_at"] = "Use the date picker, or YYYY-MM-DDTHH:MM (UTC)."
+        else:
+            when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+            if when > now + MAX_CLOCK_SKEW:
+                result.errors["occurred_at"] = "Consent cannot have been given in the future."
+            else:
+                result.values["occurred_at"] = when.isoformat()
+    return result
+
+
+def read_jurisdiction(form: Mapping[str, str]) -> FormResult:
+    result = FormResult()
+    country = _text(form, "country")
+    try:
+        result.values["country"] = normalise_country(country)
+    except UnknownCountry:
+        result.errors["country"] = "Enter a two-letter country code such as US, DE or GB."
+    read_reason(form, result)
+    return result

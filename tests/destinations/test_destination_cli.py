@@ -1,0 +1,105 @@
+"""`suppression sync`, `sync --full`, `sync retry`, `sync status`, and the loop."""
+
+import threading
+
+import pytest
+from click.testing import CliRunner
+
+from suppression.cli import main
+from suppression.models.destinations import OutboxRow
+
+
+@pytest.fixture
+def cli(app, database_url, destination_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SUPPRESSION_INSTANCE", str(tmp_path / "cli-instance"))
+    monkeypatch.delenv("SUPPRESSION_ENV", raising=False)
+    # The CLI reads its keys from the environment like production does.
+    monkeypatch.setenv("ADDRESS_INDEX_KEY", "aWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWk")
+    monkeypatch.setenv("ADDRESS_SEALING_KEYS", "1:c3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3M")
+    monkeypatch.setenv("SECRET_KEY", "test-secret-key-that-is-long-enough-for-flask")
+    for name, value in destination_env.items():
+        monkeypatch.setenv(name, value)
+    return CliRunner()
+
+
+def test_sync_runs_one_pass_and_says_what_it_pushed(cli, worker, record, fakes):
+    record("jane@example.com")
+    result = cli.invoke(main, ["sync"])
+    assert result.exit_code == 0, result.output
+    assert "meta: claimed 1, suppressed 1" in result.output
+    assert "jane" not in result.output
+    assert fakes.keap.opted_out == {"jane@example.com": "Suppression service: opted_out"}
+
+
+def test_sync_can_be_limited_to_one_destination(cli, worker, record, fakes):
+    record("jane@example.com")
+    result = cli.invoke(main, ["sync", "--destination", "keap"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("keap:")
+    assert fakes.meta.request_count == 0
+
+
+def test_sync_full_queues_and_pushes_what_was_never_confirmed(cli, record, fakes):
+    record("old@example.com", purpose="ad_audiences")
+    result = cli.invoke(main, ["sync", "--full", "--destination", "google"])
+    assert result.exit_code == 0, result.output
+    assert "reconciled 1" in result.output
+    assert any(fakes.google.removed.values())
+
+
+def test_sync_retry_requeues_parked_rows_and_status_raises_the_alarm(
+    cli, worker, record, fakes, sessions
+):
+    record("jane@example.com", purpose="ad_audiences")
+    with sessions() as session:
+        session.query(OutboxRow).filter_by(destination="meta").update(
+            {"failed_at": OutboxRow.created_at, "attempts": 8, "last_error": "Meta: HTTP 503"}
+        )
+        session.commit()
+    status = cli.invoke(main, ["sync", "status"])
+    assert status.exit_code == 1
+    assert "meta\tenabled\tpending 0\tfailed 1" in status.output
+    result = cli.invoke(main, ["sync", "retry", "--destination", "meta"])
+    assert result.exit_code == 0, result.output
+    assert "1 parked rows for meta queued again" in result.output
+    assert cli.invoke(main, ["sync"]).exit_code == 0
+    assert cli.invoke(main, ["sync", "status"]).exit_code == 0
+    assert any(fakes.meta.removed.values())
+
+
+def test_sync_refuses_a_destination_that_is_not_enabled(cli, monkeypatch):
+    monkeypatch.setenv("LINKEDIN_ENABLED", "false")
+    result = cli.invoke(main, ["sync", "--destination", "linkedin"])
+    assert result.exit_code != 0
+    assert "not enabled: linkedin" in result.output
+
+
+def test_incomplete_destination_settings_stop_the_command_with_a_clear_message(cli, monkeypatch):
+    monkeypatch.delenv("MICROSOFT_AUDIENCE_IDS")
+    result = cli.invoke(main, ["sync"])
+    assert result.exit_code != 0
+    assert "MICROSOFT_AUDIENCE_IDS" in result.output
+
+
+def test_the_loop_keeps_passing_until_told_to_stop(worker, record, fakes):
+    record("jane@example.com")
+    stop = threading.Event()
+    passes = []
+
+    def after(reports):
+        passes.append(reports)
+        if len(passes) == 2:
+            stop.set()
+
+    worker.run_forever(stop, on_pass=after)
+    assert len(passes) == 2
+    assert sum(r.suppressed for r in passes[0]) == 5
+    assert sum(r.claimed for r in passes[1]) == 0
+
+
+def test_the_procfile_worker_runs_the_sync_loop():
+    from pathlib import Path
+
+    procfile = Path(__file__).resolve().parents[2] / "Procfile"
+    assert "worker: suppression sync --loop" in procfile.read_text().splitlines()

@@ -1,0 +1,89 @@
+"""The dashboard page: counts, the EEA share, the opt-out chart and the alarms."""
+
+import re
+from datetime import timedelta
+
+from suppression.models import UnsubscribeAlarm
+
+
+def consent(client, headers, **fields):
+    body = {"purpose": "all", "status": "opted_out", "source": "email_request"}
+    body.update(fields)
+    response = client.post("/v1/consents", json=body, headers=headers)
+    assert response.status_code == 201, response.get_json()
+
+
+def text_of(response):
+    return re.sub(r"\s+", " ", response.get_data(as_text=True))
+
+
+def test_the_dashboard_counts_states_per_purpose_and_blocks(sign_in, sender):
+    client, _token = sign_in()
+    consent(client, sender, email="a@example.com")
+    consent(client, sender, email="b@example.com", purpose="email_marketing")
+    consent(client, sender, email="c@example.com", purpose="email_marketing", status="opted_in")
+    client.post("/v1/blocks", json={"email": "d@example.com", "kind": "complaint"}, headers=sender)
+    html = text_of(client.get("/admin/dashboard"))
+    assert "<dt>Subjects stored</dt><dd>4</dd>" in html
+    assert '<th scope="row">Email marketing</th> <td>1</td> <td>1</td>' in html
+    assert '<th scope="row">All marketing</th> <td>0</td> <td>1</td>' in html
+    assert '<th scope="row">complaint</th><td>1</td>' in html
+
+
+def test_the_dashboard_gives_the_eea_share_and_says_what_it_counts(sign_in, sender):
+    client, _token = sign_in()
+    consent(client, sender, email="a@example.com", country="DE")
+    consent(client, sender, email="b@example.com", country="US")
+    consent(client, sender, email="c@example.com", country="US")
+    consent(client, sender, email="d@firma.de")
+    html = text_of(client.get("/admin/dashboard"))
+    assert "<dt>EEA share</dt><dd>33.3 %</dd>" in html
+    assert "<strong>1</strong> of 3 subjects with a stored country are in the EEA" in html
+    assert "1 subject without one" in html
+    assert "is not counted here" in html
+
+
+def test_the_chart_is_inline_svg_with_a_bar_per_day_and_a_table(sign_in, sender, clock):
+    client, _token = sign_in()
+    consent(client, sender, email="a@example.com")
+    consent(client, sender, email="b@example.com", occurred_at="2026-11-27T08:00:00Z")
+    consent(client, sender, email="c@example.com", occurred_at="2026-11-27T09:00:00Z")
+    response = client.get("/admin/dashboard")
+    html = response.get_data(as_text=True)
+    assert html.count('<rect class="bar"') == 30
+    assert "<title>2026-11-27: 2</title>" in html
+    assert "<title>2026-11-29: 1</title>" in html
+    assert "<title>2026-10-31: 0</title>" in html
+    assert 'role="img" aria-labelledby="chart-title chart-desc"' in html
+    assert "<td>2026-11-27</td><td>2</td>" in html
+    assert "<dt>Opt-outs, last 30 days</dt><dd>3</dd>" in text_of(response)
+    assert "<script" not in html
+    assert "http://" not in html.split("<body>")[1].replace(
+        'xmlns="http://www.w3.org/2000/svg"', ""
+    )
+
+
+def test_the_dashboard_lists_mass_unsubscribe_alarms(sign_in, session, clock):
+    client, _token = sign_in()
+    session.add(
+        UnsubscribeAlarm(
+            domain="bigcorp.example",
+            campaign="black-friday",
+            count=240,
+            first_at=clock() - timedelta(minutes=4),
+            last_at=clock(),
+            raised_at=clock() - timedelta(minutes=3),
+        )
+    )
+    session.commit()
+    html = text_of(client.get("/admin/dashboard"))
+    assert "<td>bigcorp.example</td> <td>black-friday</td> <td>240</td>" in html
+    assert "2026-11-29 11:57:00 UTC" in html
+
+
+def test_a_quiet_dashboard_says_so(sign_in):
+    client, _token = sign_in()
+    html = text_of(client.get("/admin/dashboard"))
+    assert "No alarm has been raised." in html
+    assert "No subject has a stored country yet." in html
+    assert html.count('<rect class="bar"') == 30
