@@ -1,7 +1,7 @@
 """destinations: registry, outbox, per-subject state, push history
 
 Revision ID: 0005
-Revises: 0001
+Revises: 0004
 Create Date: 2026-11-29 15:30:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import suppression.db
 
 revision: str = "0005"
-down_revision: str | None = "0001"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -17,6 +17,7 @@ from suppression.services.access_log import AccessAction, AccessChannel, Accesso
 from suppression.services.api_keys import Role
 from suppression.services.erasure import ERASE_REASONS, erase_subject
 from suppression.services.export import export_subject
+from suppression.services.outbox import enqueue_removals
 from suppression.services.subjects import find_subject
 
 blp = Blueprint("rights", __name__, url_prefix="/v1/subjects", description="Data-protection rights")
@@ -76,7 +77,11 @@ class Erase(MethodView):
     @blp.arguments(EraseRequestSchema)
     @blp.response(200, ErasureSchema)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Erase one address: personal data goes, the keyed index stays (`erased`)."""
+        """Erase one address: personal data goes, the keyed index stays (`erased`).
+
+        With destinations enabled the answer is `pending` until every destination
+        has confirmed the removal; the worker then drops the personal data (`done`).
+        """
         session = runtime.db_session()
         result = erase_subject(
             session,
@@ -84,6 +89,7 @@ class Erase(MethodView):
             data["email"],
             data["reason"],
             event_context({"source": data["reason"]}),
+            enqueue_removals=enqueue_removals,
         )
         session.commit()
         runtime.close_sessions()  # the checkpoint must see no open reader of ours

@@ -3,6 +3,7 @@ subject as one structured, machine-readable document."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
@@ -13,6 +14,7 @@ from suppression.domain.jurisdictions import CountrySource
 from suppression.domain.policy import PolicySettings
 from suppression.models import Block, ConsentEvent, ConsentState, Subject
 from suppression.services.access_log import access_entries_for
+from suppression.services.outbox import pushes_for, subject_destination_status
 from suppression.services.resubscribe import hashed_suppression
 from suppression.services.subjects import view_subject
 
@@ -126,5 +128,19 @@ def export_subject(
             "reason": entry.reason,
         }
         for entry in access_entries_for(session, subject.id)
+    ]
+    document["destination_pushes"] = [
+        {
+            "destination": push.destination,
+            "operation": push.operation,
+            "reason": push.reason,
+            "outcome": push.outcome,
+            "pushed_at": _time(push.pushed_at),
+        }
+        for push in pushes_for(session, subject.id)
+    ]
+    document["destinations"] = [
+        {**asdict(status), "confirmed_at": _time(status.confirmed_at)}
+        for status in subject_destination_status(session, subject.id)
     ]
     return document

@@ -33,6 +33,7 @@ from suppression.services.events import (
     append_events,
     note_communications,
 )
+from suppression.services.outbox import enqueue_subject_changes
 
 CHUNK = 20_000
 COLUMNS = ("email", "email_sha256", "status", "purpose", "country", "occurred_at", "source")
@@ -267,6 +268,8 @@ class ChunkWriter:
         note_communications(session, latest)
         self._upsert_states(accepted, event_ids)
         self._update_countries(accepted)
+        # Destinations hear of imported suppressions like of any other change.
+        enqueue_subject_changes(session, sorted({sid for _row, sid in accepted}), self.now)
         return refused
 
     def _guard(

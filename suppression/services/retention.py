@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 from suppression.models import PurgeRun, Subject
 from suppression.services.erasure import erase_loaded_subject
 from suppression.services.events import EventContext
+from suppression.services.outbox import enqueue_removals
 
 BATCH = 500
 
@@ -79,7 +80,7 @@ def purge(
                 if not batch:
                     break
                 for subject in session.scalars(select(Subject).where(Subject.id.in_(batch))):
-                    erase_loaded_subject(session, subject, "retention", ctx)
+                    erase_loaded_subject(session, subject, "retention", ctx, enqueue_removals)
                 erased += len(batch)
                 commit()
                 if progress is not None:

@@ -5,10 +5,18 @@ from __future__ import annotations
 
 from flask import Flask
 
-from suppression.web.staff import admin, auth, dashboard, destinations, subjects
+from suppression.web.staff import admin, auth, dashboard, destinations, rights, subjects
 from suppression.web.staff.blueprint import bp
 
-__all__ = ["admin", "auth", "dashboard", "destinations", "install", "subjects"]
+__all__ = [
+    "admin",
+    "auth",
+    "dashboard",
+    "destinations",
+    "install",
+    "rights",
+    "subjects",
+]
 
 
 def install(app: Flask) -> None:

@@ -1,0 +1,77 @@
+"""Data-protection rights from the subject page: export (staff) and erase (admin)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import Response, flash, redirect, request, url_for
+
+from suppression import runtime
+from suppression.database import flush_erased_pages
+from suppression.services.access_log import AccessAction, record_access
+from suppression.services.erasure import ERASE_REASONS, erase_loaded_subject
+from suppression.services.export import export_subject
+from suppression.services.outbox import enqueue_removals
+from suppression.web.staff.auth import actor, admin_required
+from suppression.web.staff.blueprint import bp
+from suppression.web.staff.subjects import (
+    _accessor,
+    _address,
+    _context,
+    _subject_or_404,
+    render_subject,
+)
+
+MAX_NOTE = 500
+
+
+@bp.post("/subjects/<int:subject_id>/export")
+def export(subject_id: int) -> Any:
+    """Every stored fact about the subject as a JSON download (Art. 15 and 20)."""
+    db = runtime.db_session()
+    subject = _subject_or_404(db, subject_id)
+    now = runtime.now()
+    address = _address(subject)
+    document = export_subject(db, address or "", subject, runtime.settings().policy, now)
+    document["email"] = address
+    note = request.form.get("reason", "").strip()[:MAX_NOTE] or None
+    record_access(db, _accessor(), AccessAction.EXPORT, subject.id, now, note)
+    db.commit()
+    body = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+    return Response(
+        body,
+        mimetype="application/json",
+        headers={"Content-Disposition": f'attachment; filename="subject-{subject.id}-export.json"'},
+    )
+
+
+@bp.post("/subjects/<int:subject_id>/erase")
+@admin_required
+def erase(subject_id: int) -> Any:
+    """Erase to the keyed index (Art. 17); two-phase when destinations are enabled."""
+    db = runtime.db_session()
+    subject = _subject_or_404(db, subject_id)
+    reason = request.form.get("reason", "")
+    errors = {}
+    if reason not in ERASE_REASONS:
+        errors["reason"] = f"Choose one of: {', '.join(ERASE_REASONS)}."
+    if request.form.get("confirm") != "yes":
+        errors["confirm"] = "Tick the box to confirm: erasure cannot be undone."
+    if errors:
+        return render_subject(db, subject, {"erase": errors}, {"erase": request.form}, 422)
+    if subject.erasure_status is None:
+        erase_loaded_subject(db, subject, reason, _context(reason, {}), enqueue_removals)
+    status = subject.erasure_status
+    db.commit()
+    runtime.close_sessions()
+    flush_erased_pages(runtime.runtime().engine)
+    if status == "pending":
+        flash(
+            "Erased: the address is suppressed now; its personal data goes as soon as every "
+            "destination has confirmed the removal.",
+            "ok",
+        )
+    else:
+        flash(f"Erased by {actor()}: only the keyed index of the address is kept.", "ok")
+    return redirect(url_for("staff.subject", subject_id=subject_id), 303)
