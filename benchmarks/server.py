@@ -16,6 +16,7 @@ import requests
 
 SUPPRESSION = str(Path(sys.executable).with_name("suppression"))
 PAGE = os.sysconf("SC_PAGE_SIZE")
+TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -38,6 +39,15 @@ def rss(pid: int) -> int:
         return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE
     except (OSError, IndexError, ValueError):
         return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (all its threads), 0 once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 class Server:
@@ -109,6 +119,8 @@ class MemorySampler:
         self.peak_by_pid: dict[int, int] = {}
         self.baseline_sum = 0
         self.samples = 0
+        self.cpu_at_start: dict[int, float] = {}
+        self.cpu_used = 0.0  # CPU seconds the workers spent while sampled
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -127,6 +139,7 @@ class MemorySampler:
             self.peak_sum = max(self.peak_sum, self._sample())
 
     def __enter__(self) -> MemorySampler:
+        self.cpu_at_start = {pid: cpu_seconds(pid) for pid in self.server.worker_pids()}
         self.baseline_sum = self.peak_sum = self._sample()
         self._thread.start()
         return self
@@ -135,6 +148,9 @@ class MemorySampler:
         self._stop.set()
         self._thread.join()
         self.peak_sum = max(self.peak_sum, self._sample())
+        self.cpu_used = sum(
+            cpu_seconds(pid) - self.cpu_at_start.get(pid, 0.0) for pid in self.server.worker_pids()
+        )
 
     @property
     def peak_worker(self) -> int:

@@ -3,6 +3,10 @@
 Indexes and sealed addresses come from the same AddressVault the service builds
 from the instance's keys, so the server finds what was written here.
 SQLite is filled with executemany, PostgreSQL with binary COPY.
+
+No consent_events rows are written: the event log is a tamper-evident hash chain
+(domain/chain.py) that checks never read. The state and block rows carry the id
+that their event would have had (event_id has no foreign key).
 """
 
 from __future__ import annotations
@@ -45,7 +49,6 @@ KIND_FACTS: dict[str, dict[str, Any]] = {
     "idn": {"consents": [(EM, "opted_in", 100)]},
 }
 SOURCE = "benchmark"
-ACTOR = "benchmark:bulk"
 
 SUBJECT_COLUMNS = (
     "id",
@@ -58,6 +61,7 @@ SUBJECT_COLUMNS = (
     "last_inquiry_at",
     "erased_at",
     "erase_reason",
+    "erasure_status",
     "created_at",
 )
 SUBJECT_TYPES = (
@@ -71,12 +75,9 @@ SUBJECT_TYPES = (
     "timestamptz",
     "timestamptz",
     "text",
+    "text",
     "timestamptz",
 )
-EVENT_COLUMNS = ("id", "subject_id", "action", "purpose", "source", "actor", "occurred_at")
-EVENT_COLUMNS += ("recorded_at", "country")
-EVENT_TYPES = ("int8", "int8", "text", "text", "text", "text", "timestamptz", "timestamptz")
-EVENT_TYPES += ("text",)
 STATE_COLUMNS = ("subject_id", "purpose", "status", "changed_at", "source", "event_id")
 STATE_TYPES = ("int8", "text", "text", "timestamptz", "text", "int8")
 BLOCK_COLUMNS = ("subject_id", "kind", "is_active", "changed_at", "source", "event_id")
@@ -90,32 +91,22 @@ class Rows:
         self.store = store
         self.indexes = indexes
         self.sealed = sealed
-        self.events: list[tuple[Any, ...]] = []
+        self.events = 0  # events that the rows stand for (not written)
         self.states: list[tuple[Any, ...]] = []
         self.blocks: list[tuple[Any, ...]] = []
         self._times: dict[int, datetime] = {}
         self._plan()
 
-    def at(self, days: int) -> datetime:
+    def at(self, days: int, position: int = 0) -> datetime:
+        """`days` ago, less a per-subject offset under a day: every subject's times differ."""
         time = self._times.get(days)
         if time is None:
             time = self._times[days] = self.store.built_at - timedelta(days=days, hours=1)
-        return time
+        return time - timedelta(seconds=position * 7919 % 80_000)
 
-    def _event(
-        self,
-        subject_id: int,
-        action: str,
-        days: int,
-        purpose: str | None = None,
-        country: str | None = None,
-    ) -> int:
-        event_id = len(self.events) + 1
-        at = self.at(days)
-        self.events.append(
-            (event_id, subject_id, action, purpose, SOURCE, ACTOR, at, at, country)
-        )
-        return event_id
+    def _event(self) -> int:
+        self.events += 1
+        return self.events
 
     def _plan(self) -> None:
         for position, kind in enumerate(self.store.kinds):
@@ -123,34 +114,35 @@ class Rows:
             facts = KIND_FACTS[kind]
             declared = self.store.declared.get(position)
             if declared is not None:
-                self._event(subject_id, "country_set", 700, country=declared)
+                self._event()  # country_set
             for purpose, status, days in facts.get("consents", ()):
-                event_id = self._event(subject_id, status, days, purpose, facts.get("hint"))
-                self.states.append((subject_id, purpose, status, self.at(days), SOURCE, event_id))
+                event_id = self._event()
+                self.states.append(
+                    (subject_id, purpose, status, self.at(days, position), SOURCE, event_id)
+                )
             for block, active, days in facts.get("blocks", ()):
-                if active:
-                    event_id = self._event(subject_id, block, days)
-                else:
-                    self._event(subject_id, block, days + 30)
-                    event_id = self._event(subject_id, "lift_restriction", days)
-                self.blocks.append((subject_id, block, active, self.at(days), SOURCE, event_id))
+                if not active:
+                    self._event()  # the restriction that was lifted
+                event_id = self._event()
+                self.blocks.append(
+                    (subject_id, block, active, self.at(days, position), SOURCE, event_id)
+                )
             if "purchase" in facts:
-                self._event(subject_id, "purchase", facts["purchase"])
+                self._event()
 
     def subjects(self) -> Iterator[tuple[Any, ...]]:
         store = self.store
-        created = self.at(800)
         for position, kind in enumerate(store.kinds):
             facts = KIND_FACTS[kind]
             declared = store.declared.get(position)
             if declared is not None:
-                country, source, changed = declared, 3, self.at(700)
+                country, source, changed = declared, 3, self.at(700, position)
             elif "hint" in facts:
-                country, source, changed = facts["hint"], 2, self.at(200)
+                country, source, changed = facts["hint"], 2, self.at(200, position)
             else:
                 country = source = changed = None
-            purchase = self.at(facts["purchase"]) if "purchase" in facts else None
-            erased = self.at(facts["erased"]) if "erased" in facts else None
+            purchase = self.at(facts["purchase"], position) if "purchase" in facts else None
+            erased = self.at(facts["erased"], position) if "erased" in facts else None
             yield (
                 position + 1,
                 self.indexes[position],
@@ -162,7 +154,8 @@ class Rows:
                 None,
                 erased,
                 "request" if erased else None,
-                created,
+                "done" if erased else None,
+                self.at(800, position),
             )
 
 
@@ -184,19 +177,11 @@ def _sqlite_time(value: Any) -> Any:
 
 
 def _sqlite_rows(rows: Iterator[tuple[Any, ...]] | list[tuple[Any, ...]]) -> Iterator[Any]:
-    cache: dict[datetime, str] = {}
     for row in rows:
-        out = []
-        for value in row:
-            if isinstance(value, datetime):
-                text = cache.get(value)
-                if text is None:
-                    text = cache[value] = _sqlite_time(value)
-                value = text
-            elif isinstance(value, bool):
-                value = int(value)
-            out.append(value)
-        yield out
+        yield [
+            _sqlite_time(v) if isinstance(v, datetime) else int(v) if isinstance(v, bool) else v
+            for v in row
+        ]
 
 
 def _insert_sql(table: str, columns: Sequence[str]) -> str:
@@ -212,9 +197,6 @@ def build_sqlite(url: str, path: str, rows: Rows) -> dict[str, int]:
         connection.execute("BEGIN")
         connection.executemany(
             _insert_sql("subjects", SUBJECT_COLUMNS), _sqlite_rows(rows.subjects())
-        )
-        connection.executemany(
-            _insert_sql("consent_events", EVENT_COLUMNS), _sqlite_rows(rows.events)
         )
         connection.executemany(
             _insert_sql("consent_states", STATE_COLUMNS), _sqlite_rows(rows.states)
@@ -250,14 +232,12 @@ def build_postgresql(url: str, dsn: str, rows: Rows) -> dict[str, int]:
     database.upgrade(url)
     with psycopg.connect(dsn) as connection, connection.cursor() as cursor:
         _copy(cursor, "subjects", SUBJECT_COLUMNS, SUBJECT_TYPES, rows.subjects())
-        _copy(cursor, "consent_events", EVENT_COLUMNS, EVENT_TYPES, rows.events)
         _copy(cursor, "consent_states", STATE_COLUMNS, STATE_TYPES, rows.states)
         _copy(cursor, "blocks", BLOCK_COLUMNS, BLOCK_TYPES, rows.blocks)
-        for table in ("subjects", "consent_events"):
-            cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT max(id) FROM {table}))"
-            )
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('subjects', 'id'), "
+            "(SELECT max(id) FROM subjects))"
+        )
         connection.commit()
         connection.autocommit = True
         cursor.execute("ANALYZE")
@@ -266,7 +246,7 @@ def build_postgresql(url: str, dsn: str, rows: Rows) -> dict[str, int]:
 
 def _counts(cursor: Any) -> dict[str, int]:
     counts = {}
-    for table in ("subjects", "consent_events", "consent_states", "blocks"):
+    for table in ("subjects", "consent_states", "blocks"):
         cursor.execute(f"SELECT count(*) FROM {table}")
         counts[table] = cursor.fetchone()[0]
     return counts

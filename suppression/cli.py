@@ -346,8 +346,6 @@ def serve(host: str, port: int, workers: int) -> None:
             str(workers),
             "--timeout",
             "300",
-            "--access-logfile",
-            "-",
             "suppression.app:create_app()",
         ],
         env,

@@ -8,6 +8,7 @@ per session by the real migrations; each test starts from empty tables.
 from __future__ import annotations
 
 import base64
+import logging
 import os
 import subprocess
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from log_guard import AddressLogGuard
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
@@ -46,6 +48,19 @@ class Clock:
     def advance(self, **delta: float) -> datetime:
         self.current += timedelta(**delta)
         return self.current
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_address_in_logs() -> Iterator[AddressLogGuard]:
+    """Every record the service (and a test HTTP server) logs during the whole
+    suite is kept by the guard; one holding an email address fails the run."""
+    guard = AddressLogGuard()
+    root = logging.getLogger()
+    root.addHandler(guard)
+    yield guard
+    root.removeHandler(guard)
+    if guard.leaks:
+        pytest.fail("email addresses were logged:\n" + guard.report(), pytrace=False)
 
 
 def _database_url(tmp_root: Path) -> str:

@@ -53,6 +53,9 @@ class ServiceApi(Api):
             data["message"] = (
                 "Invalid input: " + ", ".join(fields) + "." if fields else "Invalid input."
             )
+        elif not isinstance(data, dict) and error.description:
+            # werkzeug's own errors (413, 404, 405...) carry their text only here.
+            error.data = {"message": error.description}
         return super().handle_http_exception(error)
 
 

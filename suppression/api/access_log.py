@@ -19,17 +19,22 @@ blp = Blueprint(
 )
 
 
+# Ids are 64-bit signed integers in both databases: a larger number is bad input,
+# not a query the driver cannot even bind.
+MAX_ID = 2**63 - 1
+
+
 class AccessQuerySchema(Schema):
     limit = fields.Integer(load_default=PAGE_SIZE, validate=validate.Range(min=1, max=1000))
     before = fields.Integer(
-        validate=validate.Range(min=1),
+        validate=validate.Range(min=1, max=MAX_ID),
         metadata={"description": "Entries older than this id (from `next_before`)"},
     )
     actor = fields.String(
         validate=validate.Length(min=1, max=200),
         metadata={"example": "staff:alice", "description": "staff:<username> or api_key:<name>"},
     )
-    subject_id = fields.Integer(validate=validate.Range(min=1))
+    subject_id = fields.Integer(validate=validate.Range(min=1, max=MAX_ID))
 
 
 class AccessEntrySchema(Schema):

@@ -24,7 +24,13 @@ def protected(blp: Blueprint, *roles: Role) -> Callable[[Callable[..., Any]], Ca
             if scheme.lower() != "bearer" or not secret.strip():
                 abort(401, message="An API key is required: Authorization: Bearer <key>.")
             # The read session: on SQLite a lookup must not take the write lock.
-            key = authenticate(read_session(), secret.strip())
+            reader = read_session()
+            key = authenticate(reader, secret.strip())
+            if key is not None:
+                reader.expunge(key)  # keeps its loaded fields for g.api_key
+            # Hand the connection back before the view takes its own: a request
+            # holding one while waiting for another starves the pool under load.
+            reader.rollback()
             if key is None:
                 abort(401, message="The API key is unknown or revoked.")
             if key.role not in allowed:

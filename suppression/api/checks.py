@@ -32,6 +32,11 @@ blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-send chec
 
 CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/octet-stream"}
 SPOOL_IN_MEMORY = 8 * 1024 * 1024  # past this the answer waits on disk, not in memory
+# The raw CSV body, for the OpenAPI document (the view reads request.stream itself).
+CSV_BODY = {
+    "required": True,
+    "content": {"text/csv": {"schema": {"type": "string", "example": "email,country\n"}}},
+}
 
 
 class HintNormaliser:
@@ -188,9 +193,10 @@ def _csv_items(stream: IO[bytes], errors: dict[int, list[str]]) -> Iterator[Chec
 class ChecksCsv(MethodView):
     @protected(blp, Role.SENDER)
     @blp.arguments(CheckCsvQuerySchema, location="query")
+    @blp.doc(requestBody=CSV_BODY)
     @blp.response(200, content_type="text/csv")
-    @blp.alt_response(400, description="Malformed CSV or not UTF-8")
-    @blp.alt_response(415, description="The body is not CSV")
+    @blp.alt_response(400, response="DEFAULT_ERROR", description="Malformed CSV or not UTF-8")
+    @blp.alt_response(415, response="DEFAULT_ERROR", description="The body is not CSV")
     def post(self, query: dict[str, Any]) -> Response:
         """Check a CSV (header `email`, optionally `country`): `email,sendable,reason`.
 

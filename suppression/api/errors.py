@@ -6,7 +6,7 @@ import logging
 from http import HTTPStatus
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import InternalServerError
 
 from suppression import web
@@ -36,6 +36,15 @@ def install(app: Flask) -> None:
     def domain_error(error: SuppressionError) -> Response:
         code = next((status for kind, status in STATUS_OF.items() if isinstance(error, kind)), 400)
         return error_response(code, error.message, error.errors)
+
+    @app.errorhandler(RecursionError)
+    def nested_too_deeply(error: RecursionError) -> Response:
+        # The JSON parser recurses per level: a body of 100,000 brackets is bad input.
+        if request.is_json and not web.is_page_request():
+            return error_response(
+                400, "The JSON body is nested too deeply.", {"json": ["Nested too deeply."]}
+            )
+        raise error
 
     @app.errorhandler(500)
     def internal_error(error: Exception) -> Any:

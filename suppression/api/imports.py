@@ -14,6 +14,7 @@ from marshmallow import Schema, fields
 
 from suppression import runtime
 from suppression.api.auth import current_actor, protected
+from suppression.api.checks import CSV_BODY
 from suppression.api.fields import rfc3339
 from suppression.database import read_only_session
 from suppression.services.consents import check_purpose
@@ -44,6 +45,7 @@ class SuppressionsQuerySchema(Schema):
 @blp.route("/imports")
 class Imports(MethodView):
     @protected(blp)
+    @blp.doc(requestBody=CSV_BODY)
     @blp.response(200, ImportResultSchema)
     @blp.alt_response(400, response="DEFAULT_ERROR", description="Malformed CSV or not UTF-8")
     @blp.alt_response(415, response="DEFAULT_ERROR", description="The body is not CSV")

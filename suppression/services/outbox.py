@@ -22,7 +22,18 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, bindparam, delete, exists, func, literal, or_, select, update
+from sqlalchemy import (
+    Integer,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.orm import Session, aliased
 
@@ -119,6 +130,19 @@ def enqueue_subjects(
             session.execute(insert(session, OutboxRow), values)
             added += len(values)
     return added
+
+
+def refresh_statistics(session: Session) -> None:
+    """PostgreSQL: ANALYZE the outbox after a bulk enqueue (full reconcile).
+
+    Its statistics are those of the table when last analysed, often empty: the
+    planner then answers the waiting-row lookup of `enqueue_subjects` by scanning
+    every queued row of the destination (the queue index) instead of probing the
+    subject index, and a reconcile of N subjects costs O(N^2). Autovacuum catches
+    up only after a minute or more; the reconcile must not wait for it.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("ANALYZE destination_outbox"))
 
 
 @dataclass(frozen=True)

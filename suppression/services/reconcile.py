@@ -22,7 +22,7 @@ from suppression.domain.policy import PolicySettings
 from suppression.domain.sealing import SealError
 from suppression.domain.vault import AddressVault
 from suppression.models import Subject
-from suppression.services.outbox import enqueue_subjects
+from suppression.services.outbox import enqueue_subjects, refresh_statistics
 from suppression.services.push_decisions import load_facts, push_reason
 
 CHUNK = 2_000
@@ -48,6 +48,7 @@ def reconcile(
     """One short transaction per chunk of subjects; safe to interrupt and rerun."""
     report = ReconcileReport()
     last_id = 0
+    analysed_at = 0  # rows enqueued when the outbox was last analysed
     while True:
         with sessions() as session:
             ids = list(
@@ -78,5 +79,9 @@ def reconcile(
                     wanted.append(subject_id)
             report.examined += len(ids)
             report.enqueued += enqueue_subjects(session, destination, wanted, now)
+            if report.enqueued >= 2 * analysed_at + chunk:
+                # The outbox grew past what its statistics say: at 2k, 6k, 14k... rows.
+                refresh_statistics(session)
+                analysed_at = report.enqueued
             session.commit()
             last_id = ids[-1]

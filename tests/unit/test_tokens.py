@@ -177,6 +177,12 @@ def test_text_that_is_no_token_is_malformed(tokens, text):
     assert problem(tokens, text) in {TokenProblem.MALFORMED, TokenProblem.UNKNOWN_KEY}
 
 
+@examples
+@given(text=st.text(max_size=200) | st.from_regex(r"[A-Za-z0-9_=-]{0,120}", fullmatch=True))
+def test_any_text_is_refused_as_a_token_problem_and_nothing_else(tokens, text):
+    assert problem(tokens, text) in set(TokenProblem)
+
+
 def test_a_non_canonical_spelling_of_a_token_is_rejected(tokens):
     # 59 characters leave spare bits in the last one; base64 would ignore them.
     token = mint(tokens, campaign=None)
