@@ -21,6 +21,7 @@ from suppression.services.consents import EventContext, check_purpose, record_co
 from suppression.services.resubscribe import (
     OptInAuthority,
     clear_for_staff_opt_in,
+    materialise_hashed_suppression,
     opt_in_conflict,
 )
 from suppression.services.subjects import find_subject, view_subject
@@ -78,5 +79,8 @@ def _guard_opt_in(session: Session, canonical: str, purpose: str, ctx: EventCont
     )
     if conflict is not None:
         raise Conflict(conflict, {"status": ["An opt-in is not accepted here."]})
-    if subject is not None and authority == OptInAuthority.STAFF:
-        clear_for_staff_opt_in(session, runtime.vault(), subject, canonical, ctx)
+    if authority == OptInAuthority.STAFF:
+        if subject is not None:
+            clear_for_staff_opt_in(session, runtime.vault(), subject, canonical, ctx)
+        else:
+            materialise_hashed_suppression(session, runtime.vault(), canonical, ctx)

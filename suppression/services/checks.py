@@ -16,8 +16,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
+from hashlib import sha256
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suppression.domain.addresses import canonicalise, keyed_index
@@ -41,10 +43,14 @@ from suppression.domain.policy import (
     has_implied_consent,
 )
 from suppression.domain.vault import AddressVault
+from suppression.models import HashedSuppression
 
 CheckItem = tuple[Any, str | None]  # (the email as sent, a normalised country hint)
 
 INDEX_BYTES = 32  # HMAC-SHA256
+_STRONGER_THAN_OPT_OUT = frozenset(
+    {Reason.INVALID, Reason.ERASED, Reason.COMPLAINED, Reason.BOUNCED, Reason.OPTED_OUT}
+)
 
 # The two consent times are only compared with each other, and only when both
 # rows exist: otherwise they stay in the database instead of being parsed per row.
@@ -169,14 +175,19 @@ class PreparedChunk:
     its domain implies; the canonical text itself is not kept.
     """
 
-    __slots__ = ("domain_countries", "items", "keys")
+    __slots__ = ("domain_countries", "hashed", "items", "keys")
 
     def __init__(
-        self, items: list[CheckItem], keys: list[bytes | None], domain_countries: list[str | None]
+        self,
+        items: list[CheckItem],
+        keys: list[bytes | None],
+        domain_countries: list[str | None],
+        hashed: set[int] | None = None,
     ):
         self.items = items
         self.keys = keys
         self.domain_countries = domain_countries
+        self.hashed = hashed or set()  # positions on an imported hashed suppression list
 
     def indexes(self) -> set[bytes]:
         return {k for k in self.keys if k is not None}
@@ -210,6 +221,13 @@ class AddressChecker:
         self._country_of_domain: dict[str, str | None] = {}
         self._unseen: dict[str | None, Decision] = {}
         self._stored: dict[tuple[Any, ...], Decision] = {}
+        # Imported lists that were hashed elsewhere (services/imports.py): held in
+        # memory for the check, and only read when there are any.
+        self._hashed: set[bytes] = (
+            set(session.scalars(select(HashedSuppression.email_sha256)))
+            if session.scalar(select(HashedSuppression.email_sha256).limit(1))
+            else set()
+        )
 
     def _unseen_decision(self, country: str | None) -> Decision:
         decision = self._unseen.get(country)
@@ -234,7 +252,9 @@ class AddressChecker:
         countries: list[str | None] = []
         add_key = keys.append
         add_country = countries.append
-        for raw, _ in items:
+        hashed_list = self._hashed
+        on_hashed_list: set[int] = set()
+        for position, (raw, _) in enumerate(items):
             address = canonicalise(raw) if isinstance(raw, str) else None
             if address is None:
                 add_key(None)
@@ -242,7 +262,9 @@ class AddressChecker:
             else:
                 add_key(keyed_index(key, address))
                 add_country(inferred(address))
-        return PreparedChunk(items, keys, countries)
+                if hashed_list and sha256(address.encode("utf-8")).digest() in hashed_list:
+                    on_hashed_list.add(position)
+        return PreparedChunk(items, keys, countries, on_hashed_list)
 
     def decide_prepared(self, chunk: PreparedChunk, rows: list[tuple[Any, ...]]) -> list[Decision]:
         stored = {row[0]: row for row in rows}
@@ -267,7 +289,18 @@ class AddressChecker:
             if decision is None:
                 decision = known[sign] = self._stored_decision(row, hint, domain_country)
             append(decision)
+        if chunk.hashed:
+            self._apply_hashed(chunk, decisions)
         return decisions
+
+    def _apply_hashed(self, chunk: PreparedChunk, decisions: list[Decision]) -> None:
+        """An address on an imported hashed list is opted out, unless a stronger
+        reason already holds (the person's own later opt-in turns the hashed entry
+        into an ordinary opt-out first: resubscribe.materialise_hashed_suppression)."""
+        opted_out = denied(Reason.OPTED_OUT)
+        for position in chunk.hashed:
+            if decisions[position].reason not in _STRONGER_THAN_OPT_OUT:
+                decisions[position] = opted_out
 
     def decide_chunk(self, items: list[CheckItem]) -> list[Decision]:
         chunk = self.prepare(items)

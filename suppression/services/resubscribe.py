@@ -97,6 +97,7 @@ def clear_for_staff_opt_in(
     session: Session, vault: AddressVault, subject: Subject, canonical: str, ctx: EventContext
 ) -> None:
     """A staff opt-in with evidence restores an erased subject and lifts a complaint."""
+    materialise_hashed_suppression(session, vault, canonical, ctx)
     if subject.erased_at is not None:
         append_event(session, subject.id, "restored", ctx)
         subject.erased_at = None
@@ -112,4 +113,30 @@ def clear_for_staff_opt_in(
             )
             .execution_options(synchronize_session=False)
         )
+    session.flush()
+
+
+def materialise_hashed_suppression(
+    session: Session, vault: AddressVault, canonical: str, ctx: EventContext
+) -> None:
+    """Before the person's (or staff's) opt-in: an imported hashed suppression of
+    this address becomes an ordinary opt-out of all at its own time, so the newer
+    opt-in can override it purpose by purpose, like any other opt-out."""
+    hashed = hashed_suppression(session, canonical)
+    if hashed is None:
+        return
+    from suppression.services.consents import record_consent  # consents imports this module
+
+    record_consent(
+        session,
+        vault,
+        canonical,
+        ALL_PURPOSES,
+        ConsentStatus.OPTED_OUT,
+        EventContext(
+            actor=ctx.actor, source=f"import:{hashed.source}"[:100],
+            occurred_at=hashed.changed_at, recorded_at=ctx.recorded_at,
+        ),
+    )
+    session.delete(hashed)
     session.flush()

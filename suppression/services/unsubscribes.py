@@ -28,7 +28,11 @@ from suppression.domain.vault import AddressVault
 from suppression.models import UnsubscribeAlarm
 from suppression.services.alarms import AlarmRule, note_unsubscribe
 from suppression.services.consents import EventContext, record_consent
-from suppression.services.resubscribe import OptInAuthority, opt_in_conflict
+from suppression.services.resubscribe import (
+    OptInAuthority,
+    materialise_hashed_suppression,
+    opt_in_conflict,
+)
 from suppression.services.subjects import SubjectView, find_subject, view_subject
 
 SOURCE_ONE_CLICK = "one_click"
@@ -186,6 +190,7 @@ def save_preferences(
             ):
                 refused.append(choice.purpose)
                 continue
+            materialise_hashed_suppression(session, vault, address, ctx)
             record_consent(
                 session,
                 vault,

@@ -173,3 +173,42 @@ def test_import_command_reads_a_file_and_reports_lines(
         "opted_out",
         "opted_out",
     ]
+
+
+def test_a_staff_opt_in_turns_a_hashed_entry_into_an_ordinary_opt_out_first(
+    client, admin, staff, sender, session
+):
+    upload(
+        client, admin, f"email_sha256,occurred_at\n{sha('back@example.com')},2025-01-01T00:00:00Z\n"
+    )
+    refused = client.post(
+        "/v1/consents",
+        json={
+            "email": "back@example.com",
+            "purpose": "email_marketing",
+            "status": "opted_in",
+            "source": "crm",
+        },
+        headers=sender,
+    )
+    assert refused.status_code == 409
+    response = client.post(
+        "/v1/consents",
+        json={
+            "email": "back@example.com",
+            "purpose": "email_marketing",
+            "status": "opted_in",
+            "source": "phone",
+            "evidence": {"ticket": "HD-8"},
+        },
+        headers=staff,
+    )
+    assert response.status_code == 201
+    assert session.scalar(select(func.count()).select_from(HashedSuppression)) == 0
+    assert reasons(client, sender, ["back@example.com"]) == [None]
+    ads = client.post(
+        "/v1/checks?detail=all",
+        json={"purpose": "ad_audiences", "addresses": ["back@example.com"]},
+        headers=sender,
+    ).get_json()["results"][0]["reason"]
+    assert ads == "opted_out"
