@@ -134,8 +134,10 @@ def materialise_hashed_suppression(
         ALL_PURPOSES,
         ConsentStatus.OPTED_OUT,
         EventContext(
-            actor=ctx.actor, source=f"import:{hashed.source}"[:100],
-            occurred_at=hashed.changed_at, recorded_at=ctx.recorded_at,
+            actor=ctx.actor,
+            source=f"import:{hashed.source}"[:100],
+            occurred_at=hashed.changed_at,
+            recorded_at=ctx.recorded_at,
         ),
     )
     session.delete(hashed)
