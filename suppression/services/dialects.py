@@ -66,6 +66,23 @@ def bulk_insert(
         session.execute(conflict(insert(session, target)), rows)
 
 
+def bulk_insert_returning(
+    session: Session,
+    target: Table,
+    rows: list[dict[str, Any]],
+    conflict: Callable[[Any], Any],
+    returning: tuple[Any, ...],
+) -> list[Any] | None:
+    """PostgreSQL: `bulk_insert` with RETURNING, in one statement. None on SQLite,
+    where the caller inserts and reads back instead."""
+    if dialect_name(session) != "postgresql" or not rows:
+        return None
+    names = list(rows[0])
+    staged = _stage(session, {n: target.c[n].type for n in names}, rows)
+    statement = insert(session, target).from_select(names, select(*staged.c))
+    return list(session.execute(conflict(statement).returning(*returning)))
+
+
 def update_from_rows(
     session: Session,
     target: Table,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
 
 from suppression.db import BigId, UTCDateTime
@@ -152,6 +152,7 @@ def append_event(
 
 
 _EVENT_COLUMNS = (
+    "id",
     "subject_id",
     "action",
     "purpose",
@@ -171,6 +172,7 @@ _EVENT_COLUMNS = (
     "personal_digest",
     "personal_salt",
 )
+_EVIDENCE = _EVENT_COLUMNS.index("evidence")
 
 
 def append_events(session: Session, events: Sequence[NewEvent]) -> list[int]:
@@ -191,19 +193,29 @@ def append_events(session: Session, events: Sequence[NewEvent]) -> list[int]:
         rows.append(row)
         previous = row["row_hash"]
     if dialect_name(session) == "postgresql":
+        # Ids drawn from the table's own sequence up front: COPY returns nothing.
+        ids = list(
+            session.scalars(
+                text("SELECT nextval('consent_events_id_seq') FROM generate_series(1, :n)"),
+                {"n": len(rows)},
+            )
+        )
+        for row, event_id in zip(rows, ids, strict=True):
+            row["id"] = event_id
         _copy_events(session, rows)
     else:
         session.execute(insert(session, ConsentEvent.__table__), rows)
-    by_seq = dict(
-        session.execute(
-            select(ConsentEvent.chain_seq, ConsentEvent.id).where(
-                ConsentEvent.chain_seq.between(first, seq)
-            )
-        ).all()
-    )
+        by_seq = dict(
+            session.execute(
+                select(ConsentEvent.chain_seq, ConsentEvent.id).where(
+                    ConsentEvent.chain_seq.between(first, seq)
+                )
+            ).all()
+        )
+        ids = [by_seq[number] for number in range(first, seq + 1)]
     head.seq, head.hash = seq, previous
     session.flush()
-    return [by_seq[number] for number in range(first, seq + 1)]
+    return ids
 
 
 def note_communications(session: Session, latest: Mapping[int, datetime]) -> None:
@@ -233,8 +245,8 @@ def _copy_events(session: Session, rows: list[dict[str, Any]]) -> None:
         with cursor.copy(statement) as copy:
             for row in rows:
                 values = [row[name] for name in _EVENT_COLUMNS]
-                if values[12] is not None:  # evidence: JSON text
-                    values[12] = json.dumps(values[12])
+                if values[_EVIDENCE] is not None:  # JSON text in COPY's text format
+                    values[_EVIDENCE] = json.dumps(values[_EVIDENCE])
                 copy.write_row(values)
     finally:
         cursor.close()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import IO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from suppression.domain.addresses import canonicalise, sha256_hex
@@ -26,7 +26,7 @@ from suppression.domain.vault import AddressVault
 from suppression.errors import InvalidInput, MalformedInput
 from suppression.models import Block, ConsentState, HashedSuppression, ImportRun, Subject
 from suppression.services.consents import update_countries
-from suppression.services.dialects import bulk_insert
+from suppression.services.dialects import bulk_insert, bulk_insert_returning, dialect_name
 from suppression.services.events import (
     EventContext,
     NewEvent,
@@ -35,9 +35,11 @@ from suppression.services.events import (
 )
 from suppression.services.outbox import enqueue_subject_changes
 
-CHUNK = 20_000
+CHUNK = 50_000
 COLUMNS = ("email", "email_sha256", "status", "purpose", "country", "occurred_at", "source")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
+_OPTED_OUT = ConsentStatus.OPTED_OUT
+_STATUS = {"": _OPTED_OUT, "opted_out": _OPTED_OUT, "opted_in": ConsentStatus.OPTED_IN}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,49 +96,53 @@ class RowReader:
     def _row(
         self, line: int, values: list[str], position: dict[str, int]
     ) -> ImportRow | tuple[int, str]:
-        def get(name: str) -> str:
-            at = position.get(name)
-            return values[at].strip() if at is not None and at < len(values) else ""
-
-        email, hashed = get("email"), get("email_sha256").lower()
+        size = len(values)
+        email, hashed, status_text, purpose, country, when, source = (
+            values[at].strip() if 0 <= at < size else ""
+            for at in (position.get(name, -1) for name in COLUMNS)
+        )
         canonical = sha256 = None
         if email:
             canonical = canonicalise(email)
             if canonical is None:
                 return line, "not a valid email address"
         elif hashed:
+            hashed = hashed.lower()
             if not _HEX64.fullmatch(hashed):
                 return line, "email_sha256 must be 64 hexadecimal characters"
             sha256 = bytes.fromhex(hashed)
         else:
             return line, "no email or email_sha256"
-        try:
-            status = ConsentStatus(get("status") or ConsentStatus.OPTED_OUT.value)
-        except ValueError:
+        status = _STATUS.get(status_text)
+        if status is None:
             return line, "status must be opted_in or opted_out"
-        if sha256 is not None and status != ConsentStatus.OPTED_OUT:
+        if sha256 is not None and status is not _OPTED_OUT:
             return line, "a hashed row can only suppress (status opted_out)"
-        purpose = get("purpose") or ALL_PURPOSES
+        purpose = purpose or ALL_PURPOSES
         if purpose not in self.purposes and purpose != ALL_PURPOSES:
             return line, f"unknown purpose {purpose!r}"
-        country = get("country") or None
-        if country is not None:
-            try:
-                country = self._countries.get(country) or normalise_country(country)
-            except UnknownCountry:
-                return line, f"unknown country {country!r}"
+        if country:
+            known = self._countries.get(country)
+            if known is None:
+                try:
+                    known = self._countries[country] = normalise_country(country)
+                except UnknownCountry:
+                    return line, f"unknown country {country!r}"
+            country = known
         occurred_at = self.now
-        if get("occurred_at"):
+        if when:
             try:
-                occurred_at = datetime.fromisoformat(get("occurred_at").replace("Z", "+00:00"))
+                occurred_at = datetime.fromisoformat(when.replace("Z", "+00:00"))
             except ValueError:
                 return line, "occurred_at is not an ISO 8601 time"
             if occurred_at.tzinfo is None:
                 occurred_at = occurred_at.replace(tzinfo=UTC)
             if occurred_at > self.now:
                 return line, "occurred_at is in the future"
-        source = (get("source") or self.default_source)[:100]
-        return ImportRow(line, canonical, sha256, status, purpose, country, occurred_at, source)
+        source = (source or self.default_source)[:100]
+        return ImportRow(
+            line, canonical, sha256, status, purpose, country or None, occurred_at, source
+        )
 
 
 def import_csv(
@@ -220,27 +226,52 @@ class ChunkWriter:
     def _write_plain(self, rows: list[ImportRow]) -> list[tuple[int, str]]:
         session = self.session
         index_of = {row.canonical: self.vault.index(row.canonical) for row in rows}
-        bulk_insert(
+        # An opt-out is always accepted, so its time can move the subject's last
+        # communication in the same statement that creates or finds the subject.
+        latest_out: dict[str | None, datetime] = {}
+        for row in rows:
+            if row.status is _OPTED_OUT:
+                held = latest_out.get(row.canonical)
+                if held is None or held < row.occurred_at:
+                    latest_out[row.canonical] = row.occurred_at
+        subject_rows = [
+            {
+                "email_index": index,
+                "email_sealed": self.vault.seal(canonical),
+                "created_at": self.now,
+                "last_communication_at": latest_out.get(canonical),
+            }
+            for canonical, index in index_of.items()
+        ]
+        table = Subject.__table__
+        returned_moved_opt_outs = dialect_name(session) == "postgresql"
+        returned = bulk_insert_returning(
             session,
-            Subject.__table__,
-            [
-                {
-                    "email_index": index,
-                    "email_sealed": self.vault.seal(canonical),
-                    "created_at": self.now,
-                }
-                for canonical, index in index_of.items()
-            ],
-            lambda statement: statement.on_conflict_do_nothing(index_elements=["email_index"]),
+            table,
+            subject_rows,
+            lambda statement: statement.on_conflict_do_update(
+                index_elements=["email_index"],
+                set_={
+                    "last_communication_at": func.greatest(
+                        table.c.last_communication_at, statement.excluded.last_communication_at
+                    )
+                },
+            ),
+            (table.c.id, table.c.email_index, table.c.erased_at),
         )
-        subjects = {
-            index: (subject_id, erased_at)
-            for subject_id, index, erased_at in session.execute(
+        if returned is None:  # SQLite: insert the new, then read them all back
+            bulk_insert(
+                session,
+                table,
+                subject_rows,
+                lambda statement: statement.on_conflict_do_nothing(index_elements=["email_index"]),
+            )
+            returned = session.execute(
                 select(Subject.id, Subject.email_index, Subject.erased_at).where(
                     Subject.email_index.in_(list(index_of.values()))
                 )
-            )
-        }
+            ).all()
+        subjects = {index: (subject_id, erased_at) for subject_id, index, erased_at in returned}
         refused, accepted = self._guard(rows, index_of, subjects)
         if not accepted:
             return refused
@@ -263,6 +294,9 @@ class ChunkWriter:
         event_ids = append_events(session, news)
         latest: dict[int, datetime] = {}
         for row, subject_id in accepted:
+            # PostgreSQL moved it for opt-outs already (see above).
+            if row.status is _OPTED_OUT and returned_moved_opt_outs:
+                continue
             if subject_id not in latest or latest[subject_id] < row.occurred_at:
                 latest[subject_id] = row.occurred_at
         note_communications(session, latest)
