@@ -14,6 +14,7 @@ import random
 import re
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -51,7 +52,7 @@ class Recorded:
     body: Any  # parsed JSON, form dict, or text
 
 
-class FakePlatform:
+class FakePlatform(ABC):
     """A WSGI app; subclasses implement `handle`."""
 
     name = "fake"
@@ -150,8 +151,9 @@ class FakePlatform:
                 return self.flaky_fault
         return None
 
+    @abstractmethod
     def handle(self, request: Request) -> Response:
-        raise NotImplementedError
+        """Answer one request as the platform would (each fake defines it)."""
 
     @staticmethod
     def json_response(
