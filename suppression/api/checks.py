@@ -12,10 +12,11 @@ from typing import IO, Any
 
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 
 from suppression import metrics, runtime
 from suppression.api.auth import protected
+from suppression.api.presenters import require_csv_body
 from suppression.api.schemas import (
     CheckCsvQuerySchema,
     CheckQuerySchema,
@@ -30,7 +31,6 @@ from suppression.services.consents import check_purpose
 
 blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-send checks")
 
-CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/octet-stream"}
 SPOOL_IN_MEMORY = 8 * 1024 * 1024  # past this the answer waits on disk, not in memory
 # The raw CSV body, for the OpenAPI document (the view reads request.stream itself).
 CSV_BODY = {
@@ -202,8 +202,7 @@ class ChecksCsv(MethodView):
 
         `only=sendable` answers just the `email` column: the cleaned list.
         """
-        if request.mimetype not in CSV_TYPES:
-            abort(415, message=f"Send the list as text/csv, not {request.mimetype or 'nothing'}.")
+        require_csv_body()
         settings = runtime.settings()
         purpose = check_purpose(query["purpose"], settings.purposes, allow_all=False)
         only = query["only"]

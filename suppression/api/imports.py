@@ -9,21 +9,20 @@ from typing import Any
 
 from flask import Response, request, stream_with_context
 from flask.views import MethodView
-from flask_smorest import Blueprint, abort
+from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
 from suppression import runtime
 from suppression.api.auth import current_actor, protected
 from suppression.api.checks import CSV_BODY
 from suppression.api.fields import rfc3339
+from suppression.api.presenters import require_csv_body
 from suppression.database import read_only_session
 from suppression.services.consents import check_purpose
 from suppression.services.imports import import_csv
 from suppression.services.suppression_list import suppression_rows
 
 blp = Blueprint("imports", __name__, url_prefix="/v1", description="Bulk import and export")
-
-CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/octet-stream"}
 
 
 class RejectedSchema(Schema):
@@ -54,8 +53,7 @@ class Imports(MethodView):
         `status` (default opted_out), `purpose` (default all), `country`,
         `occurred_at`, `source`). Bad rows are reported by line and never written;
         an opt-in row never re-subscribes an opted-out, complained or erased address."""
-        if request.mimetype not in CSV_TYPES:
-            abort(415, message=f"Send the list as text/csv, not {request.mimetype or 'nothing'}.")
+        require_csv_body()
         session = runtime.db_session()
         run, report = import_csv(
             session,

@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from flask import request
+from flask_smorest import abort
 
 from suppression import runtime
 from suppression.api.auth import current_actor
@@ -66,3 +67,12 @@ def subject_document(view: SubjectView) -> dict[str, Any]:
         },
         "erased_at": rfc3339(view.erased_at),
     }
+
+
+CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/octet-stream"}
+
+
+def require_csv_body() -> None:
+    """415 in the error shape unless the body is declared as CSV (or plain text)."""
+    if request.mimetype not in CSV_TYPES:
+        abort(415, message=f"Send the list as text/csv, not {request.mimetype or 'nothing'}.")
