@@ -33,6 +33,15 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid`: its children, theirs, and so on."""
+    found = []
+    for child in children(pid):
+        found.append(child)
+        found += descendants(child)
+    return found
+
+
 def rss(pid: int) -> int:
     """Resident set size in bytes, 0 once the process is gone."""
     try:
@@ -98,6 +107,11 @@ class Server:
         assert self.process is not None
         return children(self.process.pid)
 
+    def serving_pids(self) -> list[int]:
+        """The workers and every process they started (the check's indexing helpers)."""
+        assert self.process is not None
+        return descendants(self.process.pid)
+
     def create_key(self, role: str, name: str) -> str:
         done = subprocess.run(
             [SUPPRESSION, "keys", "create", "--role", role, "--name", name],
@@ -110,7 +124,8 @@ class Server:
 
 
 class MemorySampler:
-    """Samples the workers' RSS every `interval` seconds while in use."""
+    """Samples the RSS and CPU time of the workers and of every process they started
+    (helper processes included) every `interval` seconds while in use."""
 
     def __init__(self, server: Server, interval: float = 0.05):
         self.server = server
@@ -120,13 +135,17 @@ class MemorySampler:
         self.baseline_sum = 0
         self.samples = 0
         self.cpu_at_start: dict[int, float] = {}
-        self.cpu_used = 0.0  # CPU seconds the workers spent while sampled
+        self.cpu_last: dict[int, float] = {}
+        self.cpu_used = 0.0  # CPU seconds the serving processes spent while sampled
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _sample(self) -> int:
         total = 0
-        for pid in self.server.worker_pids():
+        for pid in self.server.serving_pids():
+            cpu = cpu_seconds(pid)
+            if cpu:
+                self.cpu_last[pid] = cpu
             size = rss(pid)
             total += size
             if size > self.peak_by_pid.get(pid, 0):
@@ -139,7 +158,7 @@ class MemorySampler:
             self.peak_sum = max(self.peak_sum, self._sample())
 
     def __enter__(self) -> MemorySampler:
-        self.cpu_at_start = {pid: cpu_seconds(pid) for pid in self.server.worker_pids()}
+        self.cpu_at_start = {pid: cpu_seconds(pid) for pid in self.server.serving_pids()}
         self.baseline_sum = self.peak_sum = self._sample()
         self._thread.start()
         return self
@@ -148,8 +167,9 @@ class MemorySampler:
         self._stop.set()
         self._thread.join()
         self.peak_sum = max(self.peak_sum, self._sample())
+        # A process that ended while sampled counts with its last reading.
         self.cpu_used = sum(
-            cpu_seconds(pid) - self.cpu_at_start.get(pid, 0.0) for pid in self.server.worker_pids()
+            cpu - self.cpu_at_start.get(pid, 0.0) for pid, cpu in self.cpu_last.items()
         )
 
     @property

@@ -54,6 +54,16 @@ class LinkSettings:
     alarm_threshold: int = 50
     alarm_window_minutes: int = 10
     notice_version: str = "preferences-1"
+    # How accepted one-click unsubscribes are folded into the event chain
+    # (services/intake.py): "background", by a thread of each web process and by
+    # the sync worker, so the request commits one row and answers; or "inline",
+    # in the request right after that commit. ONE_CLICK_FOLD sets it for every
+    # process configured from the environment (default background); settings
+    # built in code (the tests, an embedding) fold inline unless told otherwise.
+    one_click_fold: str = "inline"
+
+
+ONE_CLICK_FOLDS = ("background", "inline")
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,9 @@ class Settings:
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     max_batch_events: int = 10_000
     check_chunk_size: int = 50_000
+    # Helper processes that decide large check lists (suppression/check_helpers.py); 0: none.
+    check_processes: int = 0
+    check_parallel_min: int = 20_000  # chunks smaller than this are indexed in process
     public_base_url: str = "http://127.0.0.1:8000"
     unsubscribe_mailbox: str | None = None
     redis_url: str | None = None
@@ -127,6 +140,8 @@ class Settings:
             max_content_length=int(env.get("MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH)),
             max_batch_events=int(env.get("MAX_BATCH_EVENTS", 10_000)),
             check_chunk_size=int(env.get("CHECK_CHUNK_SIZE", 50_000)),
+            check_processes=int(env.get("CHECK_PROCESSES", os.cpu_count() or 1)),
+            check_parallel_min=int(env.get("CHECK_PARALLEL_MIN", 20_000)),
             public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             unsubscribe_mailbox=env.get("UNSUBSCRIBE_MAILBOX") or None,
             redis_url=env.get("REDIS_URL") or None,
@@ -292,7 +307,8 @@ MIN_LINK_DAYS = 60  # CASL: an unsubscribe link works for at least 60 days after
 
 def links_from_env(env: Mapping[str, str], production: bool = False) -> LinkSettings:
     """UNSUBSCRIBE_LINK_DAYS, PUBLIC_RATE_LIMIT, ONE_CLICK_RATE_LIMIT,
-    UNSUBSCRIBE_ALARM_THRESHOLD, UNSUBSCRIBE_ALARM_WINDOW_MINUTES, PREFERENCE_NOTICE_VERSION."""
+    UNSUBSCRIBE_ALARM_THRESHOLD, UNSUBSCRIBE_ALARM_WINDOW_MINUTES, PREFERENCE_NOTICE_VERSION,
+    ONE_CLICK_FOLD."""
     from limits import parse_many
 
     if production and not env.get("PUBLIC_BASE_URL", "").startswith("https://"):
@@ -311,6 +327,7 @@ def links_from_env(env: Mapping[str, str], production: bool = False) -> LinkSett
                 env.get("UNSUBSCRIBE_ALARM_WINDOW_MINUTES", defaults.alarm_window_minutes)
             ),
             notice_version=env.get("PREFERENCE_NOTICE_VERSION", defaults.notice_version),
+            one_click_fold=env.get("ONE_CLICK_FOLD", "background"),
         )
         for limit in (links.page_rate_limit, links.one_click_rate_limit):
             parse_many(limit)
@@ -318,6 +335,8 @@ def links_from_env(env: Mapping[str, str], production: bool = False) -> LinkSett
         raise ConfigError(f"unsubscribe link settings: {exc}") from exc
     if links.validity_days < MIN_LINK_DAYS:
         raise ConfigError(f"UNSUBSCRIBE_LINK_DAYS must be at least {MIN_LINK_DAYS} (CASL)")
+    if links.one_click_fold not in ONE_CLICK_FOLDS:
+        raise ConfigError(f"ONE_CLICK_FOLD must be one of: {', '.join(ONE_CLICK_FOLDS)}")
     if links.alarm_threshold < 1 or links.alarm_window_minutes < 1:
         raise ConfigError("UNSUBSCRIBE_ALARM_THRESHOLD and _WINDOW_MINUTES must be positive")
     if not links.notice_version.strip() or len(links.notice_version) > 100:

@@ -14,7 +14,7 @@ from flask import Response, request, stream_with_context
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from suppression import metrics, runtime
+from suppression import check_helpers, metrics, runtime
 from suppression.api.auth import protected
 from suppression.api.presenters import require_csv_body
 from suppression.api.schemas import (
@@ -23,6 +23,8 @@ from suppression.api.schemas import (
     CheckRequestSchema,
     CheckResponseSchema,
 )
+from suppression.check_helpers import HelperPool
+from suppression.config import Settings
 from suppression.domain.jurisdictions import UnknownCountry, normalise_country
 from suppression.errors import InvalidInput, MalformedInput
 from suppression.services.api_keys import Role
@@ -115,6 +117,7 @@ class Checks(MethodView):
             items,
             runtime.now(),
             settings.check_chunk_size,
+            *_helpers(settings),
         ):
             reason = decision.reason_code
             if decision.sendable:
@@ -141,6 +144,13 @@ class Checks(MethodView):
             json.dumps(body, separators=(",", ":"), ensure_ascii=False),
             mimetype="application/json",
         )
+
+
+def _helpers(settings: Settings) -> tuple[HelperPool | None, int]:
+    """The helper processes for large lists, and the chunk size that uses them."""
+    if settings.check_processes <= 0:
+        return None, settings.check_parallel_min
+    return check_helpers.pool(settings.check_processes), settings.check_parallel_min
 
 
 def _count(purpose: str, reasons: Counter[str], sendable: int) -> None:
@@ -227,6 +237,7 @@ class ChecksCsv(MethodView):
                 _csv_items(request.stream, errors),
                 runtime.now(),
                 settings.check_chunk_size,
+                *_helpers(settings),
             ):
                 if decision.sendable:
                     sendable += 1

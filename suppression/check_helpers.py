@@ -1,0 +1,153 @@
+"""Helper processes that decide slices of large check lists on their own connections.
+
+Canonicalising, HMAC-ing, querying and deciding a million addresses is Python
+CPU work that one process does at its own speed while the machine's other cores
+idle; threads do not help (the GIL). So each web worker that meets a large list
+starts, once, a small pool of helper processes and hands them slices of each
+chunk; the worker itself only reads the request and writes the answer.
+
+The helpers are spawned, not forked: they inherit no database connection, no
+Flask app and no socket, import only the pure domain and the DB-API checker
+(services/check_decisions.py), and open one read connection each, kept for the
+next list. Small lists never touch the pool (the hand-off costs more than it
+saves), and a helper that fails only costs speed: its slice is decided again in
+the worker's own process, on the request's session.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import multiprocessing
+import os
+import threading
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from suppression.domain.policy import PolicySettings
+from suppression.services.check_decisions import DECISION_CODES, SliceChecker, StoreReader
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Connect:
+    """How a helper opens its own connection: the DB-API module's connect() arguments
+    as SQLAlchemy's dialect derives them from the service's DATABASE_URL."""
+
+    dialect: str  # "sqlite" or "postgresql"
+    args: tuple[Any, ...]
+    kwargs: tuple[tuple[str, Any], ...]
+
+    @classmethod
+    def from_engine(cls, engine: Any) -> Connect | None:
+        """None where a second process cannot reach the database (in-memory SQLite)."""
+        args, kwargs = engine.dialect.create_connect_args(engine.url)
+        plain = tuple(
+            (name, value)
+            for name, value in sorted(kwargs.items())
+            if isinstance(value, str | int | float | bool)  # not psycopg's adapters map
+        )
+        if engine.dialect.name == "sqlite":
+            target = str(args[0]) if args else ""
+            if target in ("", ":memory:") or "mode=memory" in target:
+                return None
+            return cls("sqlite", (target,), plain)
+        if engine.dialect.name == "postgresql":
+            return cls("postgresql", tuple(args), plain)
+        return None
+
+    def open(self) -> Any:
+        if self.dialect == "sqlite":
+            import sqlite3
+
+            connection = sqlite3.connect(*self.args, **dict(self.kwargs))
+            connection.execute("PRAGMA busy_timeout=30000")
+            return connection
+        import psycopg
+
+        return psycopg.connect(*self.args, **dict(self.kwargs))
+
+
+@dataclass(frozen=True)
+class SliceJob:
+    connect: Connect
+    index_key: bytes
+    policy: PolicySettings
+    purpose: str
+    now: datetime
+    raws: list[str | None]
+    hints: list[str | None]
+    with_sha256: bool
+
+
+# --- in the helper process ------------------------------------------------------
+
+_connections: dict[Connect, Any] = {}
+
+
+def decide_slice(job: SliceJob) -> tuple[bytes, list[bytes | None] | None]:
+    """Runs in a helper: one byte per address (check_decisions.DECISIONS) and, when
+    asked, the unkeyed SHA-256 of each address."""
+    connection = _connections.get(job.connect)
+    if connection is None:
+        connection = _connections[job.connect] = job.connect.open()
+    try:
+        checker = SliceChecker(
+            StoreReader(connection, job.connect.dialect),
+            job.index_key,
+            job.policy,
+            job.purpose,
+            job.now,
+        )
+        decisions, digests = checker.decide(job.raws, job.hints, job.with_sha256)
+        connection.rollback()  # a read; end it so the next list sees a fresh snapshot
+    except BaseException:
+        _connections.pop(job.connect, None)  # the next job opens a fresh one
+        with contextlib.suppress(Exception):
+            connection.close()
+        raise
+    return bytes(DECISION_CODES[decision] for decision in decisions), digests
+
+
+# --- in the web worker ----------------------------------------------------------
+
+
+class HelperPool:
+    """`processes` spawned helpers, started on first use and kept."""
+
+    def __init__(self, processes: int):
+        self.processes = processes
+        self._executor: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, job: SliceJob) -> Future[tuple[bytes, list[bytes | None] | None]]:
+        with self._lock:
+            if self._executor is None:
+                context = multiprocessing.get_context("spawn")
+                self._executor = ProcessPoolExecutor(self.processes, mp_context=context)
+            executor = self._executor
+        return executor.submit(decide_slice, job)
+
+    def reset(self) -> None:
+        """Forget a broken pool; the next large list starts a new one."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+_pools: dict[tuple[int, int], HelperPool] = {}
+_pools_lock = threading.Lock()
+
+
+def pool(processes: int) -> HelperPool:
+    """This process's pool (a forked child never shares its parent's)."""
+    owner = (os.getpid(), processes)
+    with _pools_lock:
+        found = _pools.get(owner)
+        if found is None:
+            found = _pools[owner] = HelperPool(processes)
+        return found

@@ -1,0 +1,260 @@
+"""The decisions for one slice of a check list, from a plain DB-API connection.
+
+This is the whole per-address work of a pre-send check: canonicalise and index
+(domain/address_batches.py), one set query for the indexes the store holds, and
+the pure decision. It imports neither SQLAlchemy nor Flask, so that a helper
+process (suppression/check_helpers.py) can run it on its own connection as well
+as the web worker on its session's; nothing about the checked addresses is
+written anywhere.
+
+What the time goes to (benchmarks/checks.py): canonicalising and hashing, then
+the query and the per-row decision. So the query reads the store in the order of
+its keys (sorted indexes, then subject ids), timestamps travel only where the
+decision can need them, and a decision is computed once per distinct combination
+of what it depends on and then looked up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from suppression.domain.address_batches import index_batch
+from suppression.domain.jurisdictions import CountrySource, Jurisdiction
+from suppression.domain.policy import (
+    NEVER_SEEN,
+    SENDABLE,
+    BlockKind,
+    ConsentRecord,
+    ConsentStatus,
+    Decision,
+    PolicySettings,
+    Reason,
+    SubjectState,
+    decide,
+    denied,
+    effective_consent,
+    has_implied_consent,
+)
+
+INDEX_BYTES = 32  # HMAC-SHA256
+
+# Decisions travel between processes as one byte each: 0 sendable, else a reason.
+DECISIONS: tuple[Decision, ...] = (SENDABLE, *(denied(reason) for reason in Reason))
+DECISION_CODES = {decision: code for code, decision in enumerate(DECISIONS)}
+
+# The two consent times are only compared with each other, and only when both
+# rows exist: otherwise they stay in the database instead of being parsed per row.
+_COLUMNS = """s.email_index, s.country, s.country_source, s.erased_at,
+       s.last_purchase_at, s.last_inquiry_at,
+       p.status, CASE WHEN a.status IS NOT NULL THEN p.changed_at END,
+       a.status, CASE WHEN p.status IS NOT NULL THEN a.changed_at END,
+       (SELECT {agg} FROM blocks b WHERE b.subject_id = s.id AND b.is_active = {true})"""
+_CONSENTS = """LEFT JOIN consent_states p ON p.subject_id = s.id AND p.purpose = {purpose}
+LEFT JOIN consent_states a ON a.subject_id = s.id AND a.purpose = 'all'"""
+
+# SQLite: the sorted indexes travel as one blob, cut into keys by a recursive CTE
+# (no temp table to fill row by row); the subject ids they match are collected
+# into a sorted list first, so subjects and consent_states are read in id order.
+_SQLITE_SELECT = f"""
+WITH RECURSIVE k(n, idx) AS (
+    SELECT 0, substr(?1, 1, {INDEX_BYTES})
+    UNION ALL
+    SELECT n + 1, substr(?1, (n + 1) * {INDEX_BYTES} + 1, {INDEX_BYTES}) FROM k WHERE n + 1 < ?2
+)
+SELECT {_COLUMNS.format(agg="group_concat(b.kind)", true="1")}
+FROM subjects s
+{_CONSENTS.format(purpose="?3")}
+WHERE s.id IN (SELECT m.id FROM k CROSS JOIN subjects m ON m.email_index = k.idx)
+"""
+_PG_SELECT = f"""
+SELECT {_COLUMNS.format(agg="string_agg(b.kind, ',')", true="true")}
+FROM check_keys k
+JOIN subjects s ON s.email_index = k.idx
+{_CONSENTS.format(purpose="%s")}
+"""
+
+
+def _sqlite_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _pg_time(value: datetime | None) -> datetime | None:
+    return value
+
+
+class StoreReader:
+    """Fetches the stored state of many indexes at once, on a DB-API connection
+    (sqlite3 or psycopg) inside whatever transaction it has open."""
+
+    def __init__(self, connection: Any, dialect: str):
+        self.connection = connection
+        self.dialect = dialect
+        self.to_time = _sqlite_time if dialect == "sqlite" else _pg_time
+
+    def fetch(self, indexes: set[bytes], purpose: str) -> list[tuple[Any, ...]]:
+        """One row per stored subject among `indexes`."""
+        if not indexes:
+            return []
+        keys = sorted(indexes)  # the store's index is read in order, not at random
+        cursor = self.connection.cursor()
+        try:
+            if self.dialect == "sqlite":
+                blob = b"".join(keys)
+                if len(blob) != INDEX_BYTES * len(keys):  # the query cuts it every 32 bytes
+                    raise ValueError("a keyed index is not 32 bytes long")
+                cursor.execute(_SQLITE_SELECT, (blob, len(keys), purpose))
+            else:
+                cursor.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS check_keys (idx bytea) ON COMMIT DROP"
+                )
+                cursor.execute("TRUNCATE check_keys")
+                with cursor.copy("COPY check_keys (idx) FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.set_types(["bytea"])
+                    for key in keys:
+                        copy.write_row((key,))
+                cursor.execute("ANALYZE check_keys")
+                cursor.execute(_PG_SELECT, (purpose,))
+            return cursor.fetchall()  # type: ignore[no-any-return]
+        finally:
+            cursor.close()
+
+
+class SliceChecker:
+    """Decides slices of one check list; caches what many addresses share.
+
+    A stored subject's decision depends only on: erased or not, its active
+    blocks, its purpose and `all` consent statuses and which of the two is newer,
+    the country of its jurisdiction (and the stored source, so that a bad value
+    still fails as before), and (where soft opt-in applies) whether a purchase or
+    inquiry is recent enough. The first row with a combination is decided in
+    full; every later one looks the answer up. If `decide` ever reads more of the
+    state, that must join `_signature`.
+    """
+
+    def __init__(
+        self,
+        reader: StoreReader,
+        index_key: bytes,
+        settings: PolicySettings,
+        purpose: str,
+        now: datetime,
+    ):
+        self.reader = reader
+        self.index_key = index_key
+        self.settings = settings
+        self.purpose = purpose
+        self.now = now
+        self._unseen: dict[str | None, Decision] = {}
+        self._stored: dict[tuple[Any, ...], Decision] = {}
+
+    def decide(
+        self, raws: Sequence[str | None], hints: Sequence[str | None], with_sha256: bool = False
+    ) -> tuple[list[Decision], list[bytes | None] | None]:
+        """Each address's decision, in order, and (when asked) its unkeyed SHA-256
+        for the imported hashed lists. None in `raws` is not an address."""
+        batch = index_batch(self.index_key, raws, with_sha256)
+        rows = self.reader.fetch({k for k in batch.keys if k is not None}, self.purpose)
+        stored = {row[0]: row for row in rows}
+        invalid = denied(Reason.INVALID)
+        unseen = self._unseen_decision
+        known = self._stored
+        signature = self._signature
+        decisions: list[Decision] = []
+        append = decisions.append
+        for hint, key, domain_country in zip(
+            hints, batch.keys, batch.domain_countries, strict=True
+        ):
+            if key is None:
+                append(invalid)
+                continue
+            row = stored.get(key)
+            if row is None:
+                append(unseen(hint if hint is not None else domain_country))
+                continue
+            sign = signature(row, hint, domain_country)
+            decision = known.get(sign)
+            if decision is None:
+                decision = known[sign] = self._stored_decision(row, hint, domain_country)
+            append(decision)
+        return decisions, batch.sha256s
+
+    def _unseen_decision(self, country: str | None) -> Decision:
+        decision = self._unseen.get(country)
+        if decision is None:
+            source = None if country is None else CountrySource.INFERRED
+            decision = decide(NEVER_SEEN, Jurisdiction(country, source), self.settings, self.now)
+            self._unseen[country] = decision
+        return decision
+
+    @staticmethod
+    def _jurisdiction(
+        country: str | None, source: int | None, hint: str | None, domain_country: str | None
+    ) -> Jurisdiction:
+        """Declared > hint in this request > stored > inferred from the domain."""
+        if source == CountrySource.DECLARED:
+            return Jurisdiction(country, CountrySource.DECLARED)
+        if hint is not None:
+            return Jurisdiction(hint, CountrySource.HINT)
+        if source is not None:
+            return Jurisdiction(country, CountrySource(source))
+        return Jurisdiction(domain_country, CountrySource.INFERRED if domain_country else None)
+
+    def _signature(
+        self, row: tuple[Any, ...], hint: str | None, domain_country: str | None
+    ) -> tuple[Any, ...]:
+        """Everything `decide` reads of this row, for the cache of decisions."""
+        _, country, source, erased, purchase, inquiry, p_status, p_at, a_status, a_at, blocks = row
+        # Same order of precedence as _jurisdiction, without building objects.
+        if source == CountrySource.DECLARED or (hint is None and source is not None):
+            where = country
+        elif hint is not None:
+            where = hint
+        else:
+            where = domain_country
+        newer = None
+        if p_at is not None and a_at is not None:
+            p_time, a_time = self.reader.to_time(p_at), self.reader.to_time(a_at)
+            newer = (p_time > a_time) - (p_time < a_time)  # type: ignore[operator]
+        implied = None
+        if where in self.settings.soft_opt_in_countries:
+            to_time = self.reader.to_time
+            recent = SubjectState(
+                last_purchase_at=to_time(purchase), last_inquiry_at=to_time(inquiry)
+            )
+            implied = has_implied_consent(recent, self.settings, self.now)
+        return (erased is not None, blocks, p_status, a_status, newer, source, where, implied)
+
+    def _stored_decision(
+        self, row: tuple[Any, ...], hint: str | None, domain_country: str | None
+    ) -> Decision:
+        (
+            _,
+            country,
+            source,
+            erased_at,
+            purchase,
+            inquiry,
+            p_status,
+            p_at,
+            a_status,
+            a_at,
+            blocks,
+        ) = row
+        jurisdiction = self._jurisdiction(country, source, hint, domain_country)
+        to_time = self.reader.to_time
+        purpose_record = (
+            ConsentRecord(ConsentStatus(p_status), to_time(p_at)) if p_status is not None else None
+        )
+        all_record = (
+            ConsentRecord(ConsentStatus(a_status), to_time(a_at)) if a_status is not None else None
+        )
+        state = SubjectState(
+            erased=erased_at is not None,
+            blocks=frozenset(BlockKind(b) for b in blocks.split(",")) if blocks else frozenset(),
+            consent=effective_consent(purpose_record, all_record),
+            last_purchase_at=to_time(purchase),
+            last_inquiry_at=to_time(inquiry),
+        )
+        return decide(state, jurisdiction, self.settings, self.now)
