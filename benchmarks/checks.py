@@ -39,6 +39,7 @@ from benchmarks.store import (
     build_postgresql,
     build_sqlite,
     drop_postgresql,
+    postgresql_settings,
     recreate_postgresql,
     seal_store,
 )
@@ -51,7 +52,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 JSON_TARGET = 2.0  # times the floor
 CSV_TARGET = 2.5  # times the floor
-CSV_MEMORY_TARGET = 300 * 1024 * 1024  # peak RSS of the workers and their helpers, summed
+# Peak PSS of the whole server (gunicorn's master, its workers and their check
+# helpers), summed: each physical page counted once. RSS summed over the same
+# processes counts every shared library page once per process; it is printed too.
+CSV_MEMORY_TARGET = 300 * 1024 * 1024
 MB = 1024 * 1024
 KEY_ENV = ("ADDRESS_INDEX_KEY", "ADDRESS_SEALING_KEYS", "SECRET_KEY", "DATABASE_URL")
 
@@ -64,6 +68,7 @@ class Run:
     first_byte: float
     upload: float | None
     peak_rss_sum: int
+    peak_pss_sum: int
     peak_rss_worker: int
     baseline_rss_sum: int
     server_cpu: float
@@ -198,6 +203,7 @@ def run_json(server: Server, key: str, body: bytes, checks: CheckList, database:
         first_byte=first_byte,
         upload=None,
         peak_rss_sum=memory.peak_sum,
+        peak_pss_sum=memory.peak_pss_sum,
         peak_rss_worker=memory.peak_worker,
         baseline_rss_sum=memory.baseline_sum,
         server_cpu=memory.cpu_used,
@@ -241,6 +247,7 @@ def run_csv(server: Server, key: str, chunks: list[bytes], checks: CheckList, da
         first_byte=first_byte,
         upload=uploaded[0] if uploaded else None,
         peak_rss_sum=memory.peak_sum,
+        peak_pss_sum=memory.peak_pss_sum,
         peak_rss_worker=memory.peak_worker,
         baseline_rss_sum=memory.baseline_sum,
         server_cpu=memory.cpu_used,
@@ -263,7 +270,7 @@ def targets(run: Run) -> list[tuple[str, bool]]:
         return [(f"time <= {JSON_TARGET:g}x floor", run.ratio <= JSON_TARGET)]
     return [
         (f"time <= {CSV_TARGET:g}x floor", run.ratio <= CSV_TARGET),
-        (f"memory <= {CSV_MEMORY_TARGET // MB} MB", run.peak_rss_sum <= CSV_MEMORY_TARGET),
+        (f"memory <= {CSV_MEMORY_TARGET // MB} MB", run.peak_pss_sum <= CSV_MEMORY_TARGET),
     ]
 
 
@@ -275,9 +282,12 @@ def print_table(
     print(" (canonicalise + keyed index + set lookup, one process)")
     for name, build in builds.items():
         print(f"  store on {name}: built in {build['seconds']:.1f} s, rows {build['rows']}")
+        if "server" in build:
+            print(f"    PostgreSQL server: {build['server']}")
     header = (
         f"{'database':<11}{'path':<6}{'seconds':>8}{'x floor':>9}{'1st byte':>10}"
-        f"{'server CPU':>12}{'x floor':>9}{'peak MB sum':>13}{'serving':>9}  {'answers':<10}targets"
+        f"{'server CPU':>12}{'x floor':>9}{'PSS MB':>8}{'RSS MB':>8}{'serving':>9}  "
+        f"{'answers':<10}targets"
     )
     print()
     print(header)
@@ -288,7 +298,8 @@ def print_table(
         print(
             f"{run.database:<11}{run.path:<6}{run.seconds:>8.2f}{run.ratio:>8.2f}x"
             f"{run.first_byte:>10.2f}{run.server_cpu:>12.2f}{run.cpu_ratio:>8.2f}x"
-            f"{run.peak_rss_sum / MB:>13.0f}{run.peak_rss_worker / MB:>9.0f}"
+            f"{run.peak_pss_sum / MB:>8.0f}{run.peak_rss_sum / MB:>8.0f}"
+            f"{run.peak_rss_worker / MB:>9.0f}"
             f"  {answers:<10}{marks}"
         )
     print()
@@ -403,6 +414,8 @@ def main(argv: list[str] | None = None) -> int:
                 recreate_postgresql(admin_url, args.pg_database)
                 counts = build_postgresql(url, pg_dsn, rows)
             builds[name] = {"seconds": time.perf_counter() - started, "rows": counts}
+            if name == "postgresql":
+                builds[name]["server"] = postgresql_settings(admin_url)
             print(f"{name}: store built in {builds[name]['seconds']:.1f} s: {counts}")
             server_env = {**env, "DATABASE_URL": url}
             for path_name in paths:
@@ -420,7 +433,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(
                     f"{name} {path_name}: {run.seconds:.2f} s ({run.ratio:.2f}x floor), "
                     f"first byte {run.first_byte:.2f} s, peak worker RSS "
-                    f"{run.peak_rss_sum / MB:.0f} MB summed, answers "
+                    f"{run.peak_rss_sum / MB:.0f} MB summed (PSS of the whole server "
+                    f"{run.peak_pss_sum / MB:.0f} MB), answers "
                     f"{'exact' if run.verified else f'{run.mismatches} wrong'}"
                 )
     finally:
@@ -469,7 +483,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": {
             "json_ratio": JSON_TARGET,
             "csv_ratio": CSV_TARGET,
-            "csv_peak_rss_sum_bytes": CSV_MEMORY_TARGET,
+            "csv_peak_pss_sum_bytes": CSV_MEMORY_TARGET,
         },
         "runs": [
             {**asdict(run), "targets": {name: verdict(ok) for name, ok in targets(run)}}

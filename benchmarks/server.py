@@ -50,6 +50,19 @@ def rss(pid: int) -> int:
         return 0
 
 
+def pss(pid: int) -> int:
+    """Proportional set size in bytes: the process's private pages plus its share
+    of the pages it shares with others (libraries, a parent's pages after fork), so
+    that a sum over processes counts each physical page once; 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        return 0
+    return 0
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process (all its threads), 0 once it is gone."""
     try:
@@ -124,13 +137,15 @@ class Server:
 
 
 class MemorySampler:
-    """Samples the RSS and CPU time of the workers and of every process they started
-    (helper processes included) every `interval` seconds while in use."""
+    """Samples the memory and CPU time of the server every `interval` seconds while
+    in use: RSS and CPU of the workers and every process they started (the check
+    helpers), and PSS of all of them with gunicorn's master: the server's memory."""
 
     def __init__(self, server: Server, interval: float = 0.05):
         self.server = server
         self.interval = interval
         self.peak_sum = 0
+        self.peak_pss_sum = 0
         self.peak_by_pid: dict[int, int] = {}
         self.baseline_sum = 0
         self.samples = 0
@@ -153,13 +168,20 @@ class MemorySampler:
         self.samples += 1
         return total
 
+    def _pss_sum(self) -> int:
+        assert self.server.process is not None
+        master = self.server.process.pid
+        return sum(pss(pid) for pid in [master, *self.server.serving_pids()])
+
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             self.peak_sum = max(self.peak_sum, self._sample())
+            self.peak_pss_sum = max(self.peak_pss_sum, self._pss_sum())
 
     def __enter__(self) -> MemorySampler:
         self.cpu_at_start = {pid: cpu_seconds(pid) for pid in self.server.serving_pids()}
         self.baseline_sum = self.peak_sum = self._sample()
+        self.peak_pss_sum = self._pss_sum()
         self._thread.start()
         return self
 

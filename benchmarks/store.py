@@ -215,6 +215,13 @@ def recreate_postgresql(admin_url: str, name: str) -> None:
         connection.execute(f'CREATE DATABASE "{name}"')
 
 
+def postgresql_settings(admin_url: str) -> dict[str, str]:
+    """The server settings that decide how much of the store stays in its buffers."""
+    names = ("server_version", "shared_buffers", "effective_cache_size", "work_mem")
+    with psycopg.connect(admin_url, autocommit=True) as connection:
+        return {name: str(connection.execute(f"SHOW {name}").fetchone()[0]) for name in names}
+
+
 def drop_postgresql(admin_url: str, name: str) -> None:
     with psycopg.connect(admin_url, autocommit=True) as connection:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

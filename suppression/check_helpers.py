@@ -81,6 +81,7 @@ class SliceJob:
     raws: list[str | None]
     hints: list[str | None]
     with_sha256: bool
+    pending: frozenset[bytes]  # one-click opt-outs not yet folded (services/intake.py)
 
 
 # --- in the helper process ------------------------------------------------------
@@ -102,7 +103,7 @@ def decide_slice(job: SliceJob) -> tuple[bytes, list[bytes | None] | None]:
             job.purpose,
             job.now,
         )
-        decisions, digests = checker.decide(job.raws, job.hints, job.with_sha256)
+        decisions, digests = checker.decide(job.raws, job.hints, job.with_sha256, job.pending)
         connection.rollback()  # a read; end it so the next list sees a fresh snapshot
     except BaseException:
         _connections.pop(job.connect, None)  # the next job opens a fresh one

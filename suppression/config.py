@@ -78,7 +78,7 @@ class Settings:
     check_chunk_size: int = 50_000
     # Helper processes that decide large check lists (suppression/check_helpers.py); 0: none.
     check_processes: int = 0
-    check_parallel_min: int = 20_000  # chunks smaller than this are indexed in process
+    check_parallel_min: int = 10_000  # smaller chunks are decided in the web worker itself
     public_base_url: str = "http://127.0.0.1:8000"
     unsubscribe_mailbox: str | None = None
     redis_url: str | None = None
@@ -141,7 +141,7 @@ class Settings:
             max_batch_events=int(env.get("MAX_BATCH_EVENTS", 10_000)),
             check_chunk_size=int(env.get("CHECK_CHUNK_SIZE", 50_000)),
             check_processes=int(env.get("CHECK_PROCESSES", os.cpu_count() or 1)),
-            check_parallel_min=int(env.get("CHECK_PARALLEL_MIN", 20_000)),
+            check_parallel_min=int(env.get("CHECK_PARALLEL_MIN", 10_000)),
             public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             unsubscribe_mailbox=env.get("UNSUBSCRIBE_MAILBOX") or None,
             redis_url=env.get("REDIS_URL") or None,

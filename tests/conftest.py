@@ -186,13 +186,13 @@ def dump(engine, database_url):
 
     def take() -> bytes:
         if engine.dialect.name == "sqlite":
+            # Read by another process: closing a file descriptor of the live file in
+            # this one would drop every POSIX lock SQLite holds on it here, and the
+            # check helpers (suppression/check_helpers.py) read the file at the same
+            # time; without those locks they may rebuild the WAL index under us.
             path = database_url.removeprefix("sqlite:///")
-            data = b""
-            for suffix in ("", "-wal"):
-                if os.path.exists(path + suffix):
-                    with open(path + suffix, "rb") as handle:
-                        data += handle.read()
-            return data
+            files = [path + suffix for suffix in ("", "-wal") if os.path.exists(path + suffix)]
+            return subprocess.run(["cat", *files], capture_output=True, check=True).stdout
         plain_url = database_url.replace("postgresql+psycopg://", "postgresql://")
         return subprocess.run(
             ["pg_dump", "--data-only", plain_url], capture_output=True, check=True

@@ -9,7 +9,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 
-from suppression import metrics, runtime
+from suppression import intake_folder, metrics, runtime
 from suppression.api.auth import protected
 from suppression.api.presenters import event_context, subject_document
 from suppression.api.schemas import ConsentCreateSchema, SubjectStateSchema
@@ -48,6 +48,8 @@ class Consents(MethodView):
         purpose = check_purpose(data["purpose"], settings.purposes)
         ctx = event_context(data)
         session = runtime.db_session()
+        # A pending one-click is an opt-out already: the opt-in guard must see it.
+        intake_folder.fold_for_address(session, data["email"])
         status = ConsentStatus(data["status"])
         if status == ConsentStatus.OPTED_IN:
             _guard_opt_in(session, data["email"], purpose, ctx)

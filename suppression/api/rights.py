@@ -8,7 +8,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from suppression import runtime
+from suppression import intake_folder, runtime
 from suppression.api.auth import current_actor, protected
 from suppression.api.fields import Email, rfc3339
 from suppression.api.presenters import client_ip, event_context
@@ -56,6 +56,7 @@ class Export(MethodView):
         """Every stored fact about one address, machine-readable. The export is
         itself written to the access log (and so appears in the next export)."""
         session = runtime.db_session()
+        intake_folder.fold_for_address(session, data["email"])
         subject = find_subject(session, runtime.vault(), data["email"])
         now = runtime.now()
         document = export_subject(session, data["email"], subject, runtime.settings().policy, now)
@@ -83,6 +84,9 @@ class Erase(MethodView):
         has confirmed the removal; the worker then drops the personal data (`done`).
         """
         session = runtime.db_session()
+        # A pending one-click holds evidence (IP, user agent): folded first, it is
+        # erased with the rest.
+        intake_folder.fold_for_address(session, data["email"])
         result = erase_subject(
             session,
             runtime.vault(),

@@ -12,7 +12,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
-from suppression import runtime
+from suppression import intake_folder, runtime
 from suppression.api.auth import current_actor, protected
 from suppression.api.fields import Email, rfc3339
 from suppression.api.presenters import client_ip, subject_document
@@ -90,6 +90,7 @@ class Lookup(MethodView):
         The lookup is recorded in the access log (who, which subject, when, why).
         """
         session = runtime.db_session()
+        intake_folder.fold_for_address(session, data["email"])
         now = runtime.now()
         accessor = Accessor(current_actor(), AccessChannel.API, client_ip())
         subject = find_subject(session, runtime.vault(), data["email"])

@@ -11,6 +11,7 @@ from suppression.models.core import (
     ConsentState,
     Subject,
 )
+from suppression.models.intake import OneClickIntake
 from suppression.models.rights import HashedSuppression, ImportRun, PurgeRun
 from suppression.models.staff import AccessLogEntry, SignInAttempt, StaffUser
 
@@ -23,6 +24,7 @@ __all__ = [
     "ConsentState",
     "HashedSuppression",
     "ImportRun",
+    "OneClickIntake",
     "PurgeRun",
     "SignInAttempt",
     "StaffUser",

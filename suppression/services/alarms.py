@@ -33,18 +33,27 @@ class AlarmRule:
 
 
 def note_unsubscribe(
-    session: Session, domain: str, campaign: str | None, at: datetime, rule: AlarmRule
+    session: Session,
+    domain: str,
+    campaign: str | None,
+    at: datetime,
+    rule: AlarmRule,
+    count: int = 1,
 ) -> UnsubscribeAlarm | None:
-    """Count one unsubscribe; the alarm when this one raised it, else None."""
+    """Count `count` unsubscribes made up to `at` (the folder counts a batch's at
+    once); the alarm when they raised it, else None."""
     minute = at.replace(second=0, microsecond=0)
     campaign_key = campaign or ""
     statement = insert(session, UnsubscribeTally).values(
-        domain=domain, campaign=campaign_key, minute_at=minute, count=1, first_at=at, last_at=at
+        domain=domain, campaign=campaign_key, minute_at=minute, count=count, first_at=at, last_at=at
     )
     session.execute(
         statement.on_conflict_do_update(
             index_elements=["domain", "campaign", "minute_at"],
-            set_={"count": UnsubscribeTally.count + 1, "last_at": statement.excluded.last_at},
+            set_={
+                "count": UnsubscribeTally.count + statement.excluded.count,
+                "last_at": statement.excluded.last_at,
+            },
         )
     )
     since = minute - rule.window + timedelta(minutes=1)
@@ -81,7 +90,7 @@ def note_unsubscribe(
         session.execute(
             update(UnsubscribeAlarm)
             .where(UnsubscribeAlarm.id == open_alarm)
-            .values(count=UnsubscribeAlarm.count + 1, last_at=at)
+            .values(count=UnsubscribeAlarm.count + count, last_at=at)
             .execution_options(synchronize_session=False)
         )
         return None

@@ -39,10 +39,17 @@ from suppression.domain.policy import (
 )
 
 INDEX_BYTES = 32  # HMAC-SHA256
+_ROW_CACHE_SIZE = 50_000  # distinct stored rows whose decision is remembered as such
 
 # Decisions travel between processes as one byte each: 0 sendable, else a reason.
 DECISIONS: tuple[Decision, ...] = (SENDABLE, *(denied(reason) for reason in Reason))
 DECISION_CODES = {decision: code for code, decision in enumerate(DECISIONS)}
+
+# What an opt-out from elsewhere (an imported hashed list, a one-click not yet
+# folded) does not override.
+STRONGER_THAN_OPT_OUT = frozenset(
+    {Reason.INVALID, Reason.ERASED, Reason.COMPLAINED, Reason.BOUNCED, Reason.OPTED_OUT}
+)
 
 # The two consent times are only compared with each other, and only when both
 # rows exist: otherwise they stay in the database instead of being parsed per row.
@@ -74,6 +81,12 @@ FROM check_keys k
 JOIN subjects s ON s.email_index = k.idx
 {_CONSENTS.format(purpose="%s")}
 """
+
+_PG_LOCAL_SETTINGS = (
+    "SET LOCAL enable_hashjoin = off",
+    "SET LOCAL enable_mergejoin = off",
+    "SET LOCAL jit = off",
+)
 
 
 def _sqlite_time(value: str | None) -> datetime | None:
@@ -115,6 +128,11 @@ class StoreReader:
                     for key in keys:
                         copy.write_row((key,))
                 cursor.execute("ANALYZE check_keys")
+                # A chunk is a few percent of the store: index lookups per key beat the
+                # hash join over the whole subjects table that the planner prefers, and
+                # JIT compiling costs more than it saves (benchmarks/checks.py).
+                for setting in _PG_LOCAL_SETTINGS:
+                    cursor.execute(setting)
                 cursor.execute(_PG_SELECT, (purpose,))
             return cursor.fetchall()  # type: ignore[no-any-return]
         finally:
@@ -148,18 +166,26 @@ class SliceChecker:
         self.now = now
         self._unseen: dict[str | None, Decision] = {}
         self._stored: dict[tuple[Any, ...], Decision] = {}
+        self._by_row: dict[tuple[Any, ...], Decision] = {}
 
     def decide(
-        self, raws: Sequence[str | None], hints: Sequence[str | None], with_sha256: bool = False
+        self,
+        raws: Sequence[str | None],
+        hints: Sequence[str | None],
+        with_sha256: bool = False,
+        pending: frozenset[bytes] = frozenset(),
     ) -> tuple[list[Decision], list[bytes | None] | None]:
         """Each address's decision, in order, and (when asked) its unkeyed SHA-256
-        for the imported hashed lists. None in `raws` is not an address."""
+        for the imported hashed lists. None in `raws` is not an address; `pending`
+        holds the indexes with a one-click opt-out not yet folded into the store
+        (services/intake.py), which already counts."""
         batch = index_batch(self.index_key, raws, with_sha256)
         rows = self.reader.fetch({k for k in batch.keys if k is not None}, self.purpose)
         stored = {row[0]: row for row in rows}
         invalid = denied(Reason.INVALID)
         unseen = self._unseen_decision
         known = self._stored
+        by_row = self._by_row
         signature = self._signature
         decisions: list[Decision] = []
         append = decisions.append
@@ -173,11 +199,23 @@ class SliceChecker:
             if row is None:
                 append(unseen(hint if hint is not None else domain_country))
                 continue
-            sign = signature(row, hint, domain_country)
-            decision = known.get(sign)
+            # Most rows repeat another row's columns exactly (no timestamps travel
+            # for them): the row itself is then the cheapest key to the decision.
+            probe = (row[1:], hint, domain_country)
+            decision = by_row.get(probe)
             if decision is None:
-                decision = known[sign] = self._stored_decision(row, hint, domain_country)
+                sign = signature(row, hint, domain_country)
+                decision = known.get(sign)
+                if decision is None:
+                    decision = known[sign] = self._stored_decision(row, hint, domain_country)
+                if len(by_row) < _ROW_CACHE_SIZE:
+                    by_row[probe] = decision
             append(decision)
+        if pending:
+            opted_out = denied(Reason.OPTED_OUT)
+            for position, key in enumerate(batch.keys):
+                if key in pending and decisions[position].reason not in STRONGER_THAN_OPT_OUT:
+                    decisions[position] = opted_out
         return decisions, batch.sha256s
 
     def _unseen_decision(self, country: str | None) -> Decision:

@@ -19,20 +19,23 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suppression.check_helpers import Connect, HelperPool, SliceJob
-from suppression.domain.policy import Decision, PolicySettings, Reason, denied
+from suppression.domain.policy import ALL_PURPOSES, Decision, PolicySettings, Reason, denied
 from suppression.domain.vault import AddressVault
 from suppression.models import HashedSuppression
-from suppression.services.check_decisions import DECISIONS, SliceChecker, StoreReader
+from suppression.services.check_decisions import (
+    DECISIONS,
+    STRONGER_THAN_OPT_OUT,
+    SliceChecker,
+    StoreReader,
+)
+from suppression.services.intake import pending_opt_outs
 
 logger = logging.getLogger(__name__)
 
 CheckItem = tuple[Any, str | None]  # (the email as sent, a normalised country hint)
 Answer = tuple[bytes, list[bytes | None] | None]  # a helper's decision codes and digests
 
-AHEAD = 2  # chunks handed to the helpers before the oldest one is awaited
-_STRONGER_THAN_OPT_OUT = frozenset(
-    {Reason.INVALID, Reason.ERASED, Reason.COMPLAINED, Reason.BOUNCED, Reason.OPTED_OUT}
-)
+AHEAD = 1  # chunks handed to the helpers before the oldest one is awaited
 
 
 class Slice:
@@ -78,13 +81,21 @@ class ListChecker:
             if session.scalar(select(HashedSuppression.email_sha256).limit(1))
             else set()
         )
+        # One-click opt-outs accepted but not yet folded into the store count now.
+        self.pending = frozenset(
+            index
+            for index, purposes in pending_opt_outs(session).items()
+            if purpose in purposes or ALL_PURPOSES in purposes
+        )
 
     def start(self, items: list[CheckItem]) -> list[Slice]:
         raws = [raw if isinstance(raw, str) else None for raw, _ in items]
         hints = [hint for _, hint in items]
         if self.helpers is None or self.connect is None or len(items) < self.parallel_min:
             whole = Slice(raws, hints)
-            whole.decisions, whole.digests = self.local.decide(raws, hints, bool(self.hashed))
+            whole.decisions, whole.digests = self.local.decide(
+                raws, hints, bool(self.hashed), self.pending
+            )
             return [whole]
         size = -(-len(items) // self.helpers.processes)
         slices = [
@@ -101,6 +112,7 @@ class ListChecker:
                 part.raws,
                 part.hints,
                 bool(self.hashed),
+                self.pending,
             )
             try:
                 part.answer = self.helpers.submit(job)
@@ -132,7 +144,9 @@ class ListChecker:
                 logger.warning("a check helper failed (%s); its slice is decided in process", exc)
                 if self.helpers is not None:
                     self.helpers.reset()
-        part.decisions, part.digests = self.local.decide(part.raws, part.hints, bool(self.hashed))
+        part.decisions, part.digests = self.local.decide(
+            part.raws, part.hints, bool(self.hashed), self.pending
+        )
 
     def _apply_hashed(self, decisions: list[Decision], digests: list[bytes | None]) -> None:
         """An address on an imported hashed list is opted out, unless a stronger
@@ -144,7 +158,7 @@ class ListChecker:
             if (
                 digest is not None
                 and digest in hashed
-                and decisions[position].reason not in _STRONGER_THAN_OPT_OUT
+                and decisions[position].reason not in STRONGER_THAN_OPT_OUT
             ):
                 decisions[position] = opted_out
 
@@ -175,7 +189,7 @@ def check_addresses(
     now: datetime,
     chunk_size: int = 50_000,
     helpers: HelperPool | None = None,
-    parallel_min: int = 20_000,
+    parallel_min: int = 10_000,
 ) -> Iterator[tuple[CheckItem, Decision]]:
     """Yield each item with its decision, in input order.
 
@@ -183,16 +197,16 @@ def check_addresses(
     reads the next chunk of the request and writes out the oldest finished one.
     """
     checker = ListChecker(session, vault, settings, purpose, now, helpers, parallel_min)
-    pending: deque[tuple[list[CheckItem], list[Slice]]] = deque()
+    in_flight: deque[tuple[list[CheckItem], list[Slice]]] = deque()
     try:
         for chunk in _chunks(items, chunk_size):
-            pending.append((chunk, checker.start(chunk)))
-            if len(pending) > AHEAD:
-                done, slices = pending.popleft()
+            in_flight.append((chunk, checker.start(chunk)))
+            if len(in_flight) > AHEAD:
+                done, slices = in_flight.popleft()
                 yield from zip(done, checker.finish(slices), strict=True)
-        while pending:
-            done, slices = pending.popleft()
+        while in_flight:
+            done, slices = in_flight.popleft()
             yield from zip(done, checker.finish(slices), strict=True)
     finally:
-        for _, slices in pending:
+        for _, slices in in_flight:
             checker.cancel(slices)

@@ -6,12 +6,11 @@ serialised (on SQLite they already are). Keep write transactions short.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import or_, select, text, update
 from sqlalchemy.orm import Session
@@ -20,13 +19,21 @@ from suppression.db import BigId, UTCDateTime
 from suppression.domain.chain import (
     GENESIS,
     SALT_BYTES,
+    BatchLinker,
     ChainedFields,
+    LinkEncoder,
+    LinkParts,
     StoredLink,
     link_hash,
     personal_digest,
 )
 from suppression.models import ChainHead, ConsentEvent, Subject
-from suppression.services.dialects import dialect_name, insert, update_from_rows
+from suppression.services.dialects import (
+    binary_copy_dumpers,
+    dialect_name,
+    insert,
+    update_from_rows,
+)
 
 # Events that come from the person or from a transaction with them: retention
 # counts "last communication" from the newest of these (bounces do not count).
@@ -151,71 +158,211 @@ def append_event(
     return event
 
 
-_EVENT_COLUMNS = (
-    "id",
-    "subject_id",
-    "action",
-    "purpose",
-    "source",
-    "actor",
-    "occurred_at",
-    "recorded_at",
-    "ip",
-    "user_agent",
-    "campaign",
-    "notice_version",
-    "country",
-    "evidence",
-    "chain_seq",
-    "prev_hash",
-    "row_hash",
-    "personal_digest",
-    "personal_salt",
+class EventRow(NamedTuple):
+    """One event of a bulk append as plain values: imports append a million of
+    these, and a tuple costs a fraction of a NewEvent with its EventContext."""
+
+    subject_id: int
+    action: str
+    purpose: str | None
+    source: str
+    actor: str
+    occurred_at: datetime
+    recorded_at: datetime
+    country: str | None = None
+    evidence: Mapping[str, Any] | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    campaign: str | None = None
+    notice_version: str | None = None
+
+
+# Columns every bulk-appended event fills, and the optional ones (ip, user agent,
+# campaign, notice version) that go through COPY only when some event has one.
+_LINKED_COLUMNS = (
+    ("id", "int8"),
+    ("subject_id", "int8"),
+    ("action", "text"),
+    ("purpose", "text"),
+    ("source", "text"),
+    ("actor", "text"),
+    ("occurred_at", "timestamptz"),
+    ("recorded_at", "timestamptz"),
+    ("country", "text"),
+    # json's binary wire form is its text: the canonical JSON goes as it is.
+    ("evidence", "text"),
+    ("chain_seq", "int8"),
+    ("prev_hash", "bytea"),
+    ("row_hash", "bytea"),
+    ("personal_digest", "bytea"),
+    ("personal_salt", "bytea"),
 )
-_EVIDENCE = _EVENT_COLUMNS.index("evidence")
+_OPTIONAL_COLUMNS = ("ip", "user_agent", "campaign", "notice_version")
 
 
 def append_events(session: Session, events: Sequence[NewEvent]) -> list[int]:
-    """Many events at once (imports): their ids, in the order given.
+    """Many events at once: their ids, in the order given."""
+    return append_event_rows(
+        session,
+        [
+            EventRow(
+                new.subject_id,
+                new.action,
+                new.purpose,
+                new.ctx.source,
+                new.ctx.actor,
+                new.ctx.occurred_at,
+                new.ctx.recorded_at,
+                new.country,
+                new.ctx.evidence,
+                new.ctx.ip,
+                new.ctx.user_agent,
+                new.ctx.campaign,
+                new.ctx.notice_version,
+            )
+            for new in events
+        ],
+    )
 
-    PostgreSQL takes them by COPY, SQLite by one executemany; ids are read back
-    by their chain numbers, which the head lock makes ours alone.
+
+def link_parts(events: Sequence[EventRow], encoder: LinkEncoder | None = None) -> list[LinkParts]:
+    """What the chain needs of each event but its place in it; pure, so it may be
+    computed ahead (the importer does it in its reading thread)."""
+    encoder = encoder or LinkEncoder()
+    # One read of the system's random source for every salt of the batch.
+    salts = os.urandom(SALT_BYTES * len(events))
+    return [
+        encoder.parts(
+            salts[at * SALT_BYTES : (at + 1) * SALT_BYTES],
+            event.action,
+            event.purpose,
+            event.source,
+            event.actor,
+            event.occurred_at,
+            event.recorded_at,
+            event.campaign,
+            event.notice_version,
+            event.ip,
+            event.user_agent,
+            dict(event.evidence) if event.evidence else None,
+            event.country,
+        )
+        for at, event in enumerate(events)
+    ]
+
+
+def append_event_rows(
+    session: Session, events: Sequence[EventRow], parts: Sequence[LinkParts] | None = None
+) -> list[int]:
+    """Many events at once (imports): their ids, in the order given. `parts`, if
+    given, are `link_parts(events)` computed ahead.
+
+    Linked by `BatchLinker` (the same hashes as one `append_event` at a time).
+    PostgreSQL takes them by binary COPY with ids reserved from the table's
+    sequence; SQLite by one executemany, ids read back by their chain numbers.
     """
     if not events:
         return []
+    if parts is None:
+        parts = link_parts(events)
     head = _locked_head(session)
-    previous, seq = head.hash, head.seq
-    first = seq + 1
-    rows = []
-    for new in events:
-        seq += 1
-        row = _chained_row(previous, seq, new)
-        rows.append(row)
-        previous = row["row_hash"]
+    linker = BatchLinker(head.hash, head.seq)
+    first = head.seq + 1
     if dialect_name(session) == "postgresql":
-        # Ids drawn from the table's own sequence up front: COPY returns nothing.
-        ids = list(
-            session.scalars(
-                text("SELECT nextval('consent_events_id_seq') FROM generate_series(1, :n)"),
-                {"n": len(rows)},
-            )
-        )
-        for row, event_id in zip(rows, ids, strict=True):
-            row["id"] = event_id
-        _copy_events(session, rows)
+        ids = _reserve_event_ids(session, len(events))
+        _copy_events(session, events, parts, linker, ids)
     else:
-        session.execute(insert(session, ConsentEvent.__table__), rows)
+        link = linker.link
+        linked = [link(event.subject_id, part) for event, part in zip(events, parts, strict=True)]
+        session.execute(
+            insert(session, ConsentEvent.__table__),
+            [
+                {
+                    **event._asdict(),
+                    "evidence": dict(event.evidence) if event.evidence else None,
+                    "chain_seq": chain_seq,
+                    "prev_hash": previous,
+                    "row_hash": row_hash,
+                    "personal_digest": part.digest,
+                    "personal_salt": part.salt,
+                }
+                for event, part, (chain_seq, previous, row_hash) in zip(
+                    events, parts, linked, strict=True
+                )
+            ],
+        )
         by_seq = dict(
             session.execute(
                 select(ConsentEvent.chain_seq, ConsentEvent.id).where(
-                    ConsentEvent.chain_seq.between(first, seq)
+                    ConsentEvent.chain_seq.between(first, linker.seq)
                 )
             ).all()
         )
-        ids = [by_seq[number] for number in range(first, seq + 1)]
-    head.seq, head.hash = seq, previous
+        ids = [by_seq[number] for number in range(first, linker.seq + 1)]
+    head.seq, head.hash = linker.seq, linker.previous
     session.flush()
     return ids
+
+
+def _reserve_event_ids(session: Session, count: int) -> range:
+    """`count` consecutive ids from the events' own sequence, in one statement.
+
+    Safe because every writer of events holds the chain head lock (taken above)
+    before it draws an id, so no other nextval runs between ours and the setval.
+    """
+    last = session.scalar(
+        text("SELECT setval('consent_events_id_seq', nextval('consent_events_id_seq') + :n - 1)"),
+        {"n": count},
+    )
+    return range(last - count + 1, last + 1)
+
+
+def _copy_events(
+    session: Session,
+    events: Sequence[EventRow],
+    parts: Sequence[LinkParts],
+    linker: BatchLinker,
+    ids: range,
+) -> None:
+    """Links and COPYs in one pass: the database inserts the rows already sent
+    while the next ones are linked."""
+    optional = [
+        name
+        for at, name in enumerate(_OPTIONAL_COLUMNS, start=9)
+        if any(event[at] is not None for event in events)
+    ]
+    names = [name for name, _type in _LINKED_COLUMNS] + optional
+    cursor = session.connection().connection.driver_connection.cursor()
+    binary_copy_dumpers(cursor)
+    try:
+        statement = f"COPY consent_events ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
+        with cursor.copy(statement) as copy:
+            copy.set_types([kind for _name, kind in _LINKED_COLUMNS] + ["text"] * len(optional))
+            write_row, link = copy.write_row, linker.link
+            for event, part, event_id in zip(events, parts, ids, strict=True):
+                chain_seq, previous, row_hash = link(event.subject_id, part)
+                row = (
+                    event_id,
+                    event.subject_id,
+                    event.action,
+                    event.purpose,
+                    event.source,
+                    event.actor,
+                    event.occurred_at,
+                    event.recorded_at,
+                    event.country,
+                    part.evidence.decode("utf-8") if event.evidence else None,
+                    chain_seq,
+                    previous,
+                    row_hash,
+                    part.digest,
+                    part.salt,
+                )
+                if optional:
+                    row += tuple(getattr(event, name) for name in optional)
+                write_row(row)
+    finally:
+        cursor.close()
 
 
 def note_communications(session: Session, latest: Mapping[int, datetime]) -> None:
@@ -236,20 +383,6 @@ def note_communications(session: Session, latest: Mapping[int, datetime]) -> Non
         ),
         lambda given: {"last_communication_at": given["at"]},
     )
-
-
-def _copy_events(session: Session, rows: list[dict[str, Any]]) -> None:
-    cursor = session.connection().connection.driver_connection.cursor()
-    try:
-        statement = f"COPY consent_events ({', '.join(_EVENT_COLUMNS)}) FROM STDIN"
-        with cursor.copy(statement) as copy:
-            for row in rows:
-                values = [row[name] for name in _EVENT_COLUMNS]
-                if values[_EVIDENCE] is not None:  # JSON text in COPY's text format
-                    values[_EVIDENCE] = json.dumps(values[_EVIDENCE])
-                copy.write_row(values)
-    finally:
-        cursor.close()
 
 
 def stored_links(session: Session, batch: int = 5000) -> Iterator[StoredLink]:

@@ -3,6 +3,7 @@
 Rows are validated first; a bad row is reported with its line number and never
 written. Good rows are written a chunk at a time in a few set-based statements
 (subjects, events, states, hashed suppressions); the caller commits each chunk.
+A thread prepares the next chunk meanwhile (see `_Ahead`).
 An import never turns an opted-out, complained or erased address back to sendable.
 """
 
@@ -10,48 +11,83 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import IO
+from operator import itemgetter
+from queue import Full, Queue
+from types import TracebackType
+from typing import IO, Any, NamedTuple
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from suppression.domain.addresses import canonicalise, sha256_hex
+from suppression.domain.chain import SALT_BYTES, LinkEncoder, LinkParts
 from suppression.domain.jurisdictions import CountrySource, UnknownCountry, normalise_country
 from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus
 from suppression.domain.vault import AddressVault
 from suppression.errors import InvalidInput, MalformedInput
 from suppression.models import Block, ConsentState, HashedSuppression, ImportRun, Subject
 from suppression.services.consents import update_countries
-from suppression.services.dialects import bulk_insert, bulk_insert_returning, dialect_name
-from suppression.services.events import (
-    EventContext,
-    NewEvent,
-    append_events,
-    note_communications,
+from suppression.services.dialects import (
+    bulk_insert,
+    bulk_insert_returning,
+    copy_rows,
+    dialect_name,
 )
+from suppression.services.events import EventRow, append_event_rows, note_communications
 from suppression.services.outbox import enqueue_subject_changes
 
 CHUNK = 50_000
 COLUMNS = ("email", "email_sha256", "status", "purpose", "country", "occurred_at", "source")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_OPTED_OUT = ConsentStatus.OPTED_OUT
-_STATUS = {"": _OPTED_OUT, "opted_out": _OPTED_OUT, "opted_in": ConsentStatus.OPTED_IN}
+# Statuses as their plain values: rows are tuples of plain values (a million per import).
+_OPTED_OUT = ConsentStatus.OPTED_OUT.value
+_OPTED_IN = ConsentStatus.OPTED_IN.value
+_STATUS = {"": _OPTED_OUT, "opted_out": _OPTED_OUT, "opted_in": _OPTED_IN}
+_HINT = int(CountrySource.HINT)
+_NO_HINT = (None, None, None)
+_SUBJECT_COLUMNS = (
+    "email_index",
+    "email_sealed",
+    "created_at",
+    "last_communication_at",
+    "country",
+    "country_source",
+    "country_changed_at",
+)
 
 
-@dataclass(frozen=True, slots=True)
-class ImportRow:
+class ImportRow(NamedTuple):
     line: int
     canonical: str | None  # a plain row
     sha256: bytes | None  # a hashed row
-    status: ConsentStatus
+    status: str  # a ConsentStatus value
     purpose: str
     country: str | None
     occurred_at: datetime
     source: str
+
+
+@dataclass
+class PreparedChunk:
+    """Up to CHUNK rows of the CSV, validated, with the stored forms of their addresses."""
+
+    rows: int
+    good: list[ImportRow]
+    rejected: list[tuple[int, str]]
+    # canonical address -> (keyed index, sealed address), for the plain rows
+    addresses: dict[str, tuple[bytes, bytes]]
+    # line -> what the chain needs of the plain row's event, but its place in it
+    links: dict[int, LinkParts]
+    # the subjects to create or find, in _SUBJECT_COLUMNS order (see `_subjects`)
+    subject_rows: list[tuple[Any, ...]]
+    # the addresses whose subject, if new, is created with its country
+    created_with_country: set[str]
 
 
 @dataclass
@@ -69,6 +105,24 @@ class RowReader:
         self.now = now
         self.default_source = default_source
         self._countries: dict[str, str] = {}
+        self._times: dict[str, datetime | str] = {}
+
+    def _time(self, when: str) -> datetime | str:
+        """The time of an `occurred_at` text, or what is wrong with it; remembered,
+        as exports repeat their times (a bounded memory: forgotten at 10,000)."""
+        if len(self._times) >= 10_000:
+            self._times.clear()
+        try:
+            occurred_at = datetime.fromisoformat(when.replace("Z", "+00:00"))
+        except ValueError:
+            self._times[when] = "occurred_at is not an ISO 8601 time"
+            return self._times[when]
+        if occurred_at.tzinfo is None:
+            occurred_at = occurred_at.replace(tzinfo=UTC)
+        self._times[when] = (
+            "occurred_at is in the future" if occurred_at > self.now else occurred_at
+        )
+        return self._times[when]
 
     def read(self, text: IO[str]) -> Iterator[ImportRow | tuple[int, str]]:
         reader = csv.reader(text)
@@ -83,24 +137,31 @@ class RowReader:
                     "the CSV needs an `email` or an `email_sha256` column",
                     {"csv": {"1": ["No `email` or `email_sha256` column."]}},
                 )
-            position = {name: columns.index(name) for name in COLUMNS if name in columns}
+            # Columns the file lacks read the empty string appended to every row.
+            width = len(columns)
+            pick = itemgetter(*(columns.index(n) if n in columns else width for n in COLUMNS))
+            row = self._row
             for line, values in enumerate(reader, start=2):
-                if not values or not any(v.strip() for v in values):
-                    continue
-                yield self._row(line, values, position)
+                if not "".join(values).strip():
+                    continue  # a blank line
+                if len(values) < width:
+                    values += [""] * (width - len(values))
+                values.append("")
+                yield row(line, pick(values))
         except UnicodeDecodeError as exc:
             raise MalformedInput(f"the CSV is not UTF-8 (near line {line + 1})") from exc
         except csv.Error as exc:
             raise MalformedInput(f"malformed CSV near line {line + 1}: {exc}") from exc
 
-    def _row(
-        self, line: int, values: list[str], position: dict[str, int]
-    ) -> ImportRow | tuple[int, str]:
-        size = len(values)
-        email, hashed, status_text, purpose, country, when, source = (
-            values[at].strip() if 0 <= at < size else ""
-            for at in (position.get(name, -1) for name in COLUMNS)
+    def _row(self, line: int, picked: tuple[str, ...]) -> ImportRow | tuple[int, str]:
+        email, hashed, status_text, purpose, country, when, source = picked
+        email, hashed, status_text, purpose = (
+            email.strip(),
+            hashed.strip(),
+            status_text.strip(),
+            purpose.strip(),
         )
+        country, when, source = country.strip(), when.strip(), source.strip()
         canonical = sha256 = None
         if email:
             canonical = canonicalise(email)
@@ -116,7 +177,7 @@ class RowReader:
         status = _STATUS.get(status_text)
         if status is None:
             return line, "status must be opted_in or opted_out"
-        if sha256 is not None and status is not _OPTED_OUT:
+        if sha256 is not None and status != _OPTED_OUT:
             return line, "a hashed row can only suppress (status opted_out)"
         purpose = purpose or ALL_PURPOSES
         if purpose not in self.purposes and purpose != ALL_PURPOSES:
@@ -131,14 +192,12 @@ class RowReader:
             country = known
         occurred_at = self.now
         if when:
-            try:
-                occurred_at = datetime.fromisoformat(when.replace("Z", "+00:00"))
-            except ValueError:
-                return line, "occurred_at is not an ISO 8601 time"
-            if occurred_at.tzinfo is None:
-                occurred_at = occurred_at.replace(tzinfo=UTC)
-            if occurred_at > self.now:
-                return line, "occurred_at is in the future"
+            known_time = self._times.get(when)
+            if known_time is None:
+                known_time = self._time(when)
+            if type(known_time) is str:
+                return line, known_time
+            occurred_at = known_time
         source = (source or self.default_source)[:100]
         return ImportRow(
             line, canonical, sha256, status, purpose, country or None, occurred_at, source
@@ -164,22 +223,22 @@ def import_csv(
     reader = RowReader(purposes, now, "import")
     writer = ChunkWriter(session, vault, actor, now, run.id)
     try:
-        for chunk in _chunks(reader.read(text), CHUNK):
-            good = [row for row in chunk if isinstance(row, ImportRow)]
-            report.rejected.extend(row for row in chunk if not isinstance(row, ImportRow))
-            report.rows += len(chunk)
-            refused = writer.write(good)
-            report.rejected.extend(refused)
-            report.imported += len(good) - len(refused)
-            run.rows, run.imported, run.rejected = (
-                report.rows,
-                report.imported,
-                len(report.rejected),
-            )
-            session.flush()
-            commit()
-            if progress is not None:
-                progress(len(chunk))
+        with _Ahead(_prepared(reader.read(text), writer.prepare, CHUNK)) as chunks:
+            for chunk in chunks:
+                report.rows += chunk.rows
+                report.rejected.extend(chunk.rejected)
+                refused = writer.write(chunk)
+                report.rejected.extend(refused)
+                report.imported += len(chunk.good) - len(refused)
+                run.rows, run.imported, run.rejected = (
+                    report.rows,
+                    report.imported,
+                    len(report.rejected),
+                )
+                session.flush()
+                commit()
+                if progress is not None:
+                    progress(chunk.rows)
     finally:
         text.detach()
     report.rejected.sort()
@@ -187,6 +246,15 @@ def import_csv(
     session.flush()
     commit()
     return run, report
+
+
+def _prepared(
+    rows: Iterable[ImportRow | tuple[int, str]],
+    prepare: Callable[[list[ImportRow | tuple[int, str]]], PreparedChunk],
+    size: int,
+) -> Iterator[PreparedChunk]:
+    for chunk in _chunks(rows, size):
+        yield prepare(chunk)
 
 
 def _chunks(rows: Iterable[ImportRow | tuple[int, str]], size: int) -> Iterator[list]:
@@ -200,6 +268,71 @@ def _chunks(rows: Iterable[ImportRow | tuple[int, str]], size: int) -> Iterator[
         yield chunk
 
 
+class _Ahead:
+    """Runs an iterator in a thread, up to two items ahead of its reader.
+
+    Preparing the next chunk (reading, validating, indexing, sealing, the
+    chain's link parts: pure CPU work, `ChunkWriter.prepare`) then runs while the
+    writer waits on the database for this one: psycopg releases the GIL while
+    it waits. An exception in the thread is raised to the
+    reader after the items produced before it, as the plain iterator would.
+    """
+
+    _DONE = object()
+
+    def __init__(self, items: Iterator[Any]) -> None:
+        self._items = items
+        self._queue: Queue[tuple[Any, BaseException | None]] = Queue(maxsize=2)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="import-reader", daemon=True)
+
+    def __enter__(self) -> Iterator[Any]:
+        self._thread.start()
+        return self._consume()
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        # A producer waiting on the full queue sees this within its put timeout; one
+        # still preparing a chunk stops when it is done.
+        self._stop.set()
+        self._thread.join()
+
+    def _produce(self) -> None:
+        try:
+            for item in self._items:
+                if not self._put((item, None)):
+                    return
+            self._put((self._DONE, None))
+        except BaseException as exc:  # handed to the reader, who raises it
+            self._put((self._DONE, exc))
+        finally:
+            close = getattr(self._items, "close", None)
+            if close is not None:
+                close()
+
+    def _put(self, entry: tuple[Any, BaseException | None]) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._queue.put(entry, timeout=0.05)
+                return True
+            except Full:
+                continue
+        return False
+
+    def _consume(self) -> Iterator[Any]:
+        while True:
+            item, error = self._queue.get()
+            if error is not None:
+                raise error
+            if item is self._DONE:
+                return
+            yield item
+
+
 class ChunkWriter:
     """Writes validated rows with a few set-based statements per chunk."""
 
@@ -211,44 +344,126 @@ class ChunkWriter:
         self.actor = actor
         self.now = now
         self.import_id = import_id
+        self._encoder = LinkEncoder()
 
-    def write(self, rows: list[ImportRow]) -> list[tuple[int, str]]:
-        """Write the rows; the ones refused by the re-subscribe guard come back."""
-        plain = [row for row in rows if row.canonical is not None]
-        hashed = [row for row in rows if row.sha256 is not None]
+    def prepare(self, chunk: list[ImportRow | tuple[int, str]]) -> PreparedChunk:
+        """Everything of a chunk that needs no database (the reading thread runs
+        this): each plain address indexed and sealed once, and its event's link
+        parts (salt, personal digest, fields) but for its place in the chain."""
+        good = [row for row in chunk if type(row) is ImportRow]
+        vault = self.vault
+        addresses: dict[str, tuple[bytes, bytes]] = {}
+        plain = []
+        for row in good:
+            canonical = row.canonical
+            if canonical is not None:
+                plain.append(row)
+                if canonical not in addresses:
+                    addresses[canonical] = (vault.index(canonical), vault.seal(canonical))
+        subject_rows, created_with_country = self._subjects(plain, addresses)
+        return PreparedChunk(
+            len(chunk),
+            good,
+            [row for row in chunk if type(row) is not ImportRow],
+            addresses,
+            self._link_parts(plain),
+            subject_rows,
+            created_with_country,
+        )
+
+    def _subjects(
+        self, rows: list[ImportRow], addresses: dict[str, tuple[bytes, bytes]]
+    ) -> tuple[list[tuple[Any, ...]], set[str]]:
+        """The subject rows to upsert, and the addresses whose row carries a country."""
+        # An opt-out is always accepted, so its time can move the subject's last
+        # communication in the same statement that creates or finds the subject;
+        # and a new subject whose country hints all come with opt-outs is created
+        # with the newest of them (rather than updated: a second version of every row).
+        latest_out: dict[str, datetime] = {}
+        # canonical -> (country, country_source, country_changed_at) of its creation
+        hinted: dict[str, tuple[str, int, datetime]] = {}
+        unhinted: set[str] = set()
+        for row in rows:
+            canonical = row.canonical
+            if row.status == _OPTED_OUT:
+                held = latest_out.get(canonical)
+                if held is None or held < row.occurred_at:
+                    latest_out[canonical] = row.occurred_at
+                if row.country is not None:
+                    hint = hinted.get(canonical)
+                    if hint is None or hint[2] <= row.occurred_at:
+                        hinted[canonical] = (row.country, _HINT, row.occurred_at)
+            elif row.country is not None:
+                unhinted.add(canonical)
+        for canonical in unhinted:
+            hinted.pop(canonical, None)
+        now = self.now
+        # In index order: the unique index on email_index takes them left to right,
+        # page after page, instead of at random places all over a large index.
+        subject_rows = sorted(
+            (index, sealed, now, latest_out.get(canonical), *hinted.get(canonical, _NO_HINT))
+            for canonical, (index, sealed) in addresses.items()
+        )
+        return subject_rows, set(hinted)
+
+    def _link_parts(self, rows: list[ImportRow]) -> dict[int, LinkParts]:
+        """`link_parts` of the rows' events (as `_event` makes them), by line: all
+        but the subject, which the chain parts do not cover."""
+        salts = os.urandom(SALT_BYTES * len(rows))
+        parts, actor, now, import_id = self._encoder.parts, self.actor, self.now, self.import_id
+        return {
+            row.line: parts(
+                salts[at * SALT_BYTES : (at + 1) * SALT_BYTES],
+                row.status,
+                row.purpose,
+                row.source,
+                actor,
+                row.occurred_at,
+                now,
+                None,
+                None,
+                None,
+                None,
+                {"import_id": import_id, "line": row.line},
+                row.country,
+            )
+            for at, row in enumerate(rows)
+        }
+
+    def _event(self, row: ImportRow, subject_id: int) -> EventRow:
+        """The event of an accepted row (`_link_parts` hashes the same values)."""
+        return EventRow(
+            subject_id,
+            row.status,
+            row.purpose,
+            row.source,
+            self.actor,
+            row.occurred_at,
+            self.now,
+            row.country,
+            {"import_id": self.import_id, "line": row.line},
+        )
+
+    def write(self, chunk: PreparedChunk) -> list[tuple[int, str]]:
+        """Write the good rows; the ones refused by the re-subscribe guard come back."""
+        plain = [row for row in chunk.good if row.canonical is not None]
+        hashed = [row for row in chunk.good if row.sha256 is not None]
         refused: list[tuple[int, str]] = []
         if plain:
-            refused = self._write_plain(plain)
+            refused = self._write_plain(plain, chunk)
         if hashed:
             self._write_hashed(hashed)
         return refused
 
-    def _write_plain(self, rows: list[ImportRow]) -> list[tuple[int, str]]:
+    def _write_plain(self, rows: list[ImportRow], chunk: PreparedChunk) -> list[tuple[int, str]]:
         session = self.session
-        index_of = {row.canonical: self.vault.index(row.canonical) for row in rows}
-        # An opt-out is always accepted, so its time can move the subject's last
-        # communication in the same statement that creates or finds the subject.
-        latest_out: dict[str | None, datetime] = {}
-        for row in rows:
-            if row.status is _OPTED_OUT:
-                held = latest_out.get(row.canonical)
-                if held is None or held < row.occurred_at:
-                    latest_out[row.canonical] = row.occurred_at
-        subject_rows = [
-            {
-                "email_index": index,
-                "email_sealed": self.vault.seal(canonical),
-                "created_at": self.now,
-                "last_communication_at": latest_out.get(canonical),
-            }
-            for canonical, index in index_of.items()
-        ]
+        index_of = {canonical: index for canonical, (index, _sealed) in chunk.addresses.items()}
         table = Subject.__table__
         returned_moved_opt_outs = dialect_name(session) == "postgresql"
         returned = bulk_insert_returning(
             session,
             table,
-            subject_rows,
+            chunk.subject_rows,
             lambda statement: statement.on_conflict_do_update(
                 index_elements=["email_index"],
                 set_={
@@ -257,51 +472,52 @@ class ChunkWriter:
                     )
                 },
             ),
-            (table.c.id, table.c.email_index, table.c.erased_at),
+            # xmax is 0 on a row this statement inserted, our transaction id on one
+            # it updated: the new subjects, which have no consent state yet.
+            (table.c.id, table.c.email_index, table.c.erased_at, literal_column("xmax = 0")),
+            columns=_SUBJECT_COLUMNS,
         )
         if returned is None:  # SQLite: insert the new, then read them all back
             bulk_insert(
                 session,
                 table,
-                subject_rows,
+                chunk.subject_rows,
                 lambda statement: statement.on_conflict_do_nothing(index_elements=["email_index"]),
+                columns=_SUBJECT_COLUMNS,
             )
             returned = session.execute(
-                select(Subject.id, Subject.email_index, Subject.erased_at).where(
+                select(Subject.id, Subject.email_index, Subject.erased_at, false()).where(
                     Subject.email_index.in_(list(index_of.values()))
                 )
             ).all()
-        subjects = {index: (subject_id, erased_at) for subject_id, index, erased_at in returned}
+        subjects = {index: (subject_id, erased_at) for subject_id, index, erased_at, _n in returned}
+        fresh = {subject_id for subject_id, _i, _e, inserted in returned if inserted}
+        created_with_country = {
+            subject_id
+            for subject_id in (
+                subjects[index_of[canonical]][0] for canonical in chunk.created_with_country
+            )
+            if subject_id in fresh
+        }
         refused, accepted = self._guard(rows, index_of, subjects)
         if not accepted:
             return refused
-        news = [
-            NewEvent(
-                subject_id=subject_id,
-                action=row.status.value,
-                ctx=EventContext(
-                    actor=self.actor,
-                    source=row.source,
-                    occurred_at=row.occurred_at,
-                    recorded_at=self.now,
-                    evidence={"import_id": self.import_id, "line": row.line},
-                ),
-                purpose=row.purpose,
-                country=row.country,
-            )
-            for row, subject_id in accepted
-        ]
-        event_ids = append_events(session, news)
+        event = self._event
+        event_ids = append_event_rows(
+            session,
+            [event(row, subject_id) for row, subject_id in accepted],
+            [chunk.links[row.line] for row, _subject_id in accepted],
+        )
         latest: dict[int, datetime] = {}
         for row, subject_id in accepted:
             # PostgreSQL moved it for opt-outs already (see above).
-            if row.status is _OPTED_OUT and returned_moved_opt_outs:
+            if row.status == _OPTED_OUT and returned_moved_opt_outs:
                 continue
             if subject_id not in latest or latest[subject_id] < row.occurred_at:
                 latest[subject_id] = row.occurred_at
         note_communications(session, latest)
-        self._upsert_states(accepted, event_ids)
-        self._update_countries(accepted)
+        self._upsert_states(accepted, event_ids, fresh)
+        self._update_countries(accepted, created_with_country)
         # Destinations hear of imported suppressions like of any other change.
         enqueue_subject_changes(session, sorted({sid for _row, sid in accepted}), self.now)
         return refused
@@ -314,9 +530,7 @@ class ChunkWriter:
     ) -> tuple[list[tuple[int, str]], list[tuple[ImportRow, int]]]:
         """Opt-in rows for erased, complained or opted-out subjects are refused."""
         opt_in_ids = {
-            subjects[index_of[row.canonical]][0]
-            for row in rows
-            if row.status == ConsentStatus.OPTED_IN
+            subjects[index_of[row.canonical]][0] for row in rows if row.status == _OPTED_IN
         }
         complained: set[int] = set()
         opted_out: dict[tuple[int, str], datetime] = {}
@@ -342,13 +556,15 @@ class ChunkWriter:
                 )
             }
         hashed_out = self._hashed_suppressed(
-            [row.canonical for row in rows if row.status == ConsentStatus.OPTED_IN]
+            [row.canonical for row in rows if row.status == _OPTED_IN]
         )
         refused: list[tuple[int, str]] = []
+        if not opt_in_ids:  # only opt-outs, always accepted (most lists)
+            return refused, [(row, subjects[index_of[row.canonical]][0]) for row in rows]
         accepted: list[tuple[ImportRow, int]] = []
         for row in rows:
             subject_id, erased_at = subjects[index_of[row.canonical]]
-            if row.status == ConsentStatus.OPTED_IN:
+            if row.status == _OPTED_IN:
                 problem = _opt_in_problem(row, subject_id, erased_at, complained, opted_out)
                 if problem is None and row.canonical in hashed_out:
                     problem = "refused: the address is on an imported suppression list"
@@ -369,24 +585,38 @@ class ChunkWriter:
         )
         return {by_hash[h] for h in found}
 
-    def _upsert_states(self, accepted: list[tuple[ImportRow, int]], event_ids: list[int]) -> None:
-        newest: dict[tuple[int, str], dict] = {}
+    def _upsert_states(
+        self, accepted: list[tuple[ImportRow, int]], event_ids: list[int], fresh: set[int]
+    ) -> None:
+        """The newest row per subject and purpose becomes its state; subjects this
+        chunk created have none yet, so theirs are COPYed in without an upsert."""
+        newest: dict[tuple[int, str], tuple] = {}
         for (row, subject_id), event_id in zip(accepted, event_ids, strict=True):
             key = (subject_id, row.purpose)
             held = newest.get(key)
-            if held is None or held["changed_at"] <= row.occurred_at:
-                newest[key] = {
-                    "subject_id": subject_id,
-                    "purpose": row.purpose,
-                    "status": row.status.value,
-                    "changed_at": row.occurred_at,
-                    "source": row.source,
-                    "event_id": event_id,
-                }
+            if held is None or held[3] <= row.occurred_at:
+                newest[key] = (
+                    subject_id,
+                    row.purpose,
+                    row.status,
+                    row.occurred_at,
+                    row.source,
+                    event_id,
+                )
+        columns = ("subject_id", "purpose", "status", "changed_at", "source", "event_id")
+        upserted = list(newest.values())
+        if fresh:
+            copy_rows(
+                self.session,
+                ConsentState.__table__,
+                columns,
+                [state for state in upserted if state[0] in fresh],
+            )
+            upserted = [state for state in upserted if state[0] not in fresh]
         bulk_insert(
             self.session,
             ConsentState.__table__,
-            list(newest.values()),
+            upserted,
             lambda statement: statement.on_conflict_do_update(
                 index_elements=["subject_id", "purpose"],
                 set_={
@@ -394,13 +624,16 @@ class ChunkWriter:
                 },
                 where=ConsentState.__table__.c.changed_at <= statement.excluded.changed_at,
             ),
+            columns=columns,
         )
 
-    def _update_countries(self, accepted: list[tuple[ImportRow, int]]) -> None:
+    def _update_countries(
+        self, accepted: list[tuple[ImportRow, int]], created_with_country: set[int]
+    ) -> None:
         hints = [
             (subject_id, row.country, row.occurred_at)
             for row, subject_id in accepted
-            if row.country
+            if row.country and subject_id not in created_with_country
         ]
         if hints:
             update_countries(self.session, hints, CountrySource.HINT)
@@ -412,7 +645,7 @@ class ChunkWriter:
             if held is None or held["changed_at"] <= row.occurred_at:
                 newest[row.sha256] = {
                     "email_sha256": row.sha256,
-                    "reason": row.status.value,
+                    "reason": row.status,
                     "changed_at": row.occurred_at,
                     "source": row.source,
                     "import_id": self.import_id,

@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from suppression.domain.addresses import domain_of
@@ -27,8 +28,13 @@ from suppression.domain.policy import (
 )
 from suppression.models import Block, ConsentState, Subject
 from suppression.models.destinations import DestinationSubject
+from suppression.services.dialects import among, id_chunks
 
-CHUNK = 2_000
+# Stored values to their enums: a dict lookup, where calling the enum costs ~5 µs
+# a subject (twice a million in a full reconcile and its drain).
+_STATUS = {member.value: member for member in ConsentStatus}
+_BLOCK = {member.value: member for member in BlockKind}
+_SOURCE = {member.value: member for member in CountrySource}
 
 
 @dataclass(frozen=True)
@@ -59,46 +65,52 @@ def load_facts(
 ) -> dict[int, SubjectFacts]:
     facts: dict[int, SubjectFacts] = {}
     ids = sorted(set(subject_ids))
-    for start in range(0, len(ids), CHUNK):
-        facts.update(_load_chunk(session, ids[start : start + CHUNK], purpose, destination))
+    for chunk in id_chunks(session, ids):  # PostgreSQL: all at once
+        facts.update(_load_chunk(session, chunk, purpose, destination))
     return facts
 
 
 def _load_chunk(
-    session: Session, ids: list[int], purpose: str, destination: str
+    session: Session, ids: Sequence[int], purpose: str, destination: str
 ) -> dict[int, SubjectFacts]:
+    def of(target: Any) -> ColumnElement[bool]:
+        return among(session, target, ids)
+
+    def run(statement: Any) -> Sequence[Any]:
+        # Core rows, fetched at once: the ORM's row processing, or fetching row by
+        # row, cost more than the queries themselves.
+        return session.connection().execute(statement).all()
+
     consents: dict[int, dict[str, ConsentRecord]] = {}
-    for subject_id, name, status, changed_at in session.execute(
+    for subject_id, name, status, changed_at in run(
         select(
             ConsentState.subject_id,
             ConsentState.purpose,
             ConsentState.status,
             ConsentState.changed_at,
-        ).where(ConsentState.subject_id.in_(ids), ConsentState.purpose.in_((purpose, ALL_PURPOSES)))
+        ).where(of(ConsentState.subject_id), ConsentState.purpose.in_((purpose, ALL_PURPOSES)))
     ):
-        consents.setdefault(subject_id, {})[name] = ConsentRecord(ConsentStatus(status), changed_at)
+        consents.setdefault(subject_id, {})[name] = ConsentRecord(_STATUS[status], changed_at)
     blocks: dict[int, set[BlockKind]] = {}
-    for subject_id, kind in session.execute(
-        select(Block.subject_id, Block.kind).where(
-            Block.subject_id.in_(ids), Block.is_active.is_(True)
-        )
+    for subject_id, kind in run(
+        select(Block.subject_id, Block.kind).where(of(Block.subject_id), Block.is_active.is_(True))
     ):
-        blocks.setdefault(subject_id, set()).add(BlockKind(kind))
+        blocks.setdefault(subject_id, set()).add(_BLOCK[kind])
     held = {
         subject_id: Held(suppressed, targets)
-        for subject_id, suppressed, targets in session.execute(
+        for subject_id, suppressed, targets in run(
             select(
                 DestinationSubject.subject_id,
                 DestinationSubject.suppressed,
                 DestinationSubject.targets,
             ).where(
                 DestinationSubject.destination == destination,
-                DestinationSubject.subject_id.in_(ids),
+                of(DestinationSubject.subject_id),
             )
         )
     }
     facts = {}
-    for row in session.execute(
+    for row in run(
         select(
             Subject.id,
             Subject.email_sealed,
@@ -107,7 +119,7 @@ def _load_chunk(
             Subject.erased_at,
             Subject.last_purchase_at,
             Subject.last_inquiry_at,
-        ).where(Subject.id.in_(ids))
+        ).where(of(Subject.id))
     ):
         subject_id = row.id
         records = consents.get(subject_id, {})
@@ -120,7 +132,7 @@ def _load_chunk(
         )
         source = row.country_source
         stored = (
-            Jurisdiction(row.country, CountrySource(source))
+            Jurisdiction(row.country, _SOURCE[source])
             if source is not None
             else Jurisdiction(None, None)
         )

@@ -25,7 +25,7 @@ from suppression.models import Subject
 from suppression.services.outbox import enqueue_subjects, refresh_statistics
 from suppression.services.push_decisions import load_facts, push_reason
 
-CHUNK = 2_000
+CHUNK = 10_000  # subjects a transaction
 
 
 @dataclass

@@ -39,6 +39,7 @@ from suppression.connectors.settings import CHANNELS, build_connector
 from suppression.db import utcnow
 from suppression.domain.sealing import SealError
 from suppression.domain.vault import AddressVault
+from suppression.intake_folder import fold_backlog
 from suppression.models.destinations import Destination
 from suppression.services import outbox
 from suppression.services.destinations import (
@@ -119,6 +120,7 @@ class DestinationSync:
         self.connectors = dict(connectors)
         self._warned_at: dict[str, datetime] = {}
         self._housekept_at: datetime | None = None
+        self._released_at: dict[str, datetime] = {}
         self.targets = {name: targets_fingerprint(c.targets) for name, c in self.connectors.items()}
 
     def close(self) -> None:
@@ -143,6 +145,7 @@ class DestinationSync:
     ) -> list[PassReport]:
         """Register, reconcile where asked or due, then drain each destination
         (at most `max_batches` batches each, when given)."""
+        self.fold_one_clicks()
         self.register()
         reports = []
         for name in names or list(self.connectors):
@@ -163,6 +166,14 @@ class DestinationSync:
             self.finish_erasures()
             self.warn_overdue()
         return reports
+
+    def fold_one_clicks(self) -> int:
+        """One-click unsubscribes the web processes accepted and have not folded yet
+        (one may have died): folded first, so that this pass pushes them."""
+        folded = fold_backlog(self.sessions, self.vault, self.settings).folded
+        if folded:
+            logger.info("%d one-click unsubscribes folded into the event log", folded)
+        return folded
 
     def finish_erasures(self) -> int:
         """Erasure's second phase: drop the address of erased subjects that every
@@ -198,12 +209,29 @@ class DestinationSync:
         if connector is None:
             report.error = "not enabled"
             return report
+        self._release_dead_claims(name)
         batches = 0
         while self._batch(name, connector, report):
             batches += 1
             if max_batches is not None and batches >= max_batches:
                 break
         return report
+
+    def _release_dead_claims(self, name: str) -> None:
+        """On a worker's first drain (a restart after a kill), then every
+        HOUSEKEEPING: rows of workers that are gone are due again at once."""
+        now = self.clock()
+        last = self._released_at.get(name)
+        if last is not None and now - last < HOUSEKEEPING:
+            return
+        self._released_at[name] = now
+        with self.sessions() as session:
+            released = outbox.release_dead_claims(session, name, now)
+            session.commit()
+        if released:
+            logger.info(
+                "destination %s: %d rows of a worker that is gone are due again", name, released
+            )
 
     # One batch ---------------------------------------------------------------
 

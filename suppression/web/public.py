@@ -13,19 +13,19 @@ token answers 400 with a page that says how else to opt out, and records nothing
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, Response, render_template, request
+from flask import Blueprint, Flask, Response, current_app, render_template, request
 from flask_limiter import RateLimitExceeded
 
-from suppression import metrics, runtime
+from suppression import intake_folder, metrics, runtime
 from suppression.domain.addresses import mask
 from suppression.domain.policy import ALL_PURPOSES
 from suppression.domain.tokens import LinkClaims, TokenError, TokenProblem
 from suppression.links import read_token
 from suppression.services.alarms import AlarmRule
 from suppression.services.consents import EventContext
+from suppression.services.intake import accept_one_click, has_pending
 from suppression.services.unsubscribes import (
     ACTOR,
     SOURCE_ONE_CLICK,
@@ -57,6 +57,7 @@ PURPOSE_HINTS = {
     "shown because we shared a scrambled form of your address with them.",
 }
 ONE_CLICK_BODY = "You are unsubscribed.\n"
+INTAKE_ENGINE = "suppression.intake_engine"
 
 
 def purpose_label(purpose: str) -> str:
@@ -66,6 +67,13 @@ def purpose_label(purpose: str) -> str:
 def install(app: Flask) -> None:
     """Register the pages and their rate limits (a Limiter of this app's own)."""
     app.register_blueprint(blp)
+    state = app.extensions[runtime.EXTENSION]
+    app.extensions[intake_folder.EXTENSION] = intake_folder.BackgroundFolder(state)
+    # On PostgreSQL the intake INSERT runs in autocommit: it is its own durable
+    # transaction, without the BEGIN and COMMIT round trips (SQLite keeps its
+    # BEGIN IMMEDIATE: the write lock is what orders its writers).
+    if state.engine.dialect.name == "postgresql":
+        app.extensions[INTAKE_ENGINE] = state.engine.execution_options(isolation_level="AUTOCOMMIT")
     app.jinja_env.globals.setdefault("purpose_label", purpose_label)
     ratelimit.install(app, blp, app.extensions[runtime.EXTENSION].settings)
 
@@ -108,8 +116,7 @@ def _context(claims: LinkClaims, source: str) -> EventContext:
 
 
 def _alarm_rule() -> AlarmRule:
-    links = runtime.settings().links
-    return AlarmRule(links.alarm_threshold, timedelta(minutes=links.alarm_window_minutes))
+    return intake_folder.alarm_rule(runtime.settings().links)
 
 
 def _page(claims: LinkClaims, token: str, **extra: Any) -> dict[str, Any]:
@@ -138,16 +145,47 @@ def unsubscribe_post(token: str) -> Response | tuple[str, int] | str:
         # Neither the RFC 8058 body nor our form: say so, change nothing.
         page = _page(claims, token, unclear=True)
         return render_template("public/unsubscribe.html", **page), 400
-    source = SOURCE_ONE_CLICK if one_click else SOURCE_UNSUBSCRIBE_PAGE
-    outcome = _unsubscribe(claims, claims.purpose, source)
     if one_click:
+        _accept_one_click(claims)
         return Response(ONE_CLICK_BODY, status=200, mimetype="text/plain")
+    outcome = _unsubscribe(claims, claims.purpose, SOURCE_UNSUBSCRIBE_PAGE)
     page = _page(claims, token, recorded=outcome.recorded)
     return render_template("public/unsubscribed.html", **page)
 
 
+def _accept_one_click(claims: LinkClaims) -> None:
+    """The RFC 8058 answer waits for one durable INSERT only: the intake row counts
+    as an opt-out at once and is folded into the event chain in batches."""
+    engine = current_app.extensions.get(INTAKE_ENGINE)
+    with runtime.runtime().sessions(bind=engine) if engine else runtime.db_session() as session:
+        accept_one_click(
+            session,
+            runtime.vault(),
+            runtime.settings().policy,
+            claims.address,
+            claims.purpose,
+            _context(claims, SOURCE_ONE_CLICK),
+        )
+        session.commit()
+    runtime.close_sessions()  # the connection goes back to the pool before the fold
+    current_app.extensions[intake_folder.EXTENSION].accepted()
+
+
+def _fold_pending(claims: LinkClaims) -> None:
+    """The person's own one-clicks folded first, so the page shows them. Looked
+    for without the write lock (SQLite): a page view takes it only to fold."""
+    index = runtime.vault().index(claims.address)
+    reader = runtime.read_session()
+    pending = has_pending(reader, index)
+    reader.rollback()
+    if pending:
+        intake_folder.fold_for_index(runtime.db_session(), index)
+        runtime.close_sessions()
+
+
 def _unsubscribe(claims: LinkClaims, purpose: str, source: str) -> UnsubscribeOutcome:
     session = runtime.db_session()
+    intake_folder.fold_for_address(session, claims.address)
     outcome = unsubscribe(
         session,
         runtime.vault(),
@@ -166,7 +204,9 @@ def _unsubscribe(claims: LinkClaims, purpose: str, source: str) -> UnsubscribeOu
 
 
 def _preferences(claims: LinkClaims) -> Preferences:
-    """The switches as stored now, read without taking a write lock."""
+    """The switches as stored now, read without taking a write lock (a pending
+    one-click of this person's is folded first, in its own short transaction)."""
+    _fold_pending(claims)
     session = runtime.read_session()
     try:
         return read_preferences(
@@ -209,6 +249,7 @@ def preferences_post(token: str) -> tuple[str, int] | str:
     shown = set(request.form.getlist("shown")) & set(settings.purposes)
     wanted = set(request.form.getlist("receive")) & shown
     session = runtime.db_session()
+    intake_folder.fold_for_address(session, claims.address)
     changes = save_preferences(
         session,
         runtime.vault(),

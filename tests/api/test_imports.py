@@ -1,10 +1,14 @@
 """Imports of suppression lists (plain and hashed), and the hashed export."""
 
 import hashlib
+import threading
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 
-from suppression.models import ConsentEvent, HashedSuppression, ImportRun
+from suppression.domain.jurisdictions import CountrySource
+from suppression.models import ConsentEvent, ConsentState, HashedSuppression, ImportRun, Subject
+from suppression.services import imports
 from suppression.services.audit import verify_chain
 
 
@@ -100,6 +104,100 @@ def test_an_import_never_resubscribes(client, admin, sender):
         "opted_out",
         "complained",
     ]
+
+
+def test_a_list_longer_than_a_chunk_keeps_lines_guard_and_chain(
+    client, admin, sender, session, monkeypatch
+):
+    monkeypatch.setattr(imports, "CHUNK", 2)
+    body = (
+        "email,status,occurred_at\n"
+        "a@example.com,opted_out,2025-01-01T00:00:00Z\n"
+        "bad,,\n"
+        "b@example.com,opted_in,2025-01-01T00:00:00Z\n"
+        "\n"
+        "c@example.com,maybe,\n"
+        "a@example.com,opted_in,2025-02-01T00:00:00Z\n"
+        "d@example.com,,\n"
+    )
+    result = upload(client, admin, body).get_json()
+    assert (result["rows"], result["imported"]) == (6, 3)
+    assert [r["line"] for r in result["rejected"]] == [3, 6, 7]
+    assert result["rejected"][2]["error"].startswith("refused: the address opted out")
+    assert reasons(client, sender, ["a@example.com", "b@example.com", "d@example.com"]) == [
+        "opted_out",
+        None,
+        "opted_out",
+    ]
+    lines = sorted(e.evidence["line"] for e in session.scalars(select(ConsentEvent)))
+    assert lines == [2, 4, 8]
+    assert verify_chain(session).intact
+    assert not [t for t in threading.enumerate() if t.name == "import-reader"]
+
+
+def test_a_list_unreadable_after_some_chunks_is_refused_and_the_reader_stops(
+    client, admin, session, monkeypatch
+):
+    monkeypatch.setattr(imports, "CHUNK", 2)
+    body = b"email\na@example.com\nb@example.com\nc@example.com\n\xff@example.com\n"
+    response = client.post("/v1/imports", data=body, content_type="text/csv", headers=admin)
+    assert response.status_code == 400
+    assert "not UTF-8" in response.get_json()["message"]
+    assert verify_chain(session).intact
+    assert not [t for t in threading.enumerate() if t.name == "import-reader"]
+
+
+def test_imported_country_hints_and_states_for_new_and_known_subjects(
+    client, admin, sender, session, vault
+):
+    known = {"email": "known@example.com", "purpose": "all", "status": "opted_out", "source": "x"}
+    assert client.post("/v1/consents", json=known, headers=sender).status_code == 201
+    body = (
+        "email,status,purpose,country,occurred_at\n"
+        "new@example.com,opted_out,,US,2025-01-01T00:00:00Z\n"
+        "new@example.com,opted_out,,DE,2025-03-01T00:00:00Z\n"
+        "new@example.com,opted_out,,FR,2025-02-01T00:00:00Z\n"
+        "mixed@example.com,opted_out,,US,2025-01-01T00:00:00Z\n"
+        "mixed@example.com,opted_in,email_marketing,CA,2025-04-01T00:00:00Z\n"
+        "known@example.com,opted_out,email_marketing,GB,2025-01-01T00:00:00Z\n"
+        "plain@example.com,opted_out,,,2025-01-01T00:00:00Z\n"
+    )
+    assert upload(client, admin, body).get_json()["imported"] == 7
+
+    def subject(address):
+        return session.scalars(select(Subject).where(Subject.email_index == vault.index(address)))
+
+    found = {a: subject(f"{a}@example.com").one() for a in ("new", "mixed", "known", "plain")}
+    assert {a: s.country for a, s in found.items()} == {
+        "new": "DE",
+        "mixed": "CA",
+        "known": "GB",
+        "plain": None,
+    }
+    assert found["new"].country_source == int(CountrySource.HINT)
+    assert found["new"].country_changed_at == datetime(2025, 3, 1, tzinfo=UTC)
+    states = {(s.subject_id, s.purpose): s.status for s in session.scalars(select(ConsentState))}
+    ids = {a: s.id for a, s in found.items()}
+    assert states == {
+        (ids["new"], "all"): "opted_out",
+        (ids["mixed"], "all"): "opted_out",
+        (ids["mixed"], "email_marketing"): "opted_in",
+        (ids["known"], "all"): "opted_out",
+        (ids["known"], "email_marketing"): "opted_out",
+        (ids["plain"], "all"): "opted_out",
+    }
+
+
+def test_an_import_never_opts_an_erased_address_back_in(client, admin, sender):
+    erase = {"email": "gone@example.com", "reason": "request"}
+    assert client.post("/v1/subjects/erase", json=erase, headers=admin).status_code < 300
+    body = "email,status\ngone@example.com,opted_in\ngone@example.com,opted_out\n"
+    result = upload(client, admin, body).get_json()
+    assert result["imported"] == 1
+    assert result["rejected"] == [
+        {"line": 2, "error": "refused: the address was erased; an import cannot opt it back in"}
+    ]
+    assert reasons(client, sender, ["gone@example.com"]) == ["erased"]
 
 
 def test_import_without_an_email_column_is_422(client, admin):

@@ -307,6 +307,62 @@ def test_a_killed_worker_loses_nothing_its_rows_return_after_the_lease(
     assert len(fakes.meta.removed[META_AUDIENCE]) == 3
 
 
+def test_on_postgresql_a_killed_worker_s_rows_return_as_soon_as_its_connections_are_gone(
+    make_worker, record, fakes, clock, sessions, database_url
+):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the liveness lock is a PostgreSQL advisory lock; SQLite waits for the lease")
+    from sqlalchemy.orm import sessionmaker
+
+    from suppression import database
+
+    make_worker().register()
+    for n in range(3):
+        record(f"person{n}@example.com", purpose="ad_audiences")
+    engine = database.make_engine(database_url)  # the doomed worker's own connections
+    try:
+        with sessionmaker(engine)() as session:
+            claimed = outbox.claim(session, "meta", "killed-worker", clock(), 300, 100)
+            session.commit()
+        assert len(claimed) == 3
+        watcher = make_worker("worker-2")
+        assert by_name(watcher.run_pass(["meta"]))["meta"].claimed == 0  # alive: leased
+    finally:
+        engine.dispose()  # the process dies: the server drops its connections
+    survivor = make_worker("worker-3")
+    assert by_name(survivor.run_pass(["meta"]))["meta"].suppressed == 3  # no lease wait
+    assert len(fakes.meta.removed[META_AUDIENCE]) == 3
+
+
+def test_on_postgresql_a_pooled_connection_holds_one_worker_s_liveness_lock_at_a_time(
+    sessions, clock, database_url
+):
+    if not database_url.startswith("postgresql"):
+        pytest.skip("the liveness lock is a PostgreSQL advisory lock")
+    from sqlalchemy import text
+
+    def held(session, worker):
+        key = outbox.liveness_key(worker)
+        return bool(
+            session.scalar(
+                text(
+                    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                    " AND pid = pg_backend_pid() AND objsubid = 1"
+                    " AND (classid::bigint << 32) | objid::bigint = :key"
+                ),
+                {"key": key},
+            )
+        )
+
+    with sessions() as session:  # one connection, as a "sync now" request after another
+        outbox.claim(session, "meta", "request-1", clock(), 300, 10)
+        assert held(session, "request-1")
+        outbox.claim(session, "meta", "request-2", clock(), 300, 10)
+        assert held(session, "request-2")
+        assert not held(session, "request-1")  # moved, not piled up
+        session.commit()
+
+
 def test_the_dead_worker_cannot_overwrite_rows_another_worker_took_over(
     worker, record, clock, sessions, fakes
 ):

@@ -25,7 +25,8 @@ PRODUCTION = {
 def test_production_reads_every_token_key_and_mints_with_the_highest():
     settings = Settings.from_env(PRODUCTION)
     assert set(settings.keys.token_keys) == {1, 2}
-    assert settings.links == LinkSettings()
+    # Every default, except that a configured process folds one-clicks in the background.
+    assert settings.links == LinkSettings(one_click_fold="background")
 
 
 def test_production_refuses_to_start_without_token_keys():
@@ -96,10 +97,11 @@ def test_link_settings_come_from_the_environment():
             "UNSUBSCRIBE_ALARM_THRESHOLD": "200",
             "UNSUBSCRIBE_ALARM_WINDOW_MINUTES": "5",
             "PREFERENCE_NOTICE_VERSION": "2027-01",
+            "ONE_CLICK_FOLD": "inline",
         }
     )
     assert links == LinkSettings(
-        365, "10 per minute;100 per hour", "50 per second", 200, 5, "2027-01"
+        365, "10 per minute;100 per hour", "50 per second", 200, 5, "2027-01", "inline"
     )
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from sqlalchemy.orm import Session
 
-from suppression import runtime
+from suppression import intake_folder, runtime
 from suppression.domain.addresses import mask
 from suppression.domain.jurisdictions import CountrySource, is_eea
 from suppression.domain.policy import ALL_PURPOSES, ConsentStatus
@@ -123,6 +123,8 @@ def _subject_or_404(db: Session, subject_id: int) -> Subject:
     subject = db.get(Subject, subject_id) if subject_id < 2**63 else None
     if subject is None:
         abort(404, description="No subject has this id.")
+    if intake_folder.fold_for_index(db, subject.email_index):
+        db.expire(subject)  # the fold moved its state on: read it again
     return subject
 
 

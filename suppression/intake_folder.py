@@ -1,0 +1,129 @@
+"""Folding the one-click intake (services/intake.py) from the edges that commit.
+
+Nobody has to start anything for it. Each web process starts a daemon thread with
+the first one-click it accepts (several processes share the work: PostgreSQL
+hands each batch's rows to one folder, SQLite's write lock takes turns); every
+pass of `suppression sync` folds the backlog first, so the Procfile worker folds
+too (and picks up what a killed web process left); and a reader that needs one
+person's folded data (the preference page, a lookup, an export, an erasure, an
+opt-in) folds that person's rows first, in its own transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from datetime import timedelta
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from suppression import metrics, runtime
+from suppression.config import LinkSettings, Settings
+from suppression.domain.vault import AddressVault
+from suppression.services.alarms import AlarmRule
+from suppression.services.intake import BATCH, FoldOutcome, fold_intake, has_pending
+
+logger = logging.getLogger(__name__)
+
+EXTENSION = "suppression.intake_folder"
+# After a wake-up the thread waits this long, so that a burst is folded in a few
+# batches instead of one transaction per click; checks count the rows meanwhile.
+GATHER_SECONDS = 0.5
+# Without a wake-up it still looks this often (rows a killed process left).
+IDLE_SECONDS = 5.0
+RETRY_SECONDS = 2.0
+
+
+def alarm_rule(links: LinkSettings) -> AlarmRule:
+    return AlarmRule(links.alarm_threshold, timedelta(minutes=links.alarm_window_minutes))
+
+
+def count(outcome: FoldOutcome) -> None:
+    for source, recorded in outcome.recorded.items():
+        metrics.CONSENT_CHANGES.labels("opted_out", source).inc(recorded)
+    if outcome.alarms:
+        metrics.UNSUBSCRIBE_ALARMS.inc(len(outcome.alarms))
+
+
+def fold_backlog(
+    sessions: sessionmaker[Session], vault: AddressVault, settings: Settings
+) -> FoldOutcome:
+    """Fold every intake row there is, one committed batch at a time."""
+    total = FoldOutcome()
+    rule = alarm_rule(settings.links)
+    while True:
+        with sessions() as session:
+            outcome = fold_intake(session, vault, settings.policy, rule)
+            session.commit()
+        count(outcome)
+        total.folded += outcome.folded
+        total.recorded.update(outcome.recorded)
+        total.alarms += outcome.alarms
+        if outcome.folded < BATCH:
+            return total
+
+
+def fold_for_address(session: Session, address: str) -> bool:
+    """In a request, before reading or changing one person's state: fold their
+    pending one-clicks and commit, so what follows sees them. True if any."""
+    return fold_for_index(session, runtime.vault().index(address))
+
+
+def fold_for_index(session: Session, index: bytes) -> bool:
+    if not has_pending(session, index):
+        return False
+    settings = runtime.settings()
+    outcome = fold_intake(
+        session, runtime.vault(), settings.policy, alarm_rule(settings.links), index=index
+    )
+    session.commit()
+    count(outcome)
+    return True
+
+
+class BackgroundFolder:
+    """One folding thread per process, started by the first one-click it accepts
+    (after a fork, in the child again: threads do not survive fork)."""
+
+    def __init__(self, state: runtime.Runtime):
+        self.state = state
+        self.wake = threading.Event()
+        self.stopped = threading.Event()
+        self._pid: int | None = None
+        self._start = threading.Lock()
+
+    def accepted(self) -> None:
+        """A one-click was committed to the intake."""
+        if self.state.settings.links.one_click_fold == "inline":
+            fold_backlog(self.state.sessions, self.state.vault, self.state.settings)
+            return
+        if self._pid != os.getpid():
+            with self._start:
+                if self._pid != os.getpid():
+                    self.wake = threading.Event()
+                    thread = threading.Thread(target=self._run, name="intake-folder", daemon=True)
+                    thread.start()
+                    self._pid = os.getpid()
+        self.wake.set()
+
+    def stop(self) -> None:
+        """End the thread after its current batch (an app torn down in a test)."""
+        self.stopped.set()
+        self.wake.set()
+
+    def _run(self) -> None:
+        wake = self.wake
+        while not self.stopped.is_set():
+            if wake.wait(IDLE_SECONDS):
+                time.sleep(GATHER_SECONDS)  # let a burst gather
+                wake.clear()
+            if self.stopped.is_set():
+                return
+            try:
+                fold_backlog(self.state.sessions, self.state.vault, self.state.settings)
+            except Exception:
+                # The rows stay in the intake and count; the next pass folds them.
+                logger.exception("folding one-click unsubscribes failed; retrying")
+                wake.wait(RETRY_SECONDS)
