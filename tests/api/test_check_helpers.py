@@ -172,3 +172,13 @@ def test_helpers_are_only_for_databases_another_process_can_open(tmp_path):
         "password": "p",
         "port": 5432,
     }
+
+
+def test_helpers_are_one_per_cpu_at_most_four_and_can_be_switched_off(tmp_path, monkeypatch):
+    from suppression.config import Settings
+
+    environ = {"SUPPRESSION_INSTANCE": str(tmp_path / "inst")}
+    for cpus, expected in ((1, 1), (2, 2), (64, 4), (None, 1)):
+        monkeypatch.setattr("os.cpu_count", lambda cpus=cpus: cpus)
+        assert Settings.from_env(environ).check_processes == expected
+    assert Settings.from_env({**environ, "CHECK_PROCESSES": "0"}).check_processes == 0
