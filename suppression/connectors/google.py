@@ -179,18 +179,15 @@ class GoogleConnector:
     # HTTP -------------------------------------------------------------------
 
     def _post(self, url: str, body: Any, headers: dict[str, str]) -> Any:
-        refreshed = False
-        while True:
-            call_headers = {**headers, "Authorization": self.bearer.header()}
-            response = self.http.request("POST", url, headers=call_headers, json_body=body)
-            if response.status_code == 401 and self.bearer.refreshable and not refreshed:
-                self.bearer.invalidate()
-                refreshed = True
-                continue
-            answer = body_json(response)
-            if response.status_code != 200:
-                raise google_error(response, answer)
-            return answer
+        response = self.bearer.send(
+            lambda authorization: self.http.request(
+                "POST", url, headers={**headers, "Authorization": authorization}, json_body=body
+            )
+        )
+        answer = body_json(response)
+        if response.status_code != 200:
+            raise google_error(response, answer)
+        return answer
 
     def close(self) -> None:
         self.http.close()

@@ -117,24 +117,21 @@ class LinkedInConnector:
         return result
 
     def _post(self, url: str, body: Any) -> requests.Response:
-        refreshed = False
-        while True:
-            headers = {
-                "Authorization": self.bearer.header(),
-                "LinkedIn-Version": self.config.version,
-                "X-Restli-Protocol-Version": "2.0.0",
-                "X-RestLi-Method": "BATCH_CREATE",
-            }
-            response = self.http.request("POST", url, headers=headers, json_body=body)
-            if response.status_code == 401 and self.bearer.refreshable and not refreshed:
-                self.bearer.invalidate()
-                refreshed = True
-                continue
-            if response.status_code not in (200, 201):
-                answer = body_json(response)
-                detail = str(answer.get("message", "")) if isinstance(answer, dict) else ""
-                raise status_error("LinkedIn", response, detail)
-            return response
+        headers = {
+            "LinkedIn-Version": self.config.version,
+            "X-Restli-Protocol-Version": "2.0.0",
+            "X-RestLi-Method": "BATCH_CREATE",
+        }
+        response = self.bearer.send(
+            lambda authorization: self.http.request(
+                "POST", url, headers={**headers, "Authorization": authorization}, json_body=body
+            )
+        )
+        if response.status_code not in (200, 201):
+            answer = body_json(response)
+            detail = str(answer.get("message", "")) if isinstance(answer, dict) else ""
+            raise status_error("LinkedIn", response, detail)
+        return response
 
     def close(self) -> None:
         self.http.close()

@@ -119,23 +119,20 @@ class MicrosoftConnector:
     def _post(self, body: Any) -> Any:
         config = self.config
         url = config.base_url.rstrip("/") + "/CustomerListUserData/Apply"
-        refreshed = False
-        while True:
-            headers = {
-                "Authorization": self.bearer.header(),
-                "DeveloperToken": config.developer_token,
-                "CustomerId": config.customer_id,
-                "CustomerAccountId": config.account_id,
-            }
-            response = self.http.request("POST", url, headers=headers, json_body=body)
-            if response.status_code == 401 and self.bearer.refreshable and not refreshed:
-                self.bearer.invalidate()
-                refreshed = True
-                continue
-            answer = body_json(response)
-            if response.status_code != 200:
-                raise microsoft_error(response, answer)
-            return answer
+        headers = {
+            "DeveloperToken": config.developer_token,
+            "CustomerId": config.customer_id,
+            "CustomerAccountId": config.account_id,
+        }
+        response = self.bearer.send(
+            lambda authorization: self.http.request(
+                "POST", url, headers={**headers, "Authorization": authorization}, json_body=body
+            )
+        )
+        answer = body_json(response)
+        if response.status_code != 200:
+            raise microsoft_error(response, answer)
+        return answer
 
     def close(self) -> None:
         self.http.close()

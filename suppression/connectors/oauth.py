@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+import requests
+
 from suppression.connectors.base import AuthError, TransientError
 from suppression.connectors.http import Http, body_json, status_error
 
@@ -112,6 +114,15 @@ class BearerToken:
                 self._refresh()
             assert self._token is not None
             return self._token
+
+    def send(self, call: Callable[[str], requests.Response]) -> requests.Response:
+        """`call(authorization_header)`; a 401 refreshes the token and calls once more
+        (OAuth only: a fixed access token that was refused stays refused)."""
+        response = call(self.header())
+        if response.status_code == 401 and self.refreshable:
+            self.invalidate()
+            response = call(self.header())
+        return response
 
     def invalidate(self) -> None:
         """The platform refused the token: the next call refreshes (OAuth only)."""

@@ -22,6 +22,7 @@ from suppression.check_helpers import Connect, HelperPool, SliceJob
 from suppression.domain.policy import ALL_PURPOSES, Decision, PolicySettings, Reason, denied
 from suppression.domain.vault import AddressVault
 from suppression.models import HashedSuppression
+from suppression.services.batching import chunked
 from suppression.services.check_decisions import (
     DECISIONS,
     STRONGER_THAN_OPT_OUT,
@@ -169,17 +170,6 @@ class ListChecker:
                 part.answer.cancel()
 
 
-def _chunks(items: Iterable[CheckItem], size: int) -> Iterator[list[CheckItem]]:
-    chunk: list[CheckItem] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
 def check_addresses(
     session: Session,
     vault: AddressVault,
@@ -199,7 +189,7 @@ def check_addresses(
     checker = ListChecker(session, vault, settings, purpose, now, helpers, parallel_min)
     in_flight: deque[tuple[list[CheckItem], list[Slice]]] = deque()
     try:
-        for chunk in _chunks(items, chunk_size):
+        for chunk in chunked(items, chunk_size):
             in_flight.append((chunk, checker.start(chunk)))
             if len(in_flight) > AHEAD:
                 done, slices = in_flight.popleft()

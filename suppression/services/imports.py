@@ -3,35 +3,30 @@
 Rows are validated first; a bad row is reported with its line number and never
 written. Good rows are written a chunk at a time in a few set-based statements
 (subjects, events, states, hashed suppressions); the caller commits each chunk.
-A thread prepares the next chunk meanwhile (see `_Ahead`).
+A thread prepares the next chunk meanwhile (`batching.ReadAhead`); the rows come
+from services/import_rows.py.
 An import never turns an opted-out, complained or erased address back to sendable.
 """
 
 from __future__ import annotations
 
-import csv
 import io
 import os
-import re
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from operator import itemgetter
-from queue import Full, Queue
-from types import TracebackType
-from typing import IO, Any, NamedTuple
+from datetime import datetime
+from typing import IO, Any
 
 from sqlalchemy import false, func, literal_column, select
 from sqlalchemy.orm import Session
 
-from suppression.domain.addresses import canonicalise, sha256_hex
+from suppression.domain.addresses import sha256_hex
 from suppression.domain.chain import SALT_BYTES, LinkEncoder, LinkParts
-from suppression.domain.jurisdictions import CountrySource, UnknownCountry, normalise_country
+from suppression.domain.jurisdictions import CountrySource
 from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus
 from suppression.domain.vault import AddressVault
-from suppression.errors import InvalidInput, MalformedInput
 from suppression.models import Block, ConsentState, HashedSuppression, ImportRun, Subject
+from suppression.services.batching import ReadAhead, chunked
 from suppression.services.consents import update_countries
 from suppression.services.dialects import (
     bulk_insert,
@@ -40,15 +35,10 @@ from suppression.services.dialects import (
     dialect_name,
 )
 from suppression.services.events import EventRow, append_event_rows, note_communications
+from suppression.services.import_rows import OPTED_IN, OPTED_OUT, ImportRow, RowReader
 from suppression.services.outbox import enqueue_subject_changes
 
 CHUNK = 50_000
-COLUMNS = ("email", "email_sha256", "status", "purpose", "country", "occurred_at", "source")
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-# Statuses as their plain values: rows are tuples of plain values (a million per import).
-_OPTED_OUT = ConsentStatus.OPTED_OUT.value
-_OPTED_IN = ConsentStatus.OPTED_IN.value
-_STATUS = {"": _OPTED_OUT, "opted_out": _OPTED_OUT, "opted_in": _OPTED_IN}
 _HINT = int(CountrySource.HINT)
 _NO_HINT = (None, None, None)
 _SUBJECT_COLUMNS = (
@@ -60,17 +50,6 @@ _SUBJECT_COLUMNS = (
     "country_source",
     "country_changed_at",
 )
-
-
-class ImportRow(NamedTuple):
-    line: int
-    canonical: str | None  # a plain row
-    sha256: bytes | None  # a hashed row
-    status: str  # a ConsentStatus value
-    purpose: str
-    country: str | None
-    occurred_at: datetime
-    source: str
 
 
 @dataclass
@@ -97,113 +76,6 @@ class ImportReport:
     rejected: list[tuple[int, str]] = field(default_factory=list)
 
 
-class RowReader:
-    """CSV text → ImportRow or (line, error), one row at a time."""
-
-    def __init__(self, purposes: tuple[str, ...], now: datetime, default_source: str):
-        self.purposes = purposes
-        self.now = now
-        self.default_source = default_source
-        self._countries: dict[str, str] = {}
-        self._times: dict[str, datetime | str] = {}
-
-    def _time(self, when: str) -> datetime | str:
-        """The time of an `occurred_at` text, or what is wrong with it; remembered,
-        as exports repeat their times (a bounded memory: forgotten at 10,000)."""
-        if len(self._times) >= 10_000:
-            self._times.clear()
-        try:
-            occurred_at = datetime.fromisoformat(when.replace("Z", "+00:00"))
-        except ValueError:
-            self._times[when] = "occurred_at is not an ISO 8601 time"
-            return self._times[when]
-        if occurred_at.tzinfo is None:
-            occurred_at = occurred_at.replace(tzinfo=UTC)
-        self._times[when] = (
-            "occurred_at is in the future" if occurred_at > self.now else occurred_at
-        )
-        return self._times[when]
-
-    def read(self, text: IO[str]) -> Iterator[ImportRow | tuple[int, str]]:
-        reader = csv.reader(text)
-        line = 1
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise InvalidInput("the CSV is empty", {"csv": ["A header row is required."]})
-            columns = [name.strip().lower() for name in header]
-            if "email" not in columns and "email_sha256" not in columns:
-                raise InvalidInput(
-                    "the CSV needs an `email` or an `email_sha256` column",
-                    {"csv": {"1": ["No `email` or `email_sha256` column."]}},
-                )
-            # Columns the file lacks read the empty string appended to every row.
-            width = len(columns)
-            pick = itemgetter(*(columns.index(n) if n in columns else width for n in COLUMNS))
-            row = self._row
-            for line, values in enumerate(reader, start=2):
-                if not "".join(values).strip():
-                    continue  # a blank line
-                if len(values) < width:
-                    values += [""] * (width - len(values))
-                values.append("")
-                yield row(line, pick(values))
-        except UnicodeDecodeError as exc:
-            raise MalformedInput(f"the CSV is not UTF-8 (near line {line + 1})") from exc
-        except csv.Error as exc:
-            raise MalformedInput(f"malformed CSV near line {line + 1}: {exc}") from exc
-
-    def _row(self, line: int, picked: tuple[str, ...]) -> ImportRow | tuple[int, str]:
-        email, hashed, status_text, purpose, country, when, source = picked
-        email, hashed, status_text, purpose = (
-            email.strip(),
-            hashed.strip(),
-            status_text.strip(),
-            purpose.strip(),
-        )
-        country, when, source = country.strip(), when.strip(), source.strip()
-        canonical = sha256 = None
-        if email:
-            canonical = canonicalise(email)
-            if canonical is None:
-                return line, "not a valid email address"
-        elif hashed:
-            hashed = hashed.lower()
-            if not _HEX64.fullmatch(hashed):
-                return line, "email_sha256 must be 64 hexadecimal characters"
-            sha256 = bytes.fromhex(hashed)
-        else:
-            return line, "no email or email_sha256"
-        status = _STATUS.get(status_text)
-        if status is None:
-            return line, "status must be opted_in or opted_out"
-        if sha256 is not None and status != _OPTED_OUT:
-            return line, "a hashed row can only suppress (status opted_out)"
-        purpose = purpose or ALL_PURPOSES
-        if purpose not in self.purposes and purpose != ALL_PURPOSES:
-            return line, f"unknown purpose {purpose!r}"
-        if country:
-            known = self._countries.get(country)
-            if known is None:
-                try:
-                    known = self._countries[country] = normalise_country(country)
-                except UnknownCountry:
-                    return line, f"unknown country {country!r}"
-            country = known
-        occurred_at = self.now
-        if when:
-            known_time = self._times.get(when)
-            if known_time is None:
-                known_time = self._time(when)
-            if type(known_time) is str:
-                return line, known_time
-            occurred_at = known_time
-        source = (source or self.default_source)[:100]
-        return ImportRow(
-            line, canonical, sha256, status, purpose, country or None, occurred_at, source
-        )
-
-
 def import_csv(
     session: Session,
     vault: AddressVault,
@@ -223,7 +95,7 @@ def import_csv(
     reader = RowReader(purposes, now, "import")
     writer = ChunkWriter(session, vault, actor, now, run.id)
     try:
-        with _Ahead(_prepared(reader.read(text), writer.prepare, CHUNK)) as chunks:
+        with ReadAhead(_prepared(reader.read(text), writer.prepare, CHUNK)) as chunks:
             for chunk in chunks:
                 report.rows += chunk.rows
                 report.rejected.extend(chunk.rejected)
@@ -253,84 +125,8 @@ def _prepared(
     prepare: Callable[[list[ImportRow | tuple[int, str]]], PreparedChunk],
     size: int,
 ) -> Iterator[PreparedChunk]:
-    for chunk in _chunks(rows, size):
+    for chunk in chunked(rows, size):
         yield prepare(chunk)
-
-
-def _chunks(rows: Iterable[ImportRow | tuple[int, str]], size: int) -> Iterator[list]:
-    chunk: list[ImportRow | tuple[int, str]] = []
-    for row in rows:
-        chunk.append(row)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-class _Ahead:
-    """Runs an iterator in a thread, up to two items ahead of its reader.
-
-    Preparing the next chunk (reading, validating, indexing, sealing, the
-    chain's link parts: pure CPU work, `ChunkWriter.prepare`) then runs while the
-    writer waits on the database for this one: psycopg releases the GIL while
-    it waits. An exception in the thread is raised to the
-    reader after the items produced before it, as the plain iterator would.
-    """
-
-    _DONE = object()
-
-    def __init__(self, items: Iterator[Any]) -> None:
-        self._items = items
-        self._queue: Queue[tuple[Any, BaseException | None]] = Queue(maxsize=2)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, name="import-reader", daemon=True)
-
-    def __enter__(self) -> Iterator[Any]:
-        self._thread.start()
-        return self._consume()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        # A producer waiting on the full queue sees this within its put timeout; one
-        # still preparing a chunk stops when it is done.
-        self._stop.set()
-        self._thread.join()
-
-    def _produce(self) -> None:
-        try:
-            for item in self._items:
-                if not self._put((item, None)):
-                    return
-            self._put((self._DONE, None))
-        except BaseException as exc:  # handed to the reader, who raises it
-            self._put((self._DONE, exc))
-        finally:
-            close = getattr(self._items, "close", None)
-            if close is not None:
-                close()
-
-    def _put(self, entry: tuple[Any, BaseException | None]) -> bool:
-        while not self._stop.is_set():
-            try:
-                self._queue.put(entry, timeout=0.05)
-                return True
-            except Full:
-                continue
-        return False
-
-    def _consume(self) -> Iterator[Any]:
-        while True:
-            item, error = self._queue.get()
-            if error is not None:
-                raise error
-            if item is self._DONE:
-                return
-            yield item
 
 
 class ChunkWriter:
@@ -385,7 +181,7 @@ class ChunkWriter:
         unhinted: set[str] = set()
         for row in rows:
             canonical = row.canonical
-            if row.status == _OPTED_OUT:
+            if row.status == OPTED_OUT:
                 held = latest_out.get(canonical)
                 if held is None or held < row.occurred_at:
                     latest_out[canonical] = row.occurred_at
@@ -511,7 +307,7 @@ class ChunkWriter:
         latest: dict[int, datetime] = {}
         for row, subject_id in accepted:
             # PostgreSQL moved it for opt-outs already (see above).
-            if row.status == _OPTED_OUT and returned_moved_opt_outs:
+            if row.status == OPTED_OUT and returned_moved_opt_outs:
                 continue
             if subject_id not in latest or latest[subject_id] < row.occurred_at:
                 latest[subject_id] = row.occurred_at
@@ -530,7 +326,7 @@ class ChunkWriter:
     ) -> tuple[list[tuple[int, str]], list[tuple[ImportRow, int]]]:
         """Opt-in rows for erased, complained or opted-out subjects are refused."""
         opt_in_ids = {
-            subjects[index_of[row.canonical]][0] for row in rows if row.status == _OPTED_IN
+            subjects[index_of[row.canonical]][0] for row in rows if row.status == OPTED_IN
         }
         complained: set[int] = set()
         opted_out: dict[tuple[int, str], datetime] = {}
@@ -556,7 +352,7 @@ class ChunkWriter:
                 )
             }
         hashed_out = self._hashed_suppressed(
-            [row.canonical for row in rows if row.status == _OPTED_IN]
+            [row.canonical for row in rows if row.status == OPTED_IN]
         )
         refused: list[tuple[int, str]] = []
         if not opt_in_ids:  # only opt-outs, always accepted (most lists)
@@ -564,7 +360,7 @@ class ChunkWriter:
         accepted: list[tuple[ImportRow, int]] = []
         for row in rows:
             subject_id, erased_at = subjects[index_of[row.canonical]]
-            if row.status == _OPTED_IN:
+            if row.status == OPTED_IN:
                 problem = _opt_in_problem(row, subject_id, erased_at, complained, opted_out)
                 if problem is None and row.canonical in hashed_out:
                     problem = "refused: the address is on an imported suppression list"
