@@ -8,6 +8,7 @@ concurrent writers cannot interleave a read and a write.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import String, or_, update
 from sqlalchemy.orm import Session
@@ -37,6 +38,17 @@ def check_purpose(purpose: str, purposes: tuple[str, ...], allow_all: bool = Tru
     raise InvalidInput(f"unknown purpose {purpose!r}", {"purpose": [f"Must be one of: {choices}."]})
 
 
+def newer_state_wins(statement: Any) -> Any:
+    """The upsert of `consent_states` every writer uses (one event, a batch, an
+    import): a state moves only to an event at least as new as the one it holds,
+    so an older event arriving late never overrides a newer one."""
+    return statement.on_conflict_do_update(
+        index_elements=["subject_id", "purpose"],
+        set_={k: statement.excluded[k] for k in ("status", "changed_at", "source", "event_id")},
+        where=ConsentState.__table__.c.changed_at <= statement.excluded.changed_at,
+    )
+
+
 def record_consent(
     session: Session,
     vault: AddressVault,
@@ -57,14 +69,7 @@ def record_consent(
         "source": ctx.source,
         "event_id": event.id,
     }
-    statement = insert(session, ConsentState).values(**values)
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["subject_id", "purpose"],
-            set_={k: statement.excluded[k] for k in ("status", "changed_at", "source", "event_id")},
-            where=ConsentState.changed_at <= statement.excluded.changed_at,
-        )
-    )
+    session.execute(newer_state_wins(insert(session, ConsentState).values(**values)))
     if country is not None:
         _update_country(session, subject.id, country, country_source, ctx.occurred_at)
     enqueue_subject_change(session, subject.id, ctx.recorded_at)

@@ -27,7 +27,7 @@ from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus
 from suppression.domain.vault import AddressVault
 from suppression.models import Block, ConsentState, HashedSuppression, ImportRun, Subject
 from suppression.services.batching import ReadAhead, chunked
-from suppression.services.consents import update_countries
+from suppression.services.consents import newer_state_wins, update_countries
 from suppression.services.dialects import (
     bulk_insert,
     bulk_insert_returning,
@@ -413,13 +413,7 @@ class ChunkWriter:
             self.session,
             ConsentState.__table__,
             upserted,
-            lambda statement: statement.on_conflict_do_update(
-                index_elements=["subject_id", "purpose"],
-                set_={
-                    k: statement.excluded[k] for k in ("status", "changed_at", "source", "event_id")
-                },
-                where=ConsentState.__table__.c.changed_at <= statement.excluded.changed_at,
-            ),
+            newer_state_wins,
             columns=columns,
         )
 

@@ -38,6 +38,7 @@ from suppression.domain.vault import AddressVault
 from suppression.models import ConsentState, OneClickIntake, Subject, UnsubscribeAlarm
 from suppression.services import dialects
 from suppression.services.alarms import AlarmRule, note_unsubscribe
+from suppression.services.consents import newer_state_wins
 from suppression.services.events import EventContext, NewEvent, append_events, note_communications
 from suppression.services.outbox import enqueue_subject_changes
 from suppression.services.unsubscribes import ACTOR, link_purpose
@@ -246,13 +247,8 @@ def _move_states(session: Session, events: list[NewEvent], ids: list[int]) -> No
                 "source": new.ctx.source,
                 "event_id": event_id,
             }
-    statement = dialects.insert(session, ConsentState).values(list(newest.values()))
     session.execute(
-        statement.on_conflict_do_update(
-            index_elements=["subject_id", "purpose"],
-            set_={k: statement.excluded[k] for k in ("status", "changed_at", "source", "event_id")},
-            where=ConsentState.changed_at <= statement.excluded.changed_at,
-        )
+        newer_state_wins(dialects.insert(session, ConsentState).values(list(newest.values())))
     )
 
 
