@@ -247,7 +247,7 @@ def build_postgresql(url: str, dsn: str, rows: Rows) -> dict[str, int]:
         )
         connection.commit()
         connection.autocommit = True
-        cursor.execute("ANALYZE")
+        cursor.execute("VACUUM ANALYZE")
         return _counts(cursor)
 
 

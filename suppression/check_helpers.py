@@ -97,7 +97,11 @@ def decide_slice(job: SliceJob) -> tuple[bytes, list[bytes | None] | None]:
         connection = _connections[job.connect] = job.connect.open()
     try:
         checker = SliceChecker(
-            StoreReader(connection, job.connect.dialect),
+            StoreReader(
+                connection,
+                job.connect.dialect,
+                relationships=bool(job.policy.soft_opt_in_countries),
+            ),
             job.index_key,
             job.policy,
             job.purpose,

@@ -6,6 +6,7 @@ import base64
 import fcntl
 import json
 import os
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -279,6 +280,9 @@ def _add_local_key(path: Path, name: str) -> dict[str, str]:
     return document
 
 
+_PURPOSE_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 def _countries(text: str) -> frozenset[str]:
     return frozenset(normalise_country(c) for c in text.split(",") if c.strip())
 
@@ -289,6 +293,12 @@ def policy_from_env(env: Mapping[str, str]) -> PolicySettings:
     )
     if not purposes or "all" in purposes:
         raise ConfigError("PURPOSES must name at least one purpose, and not 'all'")
+    # Purposes travel in URLs, CSV headers and JSON paths (services/check_decisions.py).
+    unfit = [p for p in purposes if not _PURPOSE_NAME.fullmatch(p)]
+    if unfit:
+        raise ConfigError(
+            f"PURPOSES: {', '.join(unfit)}: use letters, digits, '_' or '-' (at most 64)"
+        )
     try:
         regimes = {**DEFAULT_REGIMES, **parse_regimes(env.get("REGIMES", ""))}
         table = RegimeTable(

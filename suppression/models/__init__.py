@@ -9,6 +9,7 @@ from suppression.models.core import (
     ChainHead,
     ConsentEvent,
     ConsentState,
+    DecisionInputs,
     Subject,
 )
 from suppression.models.intake import OneClickIntake
@@ -22,6 +23,7 @@ __all__ = [
     "ChainHead",
     "ConsentEvent",
     "ConsentState",
+    "DecisionInputs",
     "HashedSuppression",
     "ImportRun",
     "OneClickIntake",

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, SmallInteger, String
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from suppression.db import Base, BigId, utcnow
@@ -98,6 +99,34 @@ class Block(Base):
     changed_at: Mapped[datetime]
     source: Mapped[str] = mapped_column(String(100))
     event_id: Mapped[int] = mapped_column(BigId)
+
+
+class DecisionInputs(Base):
+    """What a check reads of one subject, in one narrow row found by its keyed index.
+
+    Kept by the database's own triggers (migration 0007) from `subjects`,
+    `consent_states` and `blocks`, in the same statement as every write to them,
+    so no writer can forget it; nothing in Python writes it. A check then costs
+    one index lookup per address instead of four (services/check_decisions.py).
+    """
+
+    __tablename__ = "decision_inputs"
+
+    email_index: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(
+        ForeignKey("subjects.id", ondelete="CASCADE"), unique=True
+    )
+    country: Mapped[str | None] = mapped_column(String(2))
+    country_source: Mapped[int | None] = mapped_column(SmallInteger)
+    erased_at: Mapped[datetime | None]
+    last_purchase_at: Mapped[datetime | None]
+    last_inquiry_at: Mapped[datetime | None]
+    # Active block kinds, sorted, comma-separated; None when there is none.
+    blocks: Mapped[str | None] = mapped_column(String(100))
+    # {purpose: [status, changed_at]} for every consent_states row of the subject.
+    consents: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON().with_variant(JSONB(), "postgresql")
+    )
 
 
 class ApiKey(Base):

@@ -51,40 +51,65 @@ STRONGER_THAN_OPT_OUT = frozenset(
     {Reason.INVALID, Reason.ERASED, Reason.COMPLAINED, Reason.BOUNCED, Reason.OPTED_OUT}
 )
 
-# The two consent times are only compared with each other, and only when both
-# rows exist: otherwise they stay in the database instead of being parsed per row.
-_COLUMNS = """s.email_index, s.country, s.country_source, s.erased_at,
-       s.last_purchase_at, s.last_inquiry_at,
-       p.status, CASE WHEN a.status IS NOT NULL THEN p.changed_at END,
-       a.status, CASE WHEN p.status IS NOT NULL THEN a.changed_at END,
-       (SELECT {agg} FROM blocks b WHERE b.subject_id = s.id AND b.is_active = {true})"""
-_CONSENTS = """LEFT JOIN consent_states p ON p.subject_id = s.id AND p.purpose = {purpose}
-LEFT JOIN consent_states a ON a.subject_id = s.id AND a.purpose = 'all'"""
+# One row per stored subject, from `decision_inputs` (one lookup by keyed index;
+# migration 0007 keeps it from subjects, consent_states and blocks). A row starts
+# with the key's position in the sorted keys (an int parses faster than the key).
+# Only what the decision can read travels, so that most rows repeat another row
+# exactly: erased as 1 or NULL; purchase and inquiry times only where soft opt-in
+# is on; the two consent times only when both statuses exist.
+_COLUMNS = """k.n, d.country, d.country_source, CASE WHEN d.erased_at IS NOT NULL THEN 1 END,
+       {relationship},
+       d.consents -> {p} ->> 0,
+       CASE WHEN d.consents -> 'all' IS NOT NULL THEN {p_at} END,
+       d.consents -> 'all' ->> 0,
+       CASE WHEN d.consents -> {p} IS NOT NULL THEN {a_at} END,
+       d.blocks"""
+_RELATIONSHIP = ("d.last_purchase_at, d.last_inquiry_at", "NULL, NULL")
 
 # SQLite: the sorted indexes travel as one blob, cut into keys by a recursive CTE
-# (no temp table to fill row by row); the subject ids they match are collected
-# into a sorted list first, so subjects and consent_states are read in id order.
+# (no temp table to fill row by row). ?3 is the purpose as a JSON path.
 _SQLITE_SELECT = f"""
 WITH RECURSIVE k(n, idx) AS (
     SELECT 0, substr(?1, 1, {INDEX_BYTES})
     UNION ALL
     SELECT n + 1, substr(?1, (n + 1) * {INDEX_BYTES} + 1, {INDEX_BYTES}) FROM k WHERE n + 1 < ?2
 )
-SELECT {_COLUMNS.format(agg="group_concat(b.kind)", true="1")}
-FROM subjects s
-{_CONSENTS.format(purpose="?3")}
-WHERE s.id IN (SELECT m.id FROM k CROSS JOIN subjects m ON m.email_index = k.idx)
+SELECT {{columns}}
+FROM k CROSS JOIN decision_inputs d ON d.email_index = k.idx
 """
+_SQLITE_COLUMNS = {
+    "p": "?3",
+    "p_at": "d.consents -> ?3 ->> 1",
+    "a_at": "d.consents -> 'all' ->> 1",
+}
+# PostgreSQL: the sorted indexes travel as one binary bytea parameter, cut in the
+# server (a list parameter costs psycopg ~8 µs per element to adapt).
 _PG_SELECT = f"""
-SELECT {_COLUMNS.format(agg="string_agg(b.kind, ',')", true="true")}
-FROM check_keys k
-JOIN subjects s ON s.email_index = k.idx
-{_CONSENTS.format(purpose="%s")}
+SELECT {{columns}}
+FROM generate_series(0, %(count)s - 1) k(n)
+JOIN decision_inputs d
+  ON d.email_index = substring(%(keys)b FROM k.n * {INDEX_BYTES} + 1 FOR {INDEX_BYTES})
 """
+_PG_COLUMNS = {
+    "p": "%(purpose)s::text",
+    "p_at": "(d.consents -> %(purpose)s::text ->> 1)::timestamptz",
+    "a_at": "(d.consents -> 'all' ->> 1)::timestamptz",
+}
 
+
+def _select(template: str, columns: dict[str, str], relationships: bool) -> str:
+    return template.format(
+        columns=_COLUMNS.format(relationship=_RELATIONSHIP[not relationships], **columns)
+    )
+
+
+# A chunk is a few percent of the store: index lookups per key beat the hash
+# join over the whole table that the planner may prefer, and JIT compiling
+# costs more than it saves (benchmarks/checks.py).
 _PG_LOCAL_SETTINGS = (
     "SET LOCAL enable_hashjoin = off",
     "SET LOCAL enable_mergejoin = off",
+    "SET LOCAL enable_seqscan = off",
     "SET LOCAL jit = off",
 )
 
@@ -99,42 +124,36 @@ def _pg_time(value: datetime | None) -> datetime | None:
 
 class StoreReader:
     """Fetches the stored state of many indexes at once, on a DB-API connection
-    (sqlite3 or psycopg) inside whatever transaction it has open."""
+    (sqlite3 or psycopg) inside whatever transaction it has open. `relationships`:
+    whether purchase and inquiry times can matter (soft opt-in is on somewhere)."""
 
-    def __init__(self, connection: Any, dialect: str):
+    def __init__(self, connection: Any, dialect: str, relationships: bool = True):
         self.connection = connection
         self.dialect = dialect
         self.to_time = _sqlite_time if dialect == "sqlite" else _pg_time
+        if dialect == "sqlite":
+            self._select = _select(_SQLITE_SELECT, _SQLITE_COLUMNS, relationships)
+        else:
+            self._select = _select(_PG_SELECT, _PG_COLUMNS, relationships)
 
-    def fetch(self, indexes: set[bytes], purpose: str) -> list[tuple[Any, ...]]:
-        """One row per stored subject among `indexes`."""
+    def fetch(self, indexes: set[bytes], purpose: str) -> dict[bytes, tuple[Any, ...]]:
+        """Keyed index -> its row, for each stored subject among `indexes`; a row's
+        first column is not part of its state."""
         if not indexes:
-            return []
+            return {}
         keys = sorted(indexes)  # the store's index is read in order, not at random
+        blob = b"".join(keys)
+        if len(blob) != INDEX_BYTES * len(keys):  # the query cuts it every 32 bytes
+            raise ValueError("a keyed index is not 32 bytes long")
         cursor = self.connection.cursor()
         try:
             if self.dialect == "sqlite":
-                blob = b"".join(keys)
-                if len(blob) != INDEX_BYTES * len(keys):  # the query cuts it every 32 bytes
-                    raise ValueError("a keyed index is not 32 bytes long")
-                cursor.execute(_SQLITE_SELECT, (blob, len(keys), purpose))
+                cursor.execute(self._select, (blob, len(keys), f'$."{purpose}"'))
             else:
-                cursor.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS check_keys (idx bytea) ON COMMIT DROP"
-                )
-                cursor.execute("TRUNCATE check_keys")
-                with cursor.copy("COPY check_keys (idx) FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.set_types(["bytea"])
-                    for key in keys:
-                        copy.write_row((key,))
-                cursor.execute("ANALYZE check_keys")
-                # A chunk is a few percent of the store: index lookups per key beat the
-                # hash join over the whole subjects table that the planner prefers, and
-                # JIT compiling costs more than it saves (benchmarks/checks.py).
                 for setting in _PG_LOCAL_SETTINGS:
                     cursor.execute(setting)
-                cursor.execute(_PG_SELECT, (purpose,))
-            return cursor.fetchall()  # type: ignore[no-any-return]
+                cursor.execute(self._select, {"purpose": purpose, "keys": blob, "count": len(keys)})
+            return {keys[row[0]]: row for row in cursor.fetchall()}
         finally:
             cursor.close()
 
@@ -180,8 +199,7 @@ class SliceChecker:
         holds the indexes with a one-click opt-out not yet folded into the store
         (services/intake.py), which already counts."""
         batch = index_batch(self.index_key, raws, with_sha256)
-        rows = self.reader.fetch({k for k in batch.keys if k is not None}, self.purpose)
-        stored = {row[0]: row for row in rows}
+        stored = self.reader.fetch({k for k in batch.keys if k is not None}, self.purpose)
         invalid = denied(Reason.INVALID)
         unseen = self._unseen_decision
         known = self._stored

@@ -66,7 +66,11 @@ class ListChecker:
         parallel_min: int,
     ):
         connection = session.connection()
-        reader = StoreReader(connection.connection.driver_connection, connection.dialect.name)
+        reader = StoreReader(
+            connection.connection.driver_connection,
+            connection.dialect.name,
+            relationships=bool(settings.soft_opt_in_countries),
+        )
         self.local = SliceChecker(reader, vault.index_key, settings, purpose, now)
         self.helpers = helpers
         self.connect = Connect.from_engine(connection.engine) if helpers is not None else None

@@ -28,6 +28,7 @@ from suppression.domain.vault import AddressVault
 from suppression.models import Block, ConsentState, HashedSuppression, ImportRun, Subject
 from suppression.services.batching import ReadAhead, chunked
 from suppression.services.consents import newer_state_wins, update_countries
+from suppression.services.decision_inputs import CallerKept, rebuilt_by_caller
 from suppression.services.dialects import (
     bulk_insert,
     bulk_insert_returning,
@@ -246,12 +247,16 @@ class ChunkWriter:
         hashed = [row for row in chunk.good if row.sha256 is not None]
         refused: list[tuple[int, str]] = []
         if plain:
-            refused = self._write_plain(plain, chunk)
+            # Each touched subject's decision_inputs row is written once, at the end.
+            with rebuilt_by_caller(self.session) as kept:
+                refused = self._write_plain(plain, chunk, kept)
         if hashed:
             self._write_hashed(hashed)
         return refused
 
-    def _write_plain(self, rows: list[ImportRow], chunk: PreparedChunk) -> list[tuple[int, str]]:
+    def _write_plain(
+        self, rows: list[ImportRow], chunk: PreparedChunk, kept: CallerKept
+    ) -> list[tuple[int, str]]:
         session = self.session
         index_of = {canonical: index for canonical, (index, _sealed) in chunk.addresses.items()}
         table = Subject.__table__
@@ -296,7 +301,10 @@ class ChunkWriter:
             if subject_id in fresh
         }
         refused, accepted = self._guard(rows, index_of, subjects)
+        # Subjects that existed are rebuilt from the tables; new ones as written.
+        kept.touched.update(sid for sid, _i, _e, inserted in returned if not inserted)
         if not accepted:
+            self._new_decision_inputs(kept, chunk, subjects, fresh, [])
             return refused
         event = self._event
         event_ids = append_event_rows(
@@ -312,8 +320,9 @@ class ChunkWriter:
             if subject_id not in latest or latest[subject_id] < row.occurred_at:
                 latest[subject_id] = row.occurred_at
         note_communications(session, latest)
-        self._upsert_states(accepted, event_ids, fresh)
-        self._update_countries(accepted, created_with_country)
+        fresh_states = self._upsert_states(accepted, event_ids, fresh)
+        kept.touched.update(self._update_countries(accepted, created_with_country))
+        self._new_decision_inputs(kept, chunk, subjects, fresh, fresh_states)
         # Destinations hear of imported suppressions like of any other change.
         enqueue_subject_changes(session, sorted({sid for _row, sid in accepted}), self.now)
         return refused
@@ -383,9 +392,10 @@ class ChunkWriter:
 
     def _upsert_states(
         self, accepted: list[tuple[ImportRow, int]], event_ids: list[int], fresh: set[int]
-    ) -> None:
+    ) -> list[tuple[Any, ...]]:
         """The newest row per subject and purpose becomes its state; subjects this
-        chunk created have none yet, so theirs are COPYed in without an upsert."""
+        chunk created have none yet, so theirs are COPYed in without an upsert
+        (and returned)."""
         newest: dict[tuple[int, str], tuple] = {}
         for (row, subject_id), event_id in zip(accepted, event_ids, strict=True):
             key = (subject_id, row.purpose)
@@ -401,13 +411,10 @@ class ChunkWriter:
                 )
         columns = ("subject_id", "purpose", "status", "changed_at", "source", "event_id")
         upserted = list(newest.values())
+        created: list[tuple[Any, ...]] = []
         if fresh:
-            copy_rows(
-                self.session,
-                ConsentState.__table__,
-                columns,
-                [state for state in upserted if state[0] in fresh],
-            )
+            created = [state for state in upserted if state[0] in fresh]
+            copy_rows(self.session, ConsentState.__table__, columns, created)
             upserted = [state for state in upserted if state[0] not in fresh]
         bulk_insert(
             self.session,
@@ -416,10 +423,11 @@ class ChunkWriter:
             newer_state_wins,
             columns=columns,
         )
+        return created
 
     def _update_countries(
         self, accepted: list[tuple[ImportRow, int]], created_with_country: set[int]
-    ) -> None:
+    ) -> set[int]:
         hints = [
             (subject_id, row.country, row.occurred_at)
             for row, subject_id in accepted
@@ -427,6 +435,27 @@ class ChunkWriter:
         ]
         if hints:
             update_countries(self.session, hints, CountrySource.HINT)
+        return {subject_id for subject_id, _country, _at in hints}
+
+    @staticmethod
+    def _new_decision_inputs(
+        kept: CallerKept,
+        chunk: PreparedChunk,
+        subjects: dict[bytes, tuple[int, Any]],
+        fresh: set[int],
+        fresh_states: list[tuple[Any, ...]],
+    ) -> None:
+        """The subjects this chunk created, as written: their country as created,
+        their states as COPYed (a later country hint put them in kept.touched)."""
+        if not kept.active:
+            return
+        states: dict[int, list[tuple[str, str, datetime]]] = {}
+        for subject_id, purpose, status, changed_at, _source, _event in fresh_states:
+            states.setdefault(subject_id, []).append((purpose, status, changed_at))
+        for index, _sealed, _now, _latest, country, source, _at in chunk.subject_rows:
+            subject_id = subjects[index][0]
+            if subject_id in fresh:
+                kept.add_new(index, subject_id, country, source, states.get(subject_id, ()))
 
     def _write_hashed(self, rows: list[ImportRow]) -> None:
         newest: dict[bytes, dict] = {}
