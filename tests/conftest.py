@@ -133,6 +133,9 @@ def app(settings: Settings, clock: Clock, engine: Engine):
     application.config["TESTING"] = True
     yield application
     application.extensions["suppression"].engine.dispose()
+    intake = application.extensions.get("suppression.intake_engine")
+    if intake is not None:
+        intake.dispose()
 
 
 @pytest.fixture

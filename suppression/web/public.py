@@ -17,6 +17,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 from flask_limiter import RateLimitExceeded
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.exc import DBAPIError
 
 from suppression import intake_folder, metrics, runtime
 from suppression.domain.addresses import mask
@@ -69,11 +71,20 @@ def install(app: Flask) -> None:
     app.register_blueprint(blp)
     state = app.extensions[runtime.EXTENSION]
     app.extensions[intake_folder.EXTENSION] = intake_folder.BackgroundFolder(state)
-    # On PostgreSQL the intake INSERT runs in autocommit: it is its own durable
-    # transaction, without the BEGIN and COMMIT round trips (SQLite keeps its
-    # BEGIN IMMEDIATE: the write lock is what orders its writers).
+    # On PostgreSQL the intake INSERT runs on a small pool of its own, in
+    # autocommit: it is its own durable transaction, without the BEGIN and COMMIT
+    # round trips; and without the pre-ping round trip on every checkout (a
+    # connection found dead is replaced and the INSERT sent again: see
+    # _accept_one_click). SQLite keeps its BEGIN IMMEDIATE: the write lock is
+    # what orders its writers.
     if state.engine.dialect.name == "postgresql":
-        app.extensions[INTAKE_ENGINE] = state.engine.execution_options(isolation_level="AUTOCOMMIT")
+        app.extensions[INTAKE_ENGINE] = create_engine(
+            state.engine.url,
+            isolation_level="AUTOCOMMIT",
+            pool_pre_ping=False,
+            pool_size=2,
+            max_overflow=8,
+        )
     app.jinja_env.globals.setdefault("purpose_label", purpose_label)
     ratelimit.install(app, blp, app.extensions[runtime.EXTENSION].settings)
 
@@ -91,9 +102,18 @@ def bad_link(error: TokenError) -> tuple[str, int]:
 
 @blp.errorhandler(RateLimitExceeded)
 def too_many(error: RateLimitExceeded) -> Response:
+    return _too_many(error.limit.limit.get_expiry())
+
+
+@blp.errorhandler(ratelimit.OneClickLimited)
+def too_many_one_clicks(error: ratelimit.OneClickLimited) -> Response:
+    return _too_many(error.retry_after)
+
+
+def _too_many(retry_after: int) -> Response:
     page = render_template("public/too_many.html", mailbox=runtime.settings().unsubscribe_mailbox)
     response = Response(page, status=429, mimetype="text/html")
-    response.headers["Retry-After"] = str(error.limit.limit.get_expiry())
+    response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -146,6 +166,7 @@ def unsubscribe_post(token: str) -> Response | tuple[str, int] | str:
         page = _page(claims, token, unclear=True)
         return render_template("public/unsubscribe.html", **page), 400
     if one_click:
+        ratelimit.count_one_click()
         _accept_one_click(claims)
         return Response(ONE_CLICK_BODY, status=200, mimetype="text/plain")
     outcome = _unsubscribe(claims, claims.purpose, SOURCE_UNSUBSCRIBE_PAGE)
@@ -157,18 +178,27 @@ def _accept_one_click(claims: LinkClaims) -> None:
     """The RFC 8058 answer waits for one durable INSERT only: the intake row counts
     as an opt-out at once and is folded into the event chain in batches."""
     engine = current_app.extensions.get(INTAKE_ENGINE)
-    with runtime.runtime().sessions(bind=engine) if engine else runtime.db_session() as session:
-        accept_one_click(
-            session,
-            runtime.vault(),
-            runtime.settings().policy,
-            claims.address,
-            claims.purpose,
-            _context(claims, SOURCE_ONE_CLICK),
-        )
-        session.commit()
+    ctx = _context(claims, SOURCE_ONE_CLICK)
+    try:
+        _insert_intake(engine, claims, ctx)
+    except DBAPIError as error:
+        # A pooled connection the server dropped (a restart, a failover): the pool
+        # has been emptied; once more on a fresh one. The row was not written, or
+        # (the answer to its commit lost) is written twice and folds into one event.
+        if engine is None or not error.connection_invalidated:
+            raise
+        logger.warning("intake connection lost; sending the unsubscribe again")
+        _insert_intake(engine, claims, ctx)
     runtime.close_sessions()  # the connection goes back to the pool before the fold
     current_app.extensions[intake_folder.EXTENSION].accepted()
+
+
+def _insert_intake(engine: Engine | None, claims: LinkClaims, ctx: EventContext) -> None:
+    with runtime.runtime().sessions(bind=engine) if engine else runtime.db_session() as session:
+        accept_one_click(
+            session, runtime.vault(), runtime.settings().policy, claims.address, claims.purpose, ctx
+        )
+        session.commit()
 
 
 def _fold_pending(claims: LinkClaims) -> None:

@@ -293,3 +293,30 @@ def test_checks_count_a_pending_one_click_at_once(runtime_state, client, sender,
         None,
     ] * 3
     assert count(runtime_state.sessions(), OneClickIntake) == 3  # nothing was folded
+
+
+def test_a_one_click_survives_the_database_dropping_its_pooled_connection(
+    app, client, sender, session, engine, caplog
+):
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no server to drop a connection")
+    app.extensions[EXTENSION].stop()  # rows stay pending: counted below
+    links = [
+        client.post(
+            "/v1/unsubscribe-links", json={"email": f"p{i}@example.com"}, headers=sender
+        ).get_json()
+        for i in range(2)
+    ]
+    assert client.post(urlsplit(links[0]["url"]).path, data=ONE_CLICK).status_code == 200
+    intake = app.extensions["suppression.intake_engine"]
+    assert intake.pool.checkedin() == 1  # the connection the next click will be given
+    with engine.connect() as admin:  # as a server restart would
+        admin.exec_driver_sql(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+            "AND application_name = '' AND state = 'idle'"
+        )
+    assert client.post(urlsplit(links[1]["url"]).path, data=ONE_CLICK).status_code == 200
+    assert "intake connection lost" in caplog.text  # the dead one was met, then replaced
+    session.expire_all()
+    assert count(session, OneClickIntake) == 2

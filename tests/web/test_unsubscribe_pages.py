@@ -516,3 +516,14 @@ def test_the_one_click_body_under_another_content_type_still_unsubscribes(client
     )
     assert response.status_code == 200
     assert decision(client, sender, "jane.doe@example.com") == (False, "opted_out")
+
+
+def test_a_one_click_goes_through_when_the_limit_storage_is_down(
+    make_settings, sender_for, session
+):
+    # Nothing listens on port 9: every hit on the limit fails at once.
+    down = replace(make_settings(), redis_url="redis://127.0.0.1:9/0")
+    client, sender = sender_for(down)
+    path = path_of(mint(client, sender, "jane.doe@example.com")["url"])
+    assert client.post(path, data=ONE_CLICK).status_code == 200
+    assert len(events(session)) == 1
