@@ -12,7 +12,6 @@ import hmac
 import re
 import unicodedata
 
-import email_validator
 import idna
 
 # RFC 5321 limits.
@@ -76,6 +75,9 @@ def canonicalise_strict(raw: str) -> str:
     email-validator adds the checks a bulk list can skip (reserved domains,
     label rules, unicode local parts) without any DNS query.
     """
+    # Imported here: the check helpers (bulk only) never load it (~1 MB each).
+    import email_validator
+
     canonical = canonicalise(raw) if isinstance(raw, str) else None
     if canonical is None:
         raise InvalidAddress("Not a valid email address (expected local-part@domain).")
