@@ -132,6 +132,12 @@ def app(settings: Settings, clock: Clock, engine: Engine):
     application = create_app(settings, clock=clock)
     application.config["TESTING"] = True
     yield application
+    dispose(application)
+
+
+def dispose(application) -> None:
+    """Close an app's pooled connections: its engine's and (PostgreSQL) the
+    one-click intake's own."""
     application.extensions["suppression"].engine.dispose()
     intake = application.extensions.get("suppression.intake_engine")
     if intake is not None:
@@ -225,4 +231,4 @@ def sender_for(engine, clock):
 
     yield build
     for application in made:
-        application.extensions["suppression"].engine.dispose()
+        dispose(application)
