@@ -67,6 +67,22 @@ class LinkSettings:
 ONE_CLICK_FOLDS = ("background", "inline")
 
 
+@dataclass(frozen=True)
+class MailSettings:
+    """Double opt-in confirmation mail (see mail_from_env). Without a relay the
+    preference page cannot switch anything back on: it says how else to."""
+
+    smtp_url: str | None = field(default=None, repr=False)  # may hold a password
+    mail_from: str | None = None
+    confirm_link_hours: int = 48
+    smtp_timeout_seconds: float = 10.0
+    smtp_ca_file: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.smtp_url is not None and self.mail_from is not None
+
+
 def default_check_processes(database_url: str = "sqlite://") -> int:
     """One helper per CPU, at most four: each web worker starts its own, and slices
     of a 50,000-address chunk smaller than ~12,500 cost more than they save. On
@@ -103,6 +119,8 @@ class Settings:
     staff_session_hours: int = 8
     # Destinations (Keap, Meta, Google, LinkedIn, Microsoft) and the sync worker.
     destinations: DestinationSettings = field(default_factory=DestinationSettings)
+    # The relay and sender of double opt-in confirmation mails.
+    mail: MailSettings = field(default_factory=MailSettings)
 
     @property
     def is_production(self) -> bool:
@@ -169,6 +187,7 @@ class Settings:
             ),
             staff_session_hours=int(env.get("STAFF_SESSION_HOURS", 8)),
             destinations=_destinations(env),
+            mail=mail_from_env(env, production=mode == "production"),
         )
 
 
@@ -367,3 +386,43 @@ def links_from_env(env: Mapping[str, str], production: bool = False) -> LinkSett
     if not links.notice_version.strip() or len(links.notice_version) > 100:
         raise ConfigError("PREFERENCE_NOTICE_VERSION must be 1 to 100 characters")
     return links
+
+
+MAX_CONFIRM_LINK_HOURS = 24 * 30
+
+
+def mail_from_env(env: Mapping[str, str], production: bool = False) -> MailSettings:
+    """SMTP_URL, MAIL_FROM, CONFIRM_LINK_HOURS, SMTP_TIMEOUT_SECONDS, SMTP_CA_FILE."""
+    from email.utils import parseaddr
+
+    from suppression.connectors.smtp import SmtpRelay
+
+    smtp_url = env.get("SMTP_URL", "").strip() or None
+    mail_from = env.get("MAIL_FROM", "").strip() or None
+    try:
+        mail = MailSettings(
+            smtp_url=smtp_url,
+            mail_from=mail_from,
+            confirm_link_hours=int(env.get("CONFIRM_LINK_HOURS", 48)),
+            smtp_timeout_seconds=float(env.get("SMTP_TIMEOUT_SECONDS", 10)),
+            smtp_ca_file=env.get("SMTP_CA_FILE") or None,
+        )
+        relay = SmtpRelay.from_url(smtp_url) if smtp_url else None
+    except ValueError as exc:
+        raise ConfigError(f"mail settings: {exc}") from exc
+    if not 1 <= mail.confirm_link_hours <= MAX_CONFIRM_LINK_HOURS:
+        raise ConfigError(f"CONFIRM_LINK_HOURS must be 1 to {MAX_CONFIRM_LINK_HOURS}")
+    if mail.smtp_timeout_seconds <= 0:
+        raise ConfigError("SMTP_TIMEOUT_SECONDS must be positive")
+    if relay is None:
+        return mail
+    if mail_from is None:
+        raise ConfigError("SMTP_URL is set: MAIL_FROM must name the sender of confirmation mails")
+    _name, address = parseaddr(mail_from)
+    if "@" not in address or any(c in mail_from for c in "\r\n\x00"):
+        raise ConfigError("MAIL_FROM must be an address (or 'Name <address>')")
+    if production and relay.has_credentials and not relay.encrypted:
+        raise ConfigError(
+            "SMTP_URL sends credentials over plain SMTP: use smtp+starttls:// or smtps://"
+        )
+    return mail

@@ -31,6 +31,11 @@ CHECKED = Counter(
 CONSENT_CHANGES = Counter(
     "suppression_consent_changes_total", "Consent and block events recorded", ["action", "source"]
 )
+CONFIRMATION_MAILS = Counter(
+    "suppression_confirmation_mails_total",
+    "Double opt-in confirmation mails: sent, retrying after a failure, or given up",
+    ["outcome"],
+)
 UNSUBSCRIBE_ALARMS = Counter(
     "suppression_unsubscribe_alarms_total",
     "Mass-unsubscribe alarms raised (one domain and campaign, many unsubscribes in minutes)",

@@ -28,6 +28,7 @@ from suppression.logconfig import configure_logging
 from suppression.services.destinations import destination_statuses
 from suppression.services.outbox import retry_parked
 from suppression.services.sync import DestinationSync, PassReport
+from suppression.worker.confirmation_mail import ConfirmationMailer
 
 
 def rfc3339(value: datetime | None) -> str | None:
@@ -93,10 +94,12 @@ def sync(ctx: click.Context, loop: bool, full: bool, names: tuple[str, ...]) -> 
         raise click.ClickException(f"not enabled: {', '.join(disabled)} (see the README)")
     if not settings.destinations.enabled:
         click.echo("no destination is enabled; see the README's Destinations section")
-        if not loop:
-            return
     with _sessions(settings) as sessions:
-        worker = DestinationSync(sessions, database.vault_for(settings), settings)
+        vault = database.vault_for(settings)
+        chores = []
+        if settings.mail.enabled:
+            chores.append(ConfirmationMailer(sessions, vault, settings).drain)
+        worker = DestinationSync(sessions, vault, settings, chores=chores)
         try:
             if loop:
                 _run_loop(worker, full)

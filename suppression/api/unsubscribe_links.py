@@ -1,9 +1,12 @@
-"""POST /v1/unsubscribe-links: the link and the List-Unsubscribe headers for one
+"""POST /v1/unsubscribe-links: the links and the List-Unsubscribe headers for one
 recipient, or for up to 100,000 in one call (in input order).
 
-Minting stores nothing: the token carries the address (encrypted), the purpose,
-the campaign and the time, and the pages verify it. A batch is validated and
-minted in one pass over the raw JSON list, not one marshmallow field per entry.
+Each recipient gets two tokens: the unsubscribe token (`url`, the only link in the
+header, which only opts out) and the preference token (`preferences_url`, for the
+mail's body). Minting stores nothing: a token carries its kind, the address
+(encrypted), the purpose, the campaign, the time and the minting key's id, and the
+pages verify it. A batch is validated and minted in one pass over the raw JSON
+list, not one marshmallow field per entry.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Response
+from flask import Response, g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
@@ -24,9 +27,12 @@ from suppression.domain.policy import ALL_PURPOSES
 from suppression.domain.tokens import (
     MAX_CAMPAIGN_BYTES,
     ClaimsError,
+    LinkKind,
     encode_campaign,
     encode_issued,
+    encode_minter,
     encode_purpose,
+    link_fields,
     list_unsubscribe_headers,
 )
 from suppression.errors import InvalidInput
@@ -78,8 +84,17 @@ class LinkHeadersSchema(Schema):
 
 class LinkSchema(Schema):
     email = fields.String(metadata={"description": "As sent"})
-    url = fields.String(metadata={"description": "The one-click unsubscribe URL"})
-    preferences_url = fields.String(metadata={"description": "The preference page"})
+    url = fields.String(
+        metadata={
+            "description": "The one-click unsubscribe URL (the header's link): it can only opt out"
+        }
+    )
+    preferences_url = fields.String(
+        metadata={
+            "description": "The preference page, for the mail's body (a token of its own; "
+            "opting back in there needs the mailbox to confirm)"
+        }
+    )
     headers = fields.Nested(LinkHeadersSchema)
 
 
@@ -103,13 +118,15 @@ class RecipientError(Exception):
 class Minter:
     """Everything that is the same for a whole call is worked out once."""
 
-    def __init__(self, purposes: tuple[str, ...], default_purpose: str, campaign: Any):
+    def __init__(self, purposes: tuple[str, ...], default_purpose: str, campaign: Any, minter: int):
         settings = runtime.settings()
         self._tokens = link_tokens()
         self._unsubscribe = settings.public_base_url + UNSUBSCRIBE_PATH
         self._preferences = settings.public_base_url + PREFERENCES_PATH
         self._mailbox = settings.unsubscribe_mailbox
         self._issued = encode_issued(runtime.now())
+        self._minter = encode_minter(minter)
+        self._fields: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
         self._purposes = {p: encode_purpose(p) for p in (*purposes, ALL_PURPOSES)}
         self._choices = ", ".join((*purposes, ALL_PURPOSES))
         self._campaigns: dict[str, bytes] = {}
@@ -137,16 +154,27 @@ class Minter:
                 ) from exc
         return encoded
 
+    def _kinds(self, purpose: bytes, campaign: bytes) -> tuple[bytes, bytes]:
+        """The encoded claims of both tokens but the address, once per combination."""
+        found = self._fields.get((purpose, campaign))
+        if found is None:
+            found = self._fields[(purpose, campaign)] = (
+                link_fields(LinkKind.UNSUBSCRIBE, self._issued, self._minter, purpose, campaign),
+                link_fields(LinkKind.PREFERENCES, self._issued, self._minter, purpose, campaign),
+            )
+        return found
+
     def link(self, email: Any, purpose: bytes, campaign: bytes) -> dict[str, Any]:
         canonical = canonicalise(email) if isinstance(email, str) else None
         if canonical is None:
             raise RecipientError({"email": ["Not a valid email address."]})
-        token = self._tokens.mint_encoded(canonical, purpose, campaign, self._issued)
-        url = self._unsubscribe + token
+        unsubscribe, preferences = self._kinds(purpose, campaign)
+        mint = self._tokens.mint_encoded
+        url = self._unsubscribe + mint(canonical, unsubscribe)
         return {
             "email": email,
             "url": url,
-            "preferences_url": self._preferences + token,
+            "preferences_url": self._preferences + mint(canonical, preferences),
             "headers": list_unsubscribe_headers(url, self._mailbox),
         }
 
@@ -178,12 +206,16 @@ class UnsubscribeLinks(MethodView):
         """Mint unsubscribe links: `{"email", "purpose"?, "campaign"?}` answers one link,
         `{"recipients": [...]}` answers `{"links": [...]}` in input order.
 
-        Put `headers` in the mail as they are (and sign both with DKIM); put `url`
-        or `preferences_url` in the body. Links stay valid for UNSUBSCRIBE_LINK_DAYS.
+        Put `headers` in the mail as they are (and sign both with DKIM); put
+        `preferences_url` (or `url`) in the body. `url` only opts out; the
+        preference page can also ask to opt back in, which the mailbox must confirm.
+        Links stay valid for UNSUBSCRIBE_LINK_DAYS.
         """
         purposes = runtime.settings().purposes
         try:
-            minter = Minter(purposes, data.get("purpose", purposes[0]), data.get("campaign"))
+            minter = Minter(
+                purposes, data.get("purpose", purposes[0]), data.get("campaign"), g.api_key.id
+            )
         except RecipientError as exc:
             raise exc.as_input_error() from exc
         if "recipients" in data:

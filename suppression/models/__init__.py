@@ -13,6 +13,7 @@ from suppression.models.core import (
     Subject,
 )
 from suppression.models.intake import OneClickIntake
+from suppression.models.opt_in_requests import OptInRequest
 from suppression.models.rights import HashedSuppression, ImportRun, PurgeRun
 from suppression.models.staff import AccessLogEntry, SignInAttempt, StaffUser
 
@@ -27,6 +28,7 @@ __all__ = [
     "HashedSuppression",
     "ImportRun",
     "OneClickIntake",
+    "OptInRequest",
     "PurgeRun",
     "SignInAttempt",
     "StaffUser",

@@ -77,3 +77,11 @@ def live_admin_keys(session: Session) -> int:
 
 def list_api_keys(session: Session) -> list[ApiKey]:
     return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)))
+
+
+def key_actor(session: Session, key_id: int | None) -> str | None:
+    """How an API key is named in evidence (`api_key:NAME`), revoked keys included."""
+    if not key_id:
+        return None
+    name = session.scalar(select(ApiKey.name).where(ApiKey.id == key_id))
+    return f"api_key:{name}" if name is not None else f"api_key#{key_id}"

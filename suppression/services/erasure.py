@@ -20,6 +20,7 @@ from suppression.errors import InvalidInput
 from suppression.models import ConsentEvent, Subject
 from suppression.services.dialects import insert
 from suppression.services.events import EventContext, append_event
+from suppression.services.opt_in_requests import forget_requests
 
 ERASE_REASONS = ("request", "child", "retention", "other")
 PENDING = "pending"
@@ -93,6 +94,8 @@ def erase_loaded_subject(
     )
     subject.erased_at = ctx.recorded_at
     subject.erase_reason = reason
+    # A pending double opt-in holds the sealed address and the request's evidence.
+    forget_requests(session, bytes(subject.email_index))
     queued = enqueue_removals(session, subject.id) if enqueue_removals else 0
     if queued:
         subject.erasure_status = PENDING

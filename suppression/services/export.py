@@ -12,8 +12,10 @@ from sqlalchemy.orm import Session
 
 from suppression.domain.jurisdictions import CountrySource
 from suppression.domain.policy import PolicySettings
+from suppression.domain.vault import AddressVault
 from suppression.models import Block, ConsentEvent, ConsentState, Subject
 from suppression.services.access_log import access_entries_for
+from suppression.services.opt_in_requests import request_evidence, requests_for
 from suppression.services.outbox import pushes_for, subject_destination_status
 from suppression.services.resubscribe import hashed_suppression
 from suppression.services.subjects import view_subject
@@ -31,6 +33,7 @@ def export_subject(
     subject: Subject | None,
     settings: PolicySettings,
     now: datetime,
+    vault: AddressVault,
 ) -> dict[str, Any]:
     """The document; for an address never stored it says so (and what a check says)."""
     view = view_subject(session, canonical, subject, settings, now)
@@ -54,6 +57,18 @@ def export_subject(
             "source": hashed.source,
         }
     )
+    # Double opt-in requests waiting for (or used by) the mailbox's confirmation.
+    document["opt_in_requests"] = [
+        {
+            "purposes": request.purposes.split(","),
+            "requested_at": _time(request.requested_at),
+            "confirmed_at": _time(request.confirmed_at),
+            "mail_sent_at": _time(request.mail_sent_at),
+            "mail_failed_at": _time(request.mail_failed_at),
+            "evidence": request_evidence(vault, request),
+        }
+        for request in requests_for(session, vault.index(canonical))
+    ]
     if subject is None:
         return document
     document["subject"] = {

@@ -35,7 +35,7 @@ from suppression.domain.policy import (
     effective_consent,
 )
 from suppression.domain.vault import AddressVault
-from suppression.models import ConsentState, OneClickIntake, Subject, UnsubscribeAlarm
+from suppression.models import ApiKey, ConsentState, OneClickIntake, Subject, UnsubscribeAlarm
 from suppression.services import dialects
 from suppression.services.alarms import AlarmRule, note_unsubscribe
 from suppression.services.consents import newer_state_wins
@@ -44,6 +44,9 @@ from suppression.services.outbox import enqueue_subject_changes
 from suppression.services.unsubscribes import ACTOR, link_purpose
 
 BATCH = 500  # intake rows per fold transaction: big enough to amortise the chain lock
+# The minting API key's id in an intake row's evidence: the fold names the key
+# (`link_minted_by`), so the one-click itself reads nothing.
+MINTER_KEY = "link_minter_key_id"
 
 StateKey = tuple[int, str]  # (subject id, purpose)
 
@@ -131,6 +134,7 @@ def fold_intake(
     states = _states(session, [sid for sid, erased in subjects.values() if not erased])
     recorded: list[OneClickIntake] = []
     events: list[NewEvent] = []
+    minters = _minter_names(session, rows)
     for row in rows:
         subject_id, erased = subjects[row.email_index]
         targets = policy.purposes if row.purpose == ALL_PURPOSES else (row.purpose,)
@@ -138,7 +142,7 @@ def fold_intake(
             continue  # as a repeated or erased unsubscribe: nothing is stored
         recorded.append(row)
         events.append(
-            NewEvent(subject_id, ConsentStatus.OPTED_OUT.value, _context(row), row.purpose)
+            NewEvent(subject_id, ConsentStatus.OPTED_OUT.value, _context(row, minters), row.purpose)
         )
         current = states.get((subject_id, row.purpose))
         if current is None or current[1] <= row.occurred_at:
@@ -165,7 +169,19 @@ def fold_intake(
     return outcome
 
 
-def _context(row: OneClickIntake) -> EventContext:
+def _minter_names(session: Session, rows: list[OneClickIntake]) -> dict[int, str]:
+    ids = {row.evidence[MINTER_KEY] for row in rows if row.evidence and MINTER_KEY in row.evidence}
+    if not ids:
+        return {}
+    found = session.execute(select(ApiKey.id, ApiKey.name).where(ApiKey.id.in_(sorted(ids))))
+    return {key_id: f"api_key:{name}" for key_id, name in found}
+
+
+def _context(row: OneClickIntake, minters: dict[int, str]) -> EventContext:
+    evidence = dict(row.evidence) if row.evidence else None
+    if evidence and MINTER_KEY in evidence:
+        key_id = evidence.pop(MINTER_KEY)
+        evidence["link_minted_by"] = minters.get(key_id, f"api_key#{key_id}")
     return EventContext(
         actor=ACTOR,
         source=row.source,
@@ -174,7 +190,7 @@ def _context(row: OneClickIntake) -> EventContext:
         ip=row.ip,
         user_agent=row.user_agent,
         campaign=row.campaign,
-        evidence=row.evidence,
+        evidence=evidence,
     )
 
 

@@ -100,8 +100,11 @@ class DestinationSync:
         clock: Callable[[], datetime] = utcnow,
         rng: random.Random | None = None,
         worker: str | None = None,
+        chores: Sequence[Callable[[], object]] = (),
     ):
         self.sessions = sessions
+        # Other queues the worker drains first in every pass (confirmation mails).
+        self.chores = list(chores)
         self.vault = vault
         self.settings = settings
         self.destinations = settings.destinations
@@ -146,6 +149,7 @@ class DestinationSync:
         """Register, reconcile where asked or due, then drain each destination
         (at most `max_batches` batches each, when given)."""
         self.fold_one_clicks()
+        self.run_chores()
         self.register()
         reports = []
         for name in names or list(self.connectors):
@@ -174,6 +178,13 @@ class DestinationSync:
         if folded:
             logger.info("%d one-click unsubscribes folded into the event log", folded)
         return folded
+
+    def run_chores(self) -> None:
+        for chore in self.chores:
+            try:
+                chore()
+            except Exception:  # one queue failing must not stop the destinations
+                logger.exception("sync chore %s failed; it runs again next pass", chore)
 
     def finish_erasures(self) -> int:
         """Erasure's second phase: drop the address of erased subjects that every

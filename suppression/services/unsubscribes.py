@@ -1,15 +1,17 @@
-"""What an unsubscribe link lets its holder do: opt out, and read or change their
-preferences. The caller has verified the link's token; these never commit.
+"""What a link lets its holder do: opt out, and read or change their preferences.
+The caller has verified the link's token; these never commit.
 
 Repeats are harmless: an opt-out that is already in force records nothing, and an
 erased subject (only its keyed index is left) is suppressed already, so nothing
-about the request is stored for it. Opting back in never overrides an erasure, a
-complaint, a restriction or an objection: those are refused, and the page says why.
+about the request is stored for it. Opting back in is never recorded here: the
+page only asks for it (services/opt_in_requests.py: the mailbox confirms first),
+and never over an erasure, a complaint, a restriction or an objection: those are
+refused, and the page says why.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -28,11 +30,7 @@ from suppression.domain.vault import AddressVault
 from suppression.models import UnsubscribeAlarm
 from suppression.services.alarms import AlarmRule, note_unsubscribe
 from suppression.services.consents import EventContext, record_consent
-from suppression.services.resubscribe import (
-    OptInAuthority,
-    materialise_hashed_suppression,
-    opt_in_conflict,
-)
+from suppression.services.resubscribe import OptInAuthority, opt_in_conflict
 from suppression.services.subjects import SubjectView, find_subject, view_subject
 
 SOURCE_ONE_CLICK = "one_click"
@@ -70,8 +68,9 @@ class Preferences:
 
 @dataclass(frozen=True)
 class PreferenceChanges:
-    opted_in: tuple[str, ...] = ()
     opted_out: tuple[str, ...] = ()
+    # Opt-ins asked for and allowed: nothing is recorded until the mailbox confirms.
+    to_confirm: tuple[str, ...] = ()
     refused: tuple[str, ...] = ()  # opt-ins asked for but not allowed (see Preferences)
     alarm: UnsubscribeAlarm | None = None
 
@@ -145,14 +144,14 @@ def read_preferences(
     return Preferences(tuple(choices), erased, locked_by)
 
 
-def _opt_in_refused(
-    session: Session, vault: AddressVault, address: str, purpose: str, ctx: EventContext
+def opt_in_refused(
+    session: Session, vault: AddressVault, address: str, purpose: str, at: datetime
 ) -> bool:
     """The re-subscribe guard, for the person's own opt-in (never over an erasure or
     a complaint)."""
     subject = find_subject(session, vault, address)
     conflict = opt_in_conflict(
-        session, subject, address, purpose, ctx.occurred_at, OptInAuthority.SUBJECT, False
+        session, subject, address, purpose, at, OptInAuthority.SUBJECT, False
     )
     return conflict is not None
 
@@ -165,45 +164,35 @@ def save_preferences(
     shown: set[str],
     wanted: set[str],
     ctx: EventContext,
-    notice_version: str,
     rule: AlarmRule,
 ) -> PreferenceChanges:
-    """Record what changed between the switches shown and the switches sent back.
+    """Record the opt-outs between the switches shown and the switches sent back, and
+    say which opt-ins are allowed (to be confirmed by the mailbox) or refused.
 
     Only purposes that were on the page count (`shown`): a purpose configured after
-    the page was loaded is not opted out because its switch was never seen. Opt-ins
-    carry the version of the notice the page showed.
+    the page was loaded is not opted out because its switch was never seen.
     """
     current = read_preferences(session, vault, policy, address, ctx.recorded_at)
     if current.erased:
         return PreferenceChanges(refused=tuple(sorted(wanted & shown)))
-    opted_in: list[str] = []
     opted_out: list[str] = []
+    to_confirm: list[str] = []
     refused: list[str] = []
     for choice in current.choices:
         if choice.purpose not in shown:
             continue
         want = choice.purpose in wanted
         if want and not choice.receiving:
-            if not current.can_opt_in or _opt_in_refused(
-                session, vault, address, choice.purpose, ctx
+            if not current.can_opt_in or opt_in_refused(
+                session, vault, address, choice.purpose, ctx.occurred_at
             ):
                 refused.append(choice.purpose)
-                continue
-            materialise_hashed_suppression(session, vault, address, ctx)
-            record_consent(
-                session,
-                vault,
-                address,
-                choice.purpose,
-                ConsentStatus.OPTED_IN,
-                replace(ctx, notice_version=notice_version),
-            )
-            opted_in.append(choice.purpose)
+            else:
+                to_confirm.append(choice.purpose)
         elif not want and choice.receiving:
             record_consent(session, vault, address, choice.purpose, ConsentStatus.OPTED_OUT, ctx)
             opted_out.append(choice.purpose)
     alarm = None
     if opted_out:
         alarm = note_unsubscribe(session, domain_of(address), ctx.campaign, ctx.recorded_at, rule)
-    return PreferenceChanges(tuple(opted_in), tuple(opted_out), tuple(refused), alarm)
+    return PreferenceChanges(tuple(opted_out), tuple(to_confirm), tuple(refused), alarm)

@@ -7,7 +7,7 @@ from flask import Flask, Response, render_template, request
 from werkzeug.exceptions import HTTPException
 
 # Paths that answer people with HTML rather than machines with JSON.
-PAGE_PREFIXES = ("/u/", "/preferences/", "/admin")
+PAGE_PREFIXES = ("/u/", "/preferences/", "/confirm/", "/admin")
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "

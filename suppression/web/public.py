@@ -1,13 +1,20 @@
-"""The public pages behind unsubscribe links: `/u/<token>` and `/preferences/<token>`.
+"""The public pages behind links: `/u/<token>`, `/preferences/<token>` and
+`/confirm/<token>`.
 
 GET and HEAD only ever show a page: mail scanners and link previewers fetch every
 link, so they write nothing (the unsubscribe page does not even read the store;
-the preference page reads the current switches). POST acts: the RFC
+the preference and confirmation pages read it). POST acts: the RFC
 8058 one-click body (`List-Unsubscribe=One-Click`, form-encoded or multipart)
 answers 200 with a short text body, the page's own form answers with a
 confirmation page; neither redirects, sets a cookie or needs a login or a CSRF
 token, because the token in the URL is the credential. A bad, changed or expired
 token answers 400 with a page that says how else to opt out, and records nothing.
+
+Each token opens what its kind allows (domain/tokens.py): the unsubscribe token of
+the `List-Unsubscribe` header only opts out; the preference token of the mail's
+body opens the preference page, where switching a purpose back on only sends a
+confirmation mail to the address; the confirmation link in that mail records the
+opt-in, with the evidence of both steps.
 """
 
 from __future__ import annotations
@@ -15,7 +22,16 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, render_template, request
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_limiter import RateLimitExceeded
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import DBAPIError
@@ -23,11 +39,20 @@ from sqlalchemy.exc import DBAPIError
 from suppression import intake_folder, metrics, runtime
 from suppression.domain.addresses import mask
 from suppression.domain.policy import ALL_PURPOSES
-from suppression.domain.tokens import LinkClaims, TokenError, TokenProblem
-from suppression.links import read_token
+from suppression.domain.purposes import PURPOSE_HINTS, purpose_label
+from suppression.domain.tokens import LinkClaims, LinkKind, TokenError, TokenProblem
+from suppression.links import read_confirmation, read_token
 from suppression.services.alarms import AlarmRule
+from suppression.services.api_keys import key_actor
 from suppression.services.consents import EventContext
-from suppression.services.intake import accept_one_click, has_pending
+from suppression.services.intake import MINTER_KEY, accept_one_click, has_pending
+from suppression.services.opt_in_requests import (
+    RESEND_AFTER,
+    UnknownRequest,
+    confirm_opt_in,
+    find_request,
+    request_opt_in,
+)
 from suppression.services.unsubscribes import (
     ACTOR,
     SOURCE_ONE_CLICK,
@@ -41,29 +66,17 @@ from suppression.services.unsubscribes import (
     unsubscribe,
 )
 from suppression.web import ratelimit
+from suppression.worker.confirmation_mail import ConfirmationMailer
 
 logger = logging.getLogger(__name__)
 
 blp = Blueprint("public", __name__)
 
-# How purposes read on the pages; a purpose configured without a label here is
-# shown by its name.
-PURPOSE_LABELS = {
-    ALL_PURPOSES: "all marketing from us",
-    "email_marketing": "marketing email",
-    "ad_audiences": "personalised ads on other sites",
-}
-PURPOSE_HINTS = {
-    "email_marketing": "News, offers and newsletters by email.",
-    "ad_audiences": "Ads on platforms such as Google, Facebook, LinkedIn and Microsoft, "
-    "shown because we shared a scrambled form of your address with them.",
-}
 ONE_CLICK_BODY = "You are unsubscribed.\n"
 INTAKE_ENGINE = "suppression.intake_engine"
-
-
-def purpose_label(purpose: str) -> str:
-    return PURPOSE_LABELS.get(purpose, purpose.replace("_", " "))
+MAILER = "suppression.confirmation_mailer"
+# Tokens that open /u/: the header's, and the preference token (which may do more).
+UNSUBSCRIBING_KINDS = (LinkKind.UNSUBSCRIBE, LinkKind.PREFERENCES)
 
 
 def install(app: Flask) -> None:
@@ -85,14 +98,17 @@ def install(app: Flask) -> None:
             pool_size=2,
             max_overflow=8,
         )
+    if state.settings.mail.enabled:
+        app.extensions[MAILER] = ConfirmationMailer(
+            state.sessions, state.vault, state.settings, clock=state.clock
+        )
     app.jinja_env.globals.setdefault("purpose_label", purpose_label)
     ratelimit.install(app, blp, app.extensions[runtime.EXTENSION].settings)
 
 
-@blp.errorhandler(TokenError)
 def bad_link(error: TokenError) -> tuple[str, int]:
     # The reason goes to the log for operators; never the token or an address.
-    logger.info("unsubscribe link rejected: %s", error.problem.value)
+    logger.info("link rejected: %s", error.problem.value)
     return render_template(
         "public/bad_link.html",
         expired=error.problem == TokenProblem.EXPIRED,
@@ -117,7 +133,30 @@ def _too_many(retry_after: int) -> Response:
     return response
 
 
-def _context(claims: LinkClaims, source: str) -> EventContext:
+def _time(value: Any) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def _link_evidence(claims: LinkClaims) -> dict[str, Any]:
+    return {
+        "link_kind": claims.kind.name.lower(),
+        "link_issued_at": _time(claims.issued_at),
+        "link_purpose": claims.purpose,
+    }
+
+
+def _minted_by(claims: LinkClaims) -> dict[str, str]:
+    """Who minted the link, by the API key's name (one read; a one-click keeps the id
+    and the fold names it)."""
+    if claims.minter is None:
+        return {}
+    reader = runtime.read_session()
+    name = key_actor(reader, claims.minter)
+    reader.rollback()
+    return {"link_minted_by": name} if name else {}
+
+
+def _context(claims: LinkClaims, source: str, **evidence: Any) -> EventContext:
     now = runtime.now()
     agent = request.user_agent.string
     return EventContext(
@@ -128,11 +167,15 @@ def _context(claims: LinkClaims, source: str) -> EventContext:
         ip=request.remote_addr,
         user_agent=agent[:500] if agent else None,
         campaign=claims.campaign,
-        evidence={
-            "link_issued_at": claims.issued_at.isoformat().replace("+00:00", "Z"),
-            "link_purpose": claims.purpose,
-        },
+        evidence={**_link_evidence(claims), **evidence},
     )
+
+
+def _read_link(token: str, kinds: tuple[LinkKind, ...]) -> LinkClaims:
+    claims = read_token(token)
+    if claims.kind not in kinds:
+        raise TokenError(TokenProblem.WRONG_KIND, claims.kind)
+    return claims
 
 
 def _alarm_rule() -> AlarmRule:
@@ -146,6 +189,7 @@ def _page(claims: LinkClaims, token: str, **extra: Any) -> dict[str, Any]:
         "masked": mask(claims.address),
         "purpose": link_purpose(claims.purpose, settings.policy),
         "mailbox": settings.unsubscribe_mailbox,
+        "can_manage": claims.kind == LinkKind.PREFERENCES,
         **extra,
     }
 
@@ -153,13 +197,13 @@ def _page(claims: LinkClaims, token: str, **extra: Any) -> dict[str, Any]:
 @blp.get("/u/<token>")
 def unsubscribe_page(token: str) -> str:
     """The confirmation page. Changes nothing and reads nothing from the store."""
-    claims = read_token(token)
+    claims = _read_link(token, UNSUBSCRIBING_KINDS)
     return render_template("public/unsubscribe.html", **_page(claims, token))
 
 
 @blp.post("/u/<token>")
 def unsubscribe_post(token: str) -> Response | tuple[str, int] | str:
-    claims = read_token(token)
+    claims = _read_link(token, UNSUBSCRIBING_KINDS)
     one_click = ratelimit.is_one_click()
     if not one_click and request.form.get("action") != "unsubscribe":
         # Neither the RFC 8058 body nor our form: say so, change nothing.
@@ -178,7 +222,7 @@ def _accept_one_click(claims: LinkClaims) -> None:
     """The RFC 8058 answer waits for one durable INSERT only: the intake row counts
     as an opt-out at once and is folded into the event chain in batches."""
     engine = current_app.extensions.get(INTAKE_ENGINE)
-    ctx = _context(claims, SOURCE_ONE_CLICK)
+    ctx = _context(claims, SOURCE_ONE_CLICK, **{MINTER_KEY: claims.minter} if claims.minter else {})
     try:
         _insert_intake(engine, claims, ctx)
     except DBAPIError as error:
@@ -222,7 +266,7 @@ def _unsubscribe(claims: LinkClaims, purpose: str, source: str) -> UnsubscribeOu
         runtime.settings().policy,
         claims.address,
         purpose,
-        _context(claims, source),
+        _context(claims, source, **_minted_by(claims)),
         _alarm_rule(),
     )
     session.commit()
@@ -257,16 +301,38 @@ def _preferences_page(claims: LinkClaims, token: str, **extra: Any) -> dict[str,
     )
 
 
+def _preference_link(token: str) -> LinkClaims:
+    """The preference page opens with a preference token only: the unsubscribe
+    token (readable by anyone who handles the mail) may only opt out."""
+    return _read_link(token, (LinkKind.PREFERENCES,))
+
+
+@blp.errorhandler(TokenError)
+def wrong_link(error: TokenError) -> Response | tuple[str, int]:
+    """An unsubscribe token on the preference page is sent to what it can do: a GET
+    to its unsubscribe page; a POST is refused (400) on that page, changing nothing.
+    Any other rejected token gets the bad-link page."""
+    token = (request.view_args or {}).get("token")
+    if error.problem != TokenProblem.WRONG_KIND or error.kind != LinkKind.UNSUBSCRIBE or not token:
+        return bad_link(error)
+    if request.endpoint == "public.preferences_page":
+        return redirect(url_for("public.unsubscribe_page", token=token), 303)
+    if request.endpoint == "public.preferences_post":
+        page = _page(read_token(token), token, unsubscribe_only=True)
+        return render_template("public/unsubscribe.html", **page), 400
+    return bad_link(error)
+
+
 @blp.get("/preferences/<token>")
 def preferences_page(token: str) -> str:
     """One switch per purpose, as stored now. Writes nothing."""
-    claims = read_token(token)
+    claims = _preference_link(token)
     return render_template("public/preferences.html", **_preferences_page(claims, token))
 
 
 @blp.post("/preferences/<token>")
 def preferences_post(token: str) -> tuple[str, int] | str:
-    claims = read_token(token)
+    claims = _preference_link(token)
     action = request.form.get("action")
     if action == "opt_out_all":
         outcome = _unsubscribe(claims, ALL_PURPOSES, SOURCE_PREFERENCE_PAGE)
@@ -280,6 +346,7 @@ def preferences_post(token: str) -> tuple[str, int] | str:
     wanted = set(request.form.getlist("receive")) & shown
     session = runtime.db_session()
     intake_folder.fold_for_address(session, claims.address)
+    ctx = _context(claims, SOURCE_PREFERENCE_PAGE, **_minted_by(claims))
     changes = save_preferences(
         session,
         runtime.vault(),
@@ -287,17 +354,119 @@ def preferences_post(token: str) -> tuple[str, int] | str:
         claims.address,
         shown,
         wanted,
-        _context(claims, SOURCE_PREFERENCE_PAGE),
-        settings.links.notice_version,
+        ctx,
         _alarm_rule(),
     )
+    confirmation = _ask_confirmation(session, claims, changes.to_confirm, ctx)
     preferences = read_preferences(
         session, runtime.vault(), settings.policy, claims.address, runtime.now()
     )
     session.commit()
-    metrics.CONSENT_CHANGES.labels("opted_in", SOURCE_PREFERENCE_PAGE).inc(len(changes.opted_in))
+    if confirmation is not None and confirmation.get("request_id") is not None:
+        confirmation["status"] = _send_now(confirmation.pop("request_id"))
     metrics.CONSENT_CHANGES.labels("opted_out", SOURCE_PREFERENCE_PAGE).inc(len(changes.opted_out))
     if changes.alarm is not None:
         metrics.UNSUBSCRIBE_ALARMS.inc()
-    page = _preferences_page(claims, token, preferences=preferences, changes=changes)
+    page = _preferences_page(
+        claims, token, preferences=preferences, changes=changes, confirmation=confirmation
+    )
     return render_template("public/preferences.html", **page)
+
+
+def _ask_confirmation(
+    session: Any, claims: LinkClaims, purposes: tuple[str, ...], ctx: EventContext
+) -> dict[str, Any] | None:
+    """Opt-ins wait for the mailbox: a request row (and its mail) in this transaction.
+    What the page then says: sent, sent a moment ago already, or not possible."""
+    if not purposes:
+        return None
+    settings = runtime.settings()
+    answer: dict[str, Any] = {
+        "purposes": purposes,
+        "hours": settings.mail.confirm_link_hours,
+        "resend_minutes": int(RESEND_AFTER.total_seconds() // 60),
+    }
+    if not settings.mail.enabled:
+        return {**answer, "status": "unavailable"}
+    evidence = {
+        "requested_at": _time(ctx.recorded_at),
+        "request_ip": ctx.ip,
+        "request_user_agent": ctx.user_agent,
+        "request_notice_version": settings.links.notice_version,
+        "campaign": ctx.campaign,
+        **(ctx.evidence or {}),
+    }
+    outcome = request_opt_in(
+        session, runtime.vault(), claims.address, purposes, evidence, ctx.recorded_at
+    )
+    if not outcome.new:
+        return {**answer, "status": "recent", "requested_at": outcome.request.requested_at}
+    return {**answer, "status": "queued", "request_id": outcome.request.id}
+
+
+def _send_now(request_id: int) -> str:
+    """After the commit: hand the mail to the relay now; if that fails the worker
+    retries it (the row is the outbox), and the page says the mail may be late."""
+    mailer: ConfirmationMailer = current_app.extensions[MAILER]
+    try:
+        return "sent" if mailer.deliver(request_id) else "queued"
+    except Exception:  # the request is recorded; the worker sends what this did not
+        logger.exception("sending confirmation mail for opt-in request %d failed", request_id)
+        return "queued"
+
+
+@blp.get("/confirm/<token>")
+def confirm_page(token: str) -> str:
+    """What the confirmation link would switch on, and a button. Writes nothing
+    (mail scanners open every link)."""
+    claims = read_confirmation(token)
+    reader = runtime.read_session()
+    try:
+        request_row = find_request(reader, runtime.vault(), claims)
+        confirmed_at = request_row.confirmed_at
+    except UnknownRequest:
+        raise TokenError(TokenProblem.EXPIRED) from None
+    finally:
+        reader.rollback()
+    return render_template(
+        "public/confirm.html",
+        token=token,
+        masked=mask(claims.address),
+        purposes=claims.purposes,
+        already_at=confirmed_at,
+        notice_version=runtime.settings().links.notice_version,
+    )
+
+
+@blp.post("/confirm/<token>")
+def confirm_post(token: str) -> str:
+    claims = read_confirmation(token)
+    settings = runtime.settings()
+    session = runtime.db_session()
+    intake_folder.fold_for_address(session, claims.address)
+    now = runtime.now()
+    agent = request.user_agent.string
+    ctx = EventContext(
+        actor=ACTOR,
+        source=SOURCE_PREFERENCE_PAGE,
+        occurred_at=now,
+        recorded_at=now,
+        ip=request.remote_addr,
+        user_agent=agent[:500] if agent else None,
+        notice_version=settings.links.notice_version,
+    )
+    try:
+        outcome = confirm_opt_in(session, runtime.vault(), settings.policy, claims, ctx)
+    except UnknownRequest:
+        raise TokenError(TokenProblem.EXPIRED) from None
+    session.commit()
+    metrics.CONSENT_CHANGES.labels("opted_in", SOURCE_PREFERENCE_PAGE).inc(len(outcome.opted_in))
+    return render_template(
+        "public/confirm.html",
+        token=token,
+        masked=mask(claims.address),
+        purposes=claims.purposes,
+        outcome=outcome,
+        already_at=outcome.already_at,
+        notice_version=settings.links.notice_version,
+    )

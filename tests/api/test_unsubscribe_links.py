@@ -8,8 +8,9 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
+from suppression.domain.tokens import LinkKind
 from suppression.links import read_token
-from suppression.models import ConsentEvent, Subject
+from suppression.models import ApiKey, ConsentEvent, Subject
 
 ORIGIN = "https://optout.example.com"
 MAILBOX = "unsubscribe@example.com"
@@ -35,23 +36,34 @@ def claims_of(app):
     return read
 
 
-def test_one_recipient_gets_a_link_and_ready_headers(client, sender, clock, claims_of):
+def test_one_recipient_gets_a_link_and_ready_headers(client, sender, clock, claims_of, session):
     response = links(client, sender, {"email": " Jane.Doe@Example.COM", "campaign": "nov-news"})
     assert response.status_code == 200
     body = response.get_json()
     assert body["email"] == " Jane.Doe@Example.COM"  # echoed as sent
     assert body["url"].startswith(f"{ORIGIN}/u/")
-    token = body["url"].rsplit("/", 1)[1]
-    assert body["preferences_url"] == f"{ORIGIN}/preferences/{token}"
+    assert body["preferences_url"].startswith(f"{ORIGIN}/preferences/")
+    # Two tokens: the header's only unsubscribes; the body's opens the preference page.
+    assert claims_of(body["url"]).kind == LinkKind.UNSUBSCRIBE
+    assert claims_of(body["preferences_url"]).kind == LinkKind.PREFERENCES
+    assert body["url"].rsplit("/", 1)[1] != body["preferences_url"].rsplit("/", 1)[1]
     assert body["headers"] == {
         "List-Unsubscribe": f"<{body['url']}>, <mailto:{MAILBOX}?subject=unsubscribe>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
-    claims = claims_of(body["url"])
-    assert claims.address == "jane.doe@example.com"
-    assert claims.purpose == "email_marketing"
-    assert claims.campaign == "nov-news"
-    assert claims.issued_at == clock()
+    for url in (body["url"], body["preferences_url"]):
+        claims = claims_of(url)
+        assert claims.address == "jane.doe@example.com"
+        assert claims.purpose == "email_marketing"
+        assert claims.campaign == "nov-news"
+        assert claims.issued_at == clock()
+        assert claims.minter == sender_key_id(session)
+
+
+def sender_key_id(session) -> int:
+    found = session.scalar(select(ApiKey.id).where(ApiKey.role == "sender"))
+    session.rollback()
+    return found
 
 
 def test_the_address_is_not_in_the_link(client, sender):

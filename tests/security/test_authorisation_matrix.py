@@ -202,7 +202,7 @@ def test_a_staff_post_without_the_csrf_token_is_refused(app, clock, subject_id):
     "token",
     ["x", "A" * 59, "AQEB" + "_" * 80, "%00", "%C3%28%FF", "AQEB" + "-" * 2000],
 )
-@pytest.mark.parametrize("page", ["/u/", "/preferences/"])
+@pytest.mark.parametrize("page", ["/u/", "/preferences/", "/confirm/"])
 def test_public_pages_refuse_a_bad_token_with_400_and_record_nothing(client, session, page, token):
     before = _counts(session)
     for method in ("GET", "POST"):
@@ -214,13 +214,31 @@ def test_public_pages_refuse_a_bad_token_with_400_and_record_nothing(client, ses
     assert _counts(session) == before
 
 
-@pytest.mark.parametrize("page", ["/u/", "/preferences/"])
-def test_public_pages_accept_a_minted_token(client, callers, page):
+@pytest.mark.parametrize(("page", "link"), [("/u/", "url"), ("/preferences/", "preferences_url")])
+def test_public_pages_accept_a_minted_token(client, callers, page, link):
     minted = client.post(
         "/v1/unsubscribe-links", json={"email": "matrix@example.com"}, headers=callers["sender"]
     ).get_json()
-    token = minted["url"].rsplit("/", 1)[1]
+    token = minted[link].rsplit("/", 1)[1]
     assert client.get(page + token).status_code == 200
+
+
+def test_each_token_opens_only_what_its_kind_allows(client, callers, session):
+    """The header's token only unsubscribes; a link token is no confirmation."""
+    minted = client.post(
+        "/v1/unsubscribe-links", json={"email": "matrix@example.com"}, headers=callers["sender"]
+    ).get_json()
+    unsubscribe = minted["url"].rsplit("/", 1)[1]
+    preferences = minted["preferences_url"].rsplit("/", 1)[1]
+    before = _counts(session)
+    assert client.get(f"/preferences/{unsubscribe}").status_code == 303  # to /u/
+    save = {"action": "save", "shown": "email_marketing", "receive": "email_marketing"}
+    assert client.post(f"/preferences/{unsubscribe}", data=save).status_code == 400
+    for token in (unsubscribe, preferences):
+        assert client.get(f"/confirm/{token}").status_code == 400
+        assert client.post(f"/confirm/{token}").status_code == 400
+    assert client.get(f"/u/{preferences}").status_code == 200
+    assert _counts(session) == before
 
 
 @pytest.mark.parametrize("subject", ["999999", "99999999999999999999"])

@@ -1,5 +1,5 @@
-"""Unsubscribe-link tokens: round trip, and rejection of every changed, cut, re-keyed
-or expired token."""
+"""Link tokens: round trip, kinds, and rejection of every changed, cut, re-keyed,
+expired or wrong-kind token."""
 
 from __future__ import annotations
 
@@ -9,10 +9,14 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from legacy_tokens import legacy_unsubscribe_token
 
 from suppression.domain.tokens import (
     MAX_CAMPAIGN_BYTES,
     ClaimsError,
+    ConfirmationClaims,
+    LinkClaims,
+    LinkKind,
     LinkTokens,
     TokenError,
     TokenProblem,
@@ -65,23 +69,96 @@ def problem(tokens: LinkTokens, token: str, now: datetime = NOW) -> TokenProblem
     return caught.value.problem
 
 
+link_kinds = st.sampled_from([LinkKind.UNSUBSCRIBE, LinkKind.PREFERENCES])
+minters = st.none() | st.integers(min_value=1, max_value=2**32 - 1)
+
+
 @examples
-@given(address=addresses, purpose=purposes, campaign=campaigns, issued=moments)
-def test_a_minted_token_reads_back_as_its_claims(tokens, address, purpose, campaign, issued):
-    claims = tokens.read(tokens.mint(address, purpose, campaign, issued), NOW, VALID)
+@given(
+    address=addresses,
+    purpose=purposes,
+    campaign=campaigns,
+    issued=moments,
+    kind=link_kinds,
+    minter=minters,
+)
+def test_a_minted_token_reads_back_as_its_claims(
+    tokens, address, purpose, campaign, issued, kind, minter
+):
+    claims = tokens.read(tokens.mint(address, purpose, campaign, issued, kind, minter), NOW, VALID)
     assert claims.address == address
     assert claims.purpose == purpose
     assert claims.campaign == campaign
     assert claims.issued_at == issued.replace(microsecond=0)
+    assert claims.kind == kind
+    assert claims.minter == minter
 
 
 def test_a_token_is_url_safe_and_short(tokens):
     token = mint(tokens, campaign=None)
     assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-    # The figure the README and the module docstring give: 59 characters without a
-    # campaign, 86 with a 20-character one.
-    assert len(token) == 59
-    assert len(tokens.mint(ADDRESS, "email_marketing", "2026-11-black-friday", NOW)) == 86
+    # The figure the README and the module docstring give: 66 characters without a
+    # campaign, 92 with a 20-character one.
+    assert len(token) == 66
+    assert len(tokens.mint(ADDRESS, "email_marketing", "2026-11-black-friday", NOW)) == 92
+
+
+def test_a_token_minted_before_kinds_reads_as_an_unsubscribe_token(tokens):
+    token = legacy_unsubscribe_token(KEY_1, NOW, ADDRESS, "email_marketing", b"2026-10-news")
+    assert len(token) == 75  # byte for byte what format 1 minted
+    claims = tokens.read(token, NOW, VALID)
+    assert claims == LinkClaims(ADDRESS, "email_marketing", "2026-10-news", NOW)
+    assert (claims.kind, claims.minter) == (LinkKind.UNSUBSCRIBE, None)
+    with pytest.raises(TokenError) as caught:
+        tokens.read_confirmation(token, NOW, VALID)
+    assert caught.value.problem == TokenProblem.WRONG_KIND
+
+
+@examples
+@given(kind=link_kinds, data=st.data())
+def test_the_kind_of_a_token_cannot_be_changed(tokens, kind, data):
+    token = tokens.mint(ADDRESS, "email_marketing", None, NOW, kind, 7)
+    assert tokens.read(token, NOW, VALID).kind == kind
+    raw = bytearray(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+    # The kind is the first byte of the ciphertext: any change to it breaks the tag.
+    raw[18] ^= data.draw(st.integers(min_value=1, max_value=255))
+    changed = base64.urlsafe_b64encode(bytes(raw)).rstrip(b"=").decode()
+    assert problem(tokens, changed) == TokenProblem.FORGED
+
+
+@examples
+@given(
+    address=addresses,
+    chosen=st.lists(purposes, min_size=1, max_size=4, unique=True),
+    request_id=st.integers(min_value=1, max_value=2**63 - 1),
+    requested=moments,
+)
+def test_a_confirmation_token_reads_back_and_opens_nothing_else(
+    tokens, address, chosen, request_id, requested
+):
+    token = tokens.mint_confirmation(address, chosen, request_id, requested)
+    hours = timedelta(hours=48)
+    assert tokens.read_confirmation(token, requested, hours) == ConfirmationClaims(
+        address, tuple(chosen), request_id, requested.replace(microsecond=0)
+    )
+    with pytest.raises(TokenError) as caught:
+        tokens.read(token, requested, VALID)
+    assert caught.value.problem == TokenProblem.WRONG_KIND
+    assert caught.value.kind == LinkKind.CONFIRMATION
+
+
+def test_a_link_token_is_no_confirmation_and_a_confirmation_expires_in_hours(tokens):
+    for kind in (LinkKind.UNSUBSCRIBE, LinkKind.PREFERENCES):
+        link = tokens.mint(ADDRESS, "email_marketing", None, NOW, kind)
+        with pytest.raises(TokenError) as caught:
+            tokens.read_confirmation(link, NOW, VALID)
+        assert caught.value.problem == TokenProblem.WRONG_KIND
+    token = tokens.mint_confirmation(ADDRESS, ["email_marketing"], 1, NOW)
+    hours = timedelta(hours=48)
+    assert tokens.read_confirmation(token, NOW + hours, hours).request_id == 1
+    with pytest.raises(TokenError) as caught:
+        tokens.read_confirmation(token, NOW + hours + timedelta(seconds=1), hours)
+    assert caught.value.problem == TokenProblem.EXPIRED
 
 
 def test_the_address_cannot_be_read_from_a_token(tokens):
@@ -184,12 +261,13 @@ def test_any_text_is_refused_as_a_token_problem_and_nothing_else(tokens, text):
 
 
 def test_a_non_canonical_spelling_of_a_token_is_rejected(tokens):
-    # 59 characters leave spare bits in the last one; base64 would ignore them.
+    # 66 characters leave spare bits in the last one; base64 would ignore them.
     token = mint(tokens, campaign=None)
     alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
     last = alphabet.index(token[-1])
     twin = token[:-1] + alphabet[last ^ 1]
-    assert base64.urlsafe_b64decode(twin + "=") == base64.urlsafe_b64decode(token + "=")
+    padding = "=" * (-len(token) % 4)
+    assert base64.urlsafe_b64decode(twin + padding) == base64.urlsafe_b64decode(token + padding)
     assert problem(tokens, twin) == TokenProblem.MALFORMED
 
 

@@ -1,5 +1,6 @@
 """The preference page: one switch per purpose, opt out of everything, opt back in
-(recorded as consent with the notice version), never over an erasure or complaint."""
+(once the mailbox confirms: tests/web/test_double_opt_in.py has the whole flow;
+recorded as consent with the notice version), never over an erasure or complaint."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 import pytest
+from smtp_server import smtp_server
 from sqlalchemy import select
 
-from suppression.config import LinkSettings
+from suppression.config import LinkSettings, MailSettings
 from suppression.models import ConsentEvent, ConsentState, Subject
 
 ORIGIN = "https://optout.example.com"
@@ -19,13 +21,28 @@ NOTICE = "prefs-2026-11"
 
 
 @pytest.fixture
-def settings(make_settings):
+def relay():
+    with smtp_server() as server:
+        yield server
+
+
+@pytest.fixture
+def settings(make_settings, relay):
     return replace(
         make_settings(),
         public_base_url=ORIGIN,
         unsubscribe_mailbox=MAILBOX,
         links=LinkSettings(page_rate_limit="1000 per minute", notice_version=NOTICE),
+        mail=MailSettings(smtp_url=relay.url, mail_from="news@example.com"),
     )
+
+
+def confirm_from_mail(client, relay) -> None:
+    """Use the link of the newest confirmation mail, as the person would."""
+    link = re.search(rf"{re.escape(ORIGIN)}(/confirm/\S+)", relay.messages[-1].get_content())
+    assert link, "no confirmation link in the mail"
+    response = client.post(link.group(1))
+    assert response.status_code == 200
 
 
 def preferences_path(client, headers, email, **fields) -> str:
@@ -60,8 +77,11 @@ def decision(client, headers, email, purpose="email_marketing"):
 
 
 def events(session):
+    """Every event, detached: reading one later must not open a (SQLite: writing)
+    transaction that would hold the lock against the next request."""
     session.expire_all()
     found = list(session.scalars(select(ConsentEvent).order_by(ConsentEvent.id)))
+    session.expunge_all()
     session.rollback()
     return found
 
@@ -122,7 +142,9 @@ def test_switching_one_purpose_off_opts_out_of_it_only(client, sender, session):
     assert decision(client, sender, "jane@example.com", "ad_audiences") == (True, None)
 
 
-def test_opting_back_in_is_recorded_as_consent_with_the_notice_version(client, sender, session):
+def test_opting_back_in_is_recorded_as_consent_with_the_notice_version(
+    client, sender, session, relay
+):
     path = preferences_path(client, sender, "jane@example.com")
     unsubscribe = path.replace("/preferences/", "/u/")
     client.post(unsubscribe, data={"List-Unsubscribe": "One-Click"})
@@ -130,7 +152,10 @@ def test_opting_back_in_is_recorded_as_consent_with_the_notice_version(client, s
     page = client.get(path).get_data(as_text=True)
     assert switches(page)["email_marketing"] == (False, False)
     response = save(client, path, receive=["email_marketing", "ad_audiences"])
-    assert "You agreed to receive marketing email." in response.get_data(as_text=True)
+    assert "Open the link in it within 48 hours" in response.get_data(as_text=True)
+    assert [e.action for e in events(session)] == ["opted_out"]
+    confirm_from_mail(client, relay)
+    assert switches(client.get(path).get_data(as_text=True))["email_marketing"] == (True, False)
     opt_in = events(session)[-1]
     assert (opt_in.action, opt_in.purpose, opt_in.source, opt_in.notice_version) == (
         "opted_in",
@@ -143,12 +168,14 @@ def test_opting_back_in_is_recorded_as_consent_with_the_notice_version(client, s
 
 
 def test_opting_in_where_the_jurisdiction_requires_it_makes_the_address_sendable(
-    client, sender, session
+    client, sender, session, relay
 ):
     path = preferences_path(client, sender, "li@example.ca")
     assert decision(client, sender, "li@example.ca") == (False, "opt_in_required")
     assert switches(client.get(path).get_data(as_text=True))["email_marketing"] == (False, False)
     save(client, path, receive=["email_marketing"])
+    assert decision(client, sender, "li@example.ca") == (False, "opt_in_required")
+    confirm_from_mail(client, relay)
     assert decision(client, sender, "li@example.ca") == (True, None)
     # Leaving an opt-in-regime purpose off records nothing for it.
     assert [e.purpose for e in events(session)] == ["email_marketing"]
