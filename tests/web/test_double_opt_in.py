@@ -571,3 +571,26 @@ def test_the_export_lists_a_pending_request_with_its_evidence(
     assert request["mail_sent_at"] == "2026-11-29T12:00:00Z"
     assert request["evidence"]["request_user_agent"] == "Browser at home"
     assert request["evidence"]["link_minted_by"] == "api_key:sender-key"
+
+
+def test_two_racing_confirmations_record_one_opt_in(app, client, sender, session, relay):
+    import threading
+
+    links = mint(client, sender, "li@example.ca")
+    save(client, links["prefs"], receive=["email_marketing"])
+    confirm = confirm_path(relay.messages[-1])
+    start = threading.Barrier(4)
+    answers: list[int] = []
+
+    def post() -> None:
+        own = app.test_client()
+        start.wait()
+        answers.append(own.post(confirm).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == [200, 200, 200, 200]
+    assert [e.action for e in events(session)] == ["opted_in"]
