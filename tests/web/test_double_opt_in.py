@@ -594,3 +594,18 @@ def test_two_racing_confirmations_record_one_opt_in(app, client, sender, session
         thread.join()
     assert answers == [200, 200, 200, 200]
     assert [e.action for e in events(session)] == ["opted_in"]
+
+
+def test_staff_see_a_request_waiting_for_the_mailbox(client, sender, relay, sign_in):
+    opt_out(client, sender, "jane@example.com")
+    relay.catcher.refuse_next.append("451 4.3.0 mailbox busy, try later")
+    links = mint(client, sender, "jane@example.com")
+    save(client, links["prefs"], receive=["email_marketing"])
+    staff_client, token = sign_in("alice")
+    found = staff_client.post(
+        "/admin/search", data={"email": "jane@example.com", "csrf_token": token}
+    )
+    page = re.sub(r"\s+", " ", staff_client.get(found.headers["Location"]).get_data(True))
+    assert "Waiting for the mailbox to confirm" in page
+    assert "<strong>email marketing</strong>, asked 2026-11-29 12:00:00 UTC" in page
+    assert "mail not sent yet, retrying (recipient refused (SMTP 451))" in page

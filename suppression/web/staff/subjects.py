@@ -29,6 +29,7 @@ from suppression.services.access_log import (
 )
 from suppression.services.consents import EventContext, record_consent, set_country
 from suppression.services.history import subject_events
+from suppression.services.opt_in_requests import requests_for
 from suppression.services.resubscribe import (
     OptInAuthority,
     clear_for_staff_opt_in,
@@ -154,6 +155,7 @@ def render_subject(
         address=_address(subject),
         view=view,
         events=subject_events(db, subject.id),
+        waiting=[r for r in requests_for(db, bytes(subject.email_index)) if not r.confirmed_at],
         regime=policy.regimes.regime_for(country).value,
         eea=is_eea(country),
         eea_policy=policy.eea_policy.value,
