@@ -8,7 +8,6 @@ address (trying many accounts from one place).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -122,13 +121,14 @@ def list_staff_users(session: Session) -> list[StaffUser]:
 
 
 def set_password(session: Session, username: str, password: str, now: datetime) -> StaffUser:
-    """A new password: every session signed in with the old one ends."""
+    """A new password: every session of the account ends (the caller may start a
+    new one for the person who changed it)."""
     user = _require(session, username)
     check_password(password)
     user.password_hash = generate_password_hash(password)
     user.password_changed_at = now
     session.execute(delete(SignInAttempt).where(SignInAttempt.username == user.username))
-    session.flush()
+    _end_sessions(session, user)
     return user
 
 
@@ -139,18 +139,28 @@ def set_disabled(session: Session, username: str, disabled: bool, now: datetime)
         user.disabled_at = now
     elif not disabled:
         user.disabled_at = None
+    if disabled:
+        _end_sessions(session, user)
     session.flush()
     return user
 
 
+def end_sessions(session: Session, username: str) -> StaffUser:
+    """Sign-out: every session of the account ends, on every device, and so does
+    any copy of its cookie."""
+    user = _require(session, username)
+    _end_sessions(session, user)
+    return user
+
+
+def _end_sessions(session: Session, user: StaffUser) -> None:
+    # Raised in SQL, not read and written back: two at once still both count.
+    user.session_generation = StaffUser.session_generation + 1
+    session.flush()
+
+
 def verify_password(user: StaffUser, password: str) -> bool:
     return check_password_hash(user.password_hash, password[:MAX_PASSWORD])
-
-
-def session_fingerprint(user: StaffUser) -> str:
-    """Stored in the signed session cookie: it changes with the password, so a
-    password change ends every other session of that account."""
-    return hashlib.sha256(user.password_hash.encode("utf-8")).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """Who is signed in: the signed session cookie, CSRF tokens, roles, sign-in and out.
 
-The session is Flask's signed cookie. It holds the account id, a fingerprint of
-the password hash (a new password ends every other session), and the sign-in
-time (sessions end STAFF_SESSION_HOURS after sign-in, whatever the cookie says).
+The session is Flask's signed cookie. It holds the account id, the account's
+session generation (sign-out, a new password and disabling raise it, so every
+copy of an older cookie is refused on its next request), and the sign-in time
+(sessions end STAFF_SESSION_HOURS after sign-in, whatever the cookie says).
 Every form of the staff pages carries a CSRF token bound to that session; the
 public pages (/u/, /preferences/) are not part of this blueprint and need none.
 """
@@ -119,8 +120,8 @@ def _load_user() -> StaffUser | None:
     user = accounts.get_staff_user(runtime.read_session(), int(data.get("id", 0)))
     if user is None or user.disabled_at is not None:
         return None
-    if not hmac.compare_digest(str(data.get("fp", "")), accounts.session_fingerprint(user)):
-        return None
+    if data.get("gen") != user.session_generation:
+        return None  # signed out, a new password, or disabled since
     hours = runtime.settings().staff_session_hours
     if runtime.now().timestamp() - float(data.get("at", 0)) > hours * 3600:
         return None
@@ -169,7 +170,7 @@ def start_session(user: StaffUser) -> None:
     session.permanent = True
     session[SESSION_KEY] = {
         "id": user.id,
-        "fp": accounts.session_fingerprint(user),
+        "gen": user.session_generation,
         "at": runtime.now().timestamp(),
     }
     csrf_token()
@@ -211,6 +212,10 @@ def sign_in() -> Any:
 
 @bp.post("/sign-out")
 def sign_out() -> Any:
+    """Ends the session on the server too: a copy of the cookie stops working."""
+    db = runtime.db_session()
+    accounts.end_sessions(db, signed_in_user().username)
+    db.commit()
     session.clear()
     flash("You are signed out.", "ok")
     return redirect(url_for("staff.sign_in"), 303)
