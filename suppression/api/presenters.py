@@ -32,6 +32,10 @@ def event_context(data: dict[str, Any], default_source: str = "api") -> EventCon
             "occurred_at is in the future",
             {"occurred_at": ["Must not be later than now (5 minutes of clock skew allowed)."]},
         )
+    # A time within the skew but ahead of ours is taken as now: an event dated after
+    # its recording would outrank a real change made in the minutes between (the
+    # person's opt-out), as the state only ever moves to a newer event.
+    occurred_at = min(occurred_at, now)
     return EventContext(
         actor=current_actor(),
         source=data.get("source") or default_source,

@@ -117,7 +117,8 @@ def read_opt_in(form: Mapping[str, str], purposes: tuple[str, ...], now: datetim
             if when > now + MAX_CLOCK_SKEW:
                 result.errors["occurred_at"] = "Consent cannot have been given in the future."
             else:
-                result.values["occurred_at"] = when.isoformat()
+                # Not ahead of now: a later opt-out must still be newer (api/presenters.py).
+                result.values["occurred_at"] = min(when, now).isoformat()
     return result
 
 
