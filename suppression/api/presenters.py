@@ -11,6 +11,7 @@ from flask_smorest import abort
 from suppression import runtime
 from suppression.api.auth import current_actor
 from suppression.api.fields import rfc3339
+from suppression.domain.text import storable
 from suppression.errors import InvalidInput
 from suppression.services.consents import EventContext
 from suppression.services.subjects import SubjectView
@@ -21,6 +22,13 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 def client_ip() -> str | None:
     """The peer address; behind a proxy, run gunicorn with --forwarded-allow-ips."""
     return request.remote_addr
+
+
+def user_agent() -> str | None:
+    """The User-Agent header as evidence: at most 500 characters, and storable (a
+    client may send NUL, which PostgreSQL refuses, and bytes that are not text)."""
+    agent = request.user_agent.string
+    return storable(agent[:500]) if agent else None
 
 
 def event_context(data: dict[str, Any], default_source: str = "api") -> EventContext:
@@ -42,7 +50,7 @@ def event_context(data: dict[str, Any], default_source: str = "api") -> EventCon
         occurred_at=occurred_at,
         recorded_at=now,
         ip=client_ip(),
-        user_agent=(request.user_agent.string or None) and request.user_agent.string[:500],
+        user_agent=user_agent(),
         campaign=data.get("campaign"),
         notice_version=data.get("notice_version"),
         evidence=data.get("evidence"),

@@ -17,6 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from suppression.domain.text import is_storable
 from suppression.errors import Conflict, InvalidInput, NotFound
 from suppression.models import SignInAttempt, StaffUser
 
@@ -60,6 +61,12 @@ def check_username(username: str) -> str:
 
 
 def check_password(password: str) -> str:
+    if not is_storable(password):
+        # The sign-in form refuses such text (web/staff/auth.py): it could never be typed.
+        raise InvalidInput(
+            "password holds a NUL or a broken character",
+            {"password": ["No NUL bytes or broken characters."]},
+        )
     if len(password) < MIN_PASSWORD:
         raise InvalidInput(
             "password too short",
@@ -100,9 +107,10 @@ def create_staff_user(
 
 
 def find_staff_user(session: Session, username: str) -> StaffUser | None:
-    return session.scalars(
-        select(StaffUser).where(StaffUser.username == normalise_username(username))
-    ).one_or_none()
+    name = normalise_username(username)
+    if not USERNAME.fullmatch(name):
+        return None  # no account is named so; and a NUL (from a URL) must reach no query
+    return session.scalars(select(StaffUser).where(StaffUser.username == name)).one_or_none()
 
 
 def get_staff_user(session: Session, user_id: int) -> StaffUser | None:

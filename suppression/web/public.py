@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 from suppression import intake_folder, metrics, runtime
 from suppression.domain.addresses import mask
 from suppression.domain.policy import ALL_PURPOSES
+from suppression.domain.text import storable
 from suppression.domain.tokens import LinkClaims, TokenError, TokenProblem
 from suppression.links import read_token
 from suppression.services.alarms import AlarmRule
@@ -81,6 +82,7 @@ def install(app: Flask) -> None:
         app.extensions[INTAKE_ENGINE] = create_engine(
             state.engine.url,
             isolation_level="AUTOCOMMIT",
+            hide_parameters=True,  # as database.make_engine: no evidence in an error
             pool_pre_ping=False,
             pool_size=2,
             max_overflow=8,
@@ -126,8 +128,10 @@ def _context(claims: LinkClaims, source: str) -> EventContext:
         occurred_at=now,
         recorded_at=now,
         ip=request.remote_addr,
-        user_agent=agent[:500] if agent else None,
-        campaign=claims.campaign,
+        # Storable (no NUL, no lone surrogate): a hostile header must not cost the
+        # person's opt-out; nor a campaign minted into a link before minting refused one.
+        user_agent=storable(agent[:500]) if agent else None,
+        campaign=storable(claims.campaign) if claims.campaign else claims.campaign,
         evidence={
             "link_issued_at": claims.issued_at.isoformat().replace("+00:00", "Z"),
             "link_purpose": claims.purpose,

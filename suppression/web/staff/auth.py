@@ -33,6 +33,7 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.wrappers import Response
 
 from suppression import runtime
+from suppression.domain.text import is_storable
 from suppression.errors import InvalidInput
 from suppression.models import StaffUser
 from suppression.services import staff as accounts
@@ -46,6 +47,10 @@ OPEN_ENDPOINTS = {"staff.sign_in"}
 # The subject whose page the very next request may show without logging it again
 # (it follows straight from a logged search or a change). Any other request drops it.
 SHOWN_KEY = "shown_subject"
+UNSTORABLE_SIGN_IN = (
+    "The username or password holds a character no account can have (a NUL byte or a "
+    "broken character): type them again."
+)
 
 
 class StaffSessionInterface(SecureCookieSessionInterface):
@@ -184,6 +189,11 @@ def sign_in() -> Any:
     if request.method == "GET":
         return render_template("staff/sign_in.html", next=target)
     username = request.form.get("username", "")
+    if not (is_storable(username) and is_storable(request.form.get("password", ""))):
+        # No account has such a name or password; the name must not reach a query.
+        return render_template(
+            "staff/sign_in.html", error=UNSTORABLE_SIGN_IN, next=target, username=""
+        ), 422
     db = runtime.db_session()
     result = accounts.sign_in(
         db, username, request.form.get("password", ""), request.remote_addr, runtime.now()
