@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from suppression.db import Base
 from suppression.models import ConsentEvent, Subject
-from suppression.services.api_keys import revoke_api_key
+from suppression.services.api_keys import create_api_key, revoke_api_key
 from suppression.services.staff import create_staff_user
 
 ALLOWED, UNAUTHENTICATED, FORBIDDEN = "allowed", "401", "403"
@@ -394,3 +394,47 @@ def test_a_sender_never_undoes_a_protection(
             "/v1/subjects/lookup", json={"email": PROTECTED}, headers=callers["admin"]
         ).get_json()
         assert (lookup["country"], lookup["country_source"]) == ("DE", "declared"), where
+
+
+def test_with_soft_opt_in_on_a_senders_purchase_still_undoes_no_protection(
+    make_settings, sender_for, clock
+):
+    """A purchase is the lawful basis of soft opt-in where it is enabled: it makes
+    a new Canadian customer sendable, and no protected one."""
+    client, sender = sender_for(make_settings(SOFT_OPT_IN_COUNTRIES="CA"))
+    session = client.application.extensions["suppression"].sessions()
+    _key, secret = create_api_key(session, "matrix-admin", "admin", clock())
+    session.commit()
+    session.close()
+    admin = {"Authorization": f"Bearer {secret}"}
+    digest = hashlib.sha256(b"hashed@example.ca").hexdigest()
+    rows = f"email_sha256\n{digest}\n"
+    client.post("/v1/imports", data=rows, content_type="text/csv", headers=admin)
+    for address, kind in (
+        ("complained@example.ca", "complaint"),
+        ("bounced@example.ca", "hard_bounce"),
+    ):
+        client.post("/v1/blocks", json={"email": address, "kind": kind}, headers=sender)
+    restricted = {"email": "restricted@example.ca", "kind": "restriction"}
+    client.post("/v1/blocks", json=restricted, headers=admin)
+    opted_out = {"email": "out@example.ca", "purpose": "all", "status": "opted_out", "source": "x"}
+    client.post("/v1/consents", json=opted_out, headers=sender)
+    erased = {"email": "erased@example.ca", "reason": "request"}
+    client.post("/v1/subjects/erase", json=erased, headers=admin)
+    clock.advance(minutes=1)
+    protected = ["hashed", "complained", "bounced", "restricted", "out", "erased"]
+    addresses = [f"{name}@example.ca" for name in [*protected, "customer"]]
+    for address in addresses:
+        purchase = {"email": address, "kind": "purchase"}
+        assert client.post("/v1/relationships", json=purchase, headers=sender).status_code == 201
+    body = {"purpose": "email_marketing", "addresses": addresses}
+    results = client.post("/v1/checks?detail=all", json=body, headers=sender).get_json()
+    assert [(r["sendable"], r["reason"]) for r in results["results"]] == [
+        (False, "opted_out"),
+        (False, "complained"),
+        (False, "bounced"),
+        (False, "restricted"),
+        (False, "opted_out"),
+        (False, "erased"),
+        (True, None),
+    ]
