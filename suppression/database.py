@@ -22,6 +22,9 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
 def make_engine(url: str, **options: Any) -> Engine:
+    # A failing statement's error (raised, logged with its traceback) would print
+    # every bound parameter: evidence, IPs, sealed addresses. It names the SQL only.
+    options.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30}, **options)
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from suppression import runtime
 from suppression.api.auth import protected
-from suppression.api.fields import rfc3339
+from suppression.api.fields import Text, rfc3339
 from suppression.models import AccessLogEntry
 from suppression.services.access_log import PAGE_SIZE, list_access
 
@@ -30,7 +30,7 @@ class AccessQuerySchema(Schema):
         validate=validate.Range(min=1, max=MAX_ID),
         metadata={"description": "Entries older than this id (from `next_before`)"},
     )
-    actor = fields.String(
+    actor = Text(
         validate=validate.Length(min=1, max=200),
         metadata={"example": "staff:alice", "description": "staff:<username> or api_key:<name>"},
     )

@@ -51,3 +51,9 @@ def protected(blp: Blueprint, *roles: Role) -> Callable[[Callable[..., Any]], Ca
 
 def current_actor() -> str:
     return f"api_key:{g.api_key.name}"
+
+
+def is_staff_key() -> bool:
+    """A staff or admin key: it may undo what a person or staff put in place (with
+    evidence); a sender key may not."""
+    return g.api_key.role in (Role.STAFF.value, Role.ADMIN.value)

@@ -6,19 +6,20 @@ from typing import Any
 
 from flask import jsonify
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 
 from suppression import metrics, runtime
-from suppression.api.auth import protected
+from suppression.api.auth import is_staff_key, protected
 from suppression.api.presenters import event_context, subject_document
 from suppression.api.schemas import BatchRecordedSchema, BlockRequestSchema, SubjectStateSchema
 from suppression.services.api_keys import Role
-from suppression.services.consents import record_block
+from suppression.services.consents import LIFT_RESTRICTION, record_block
 from suppression.services.subjects import view_subject
 
 blp = Blueprint(
     "blocks", __name__, url_prefix="/v1/blocks", description="Delivery and rights events"
 )
+_LIFT_REFUSED = "A sender key may not send lift_restriction."
 
 
 @blp.route("")
@@ -28,7 +29,12 @@ class Blocks(MethodView):
     @blp.response(201, SubjectStateSchema)
     @blp.alt_response(200, schema=BatchRecordedSchema, description="The batch form")
     def post(self, data: dict[str, Any]) -> Any:
-        """Record one event → 201 with the state; `{"events": [...]}` → 200 `{"recorded": n}`."""
+        """Record one event → 201 with the state; `{"events": [...]}` → 200 `{"recorded": n}`.
+
+        Only staff and admin keys may send `lift_restriction`: from a sender key it
+        is 403, and a batch holding one is refused whole.
+        """
+        _refuse_lifts_from_senders(data)
         session = runtime.db_session()
         vault = runtime.vault()
         if "events" in data:
@@ -54,3 +60,31 @@ class Blocks(MethodView):
         session.commit()
         metrics.CONSENT_CHANGES.labels(data["kind"], ctx.source[:40]).inc()
         return document, 201
+
+
+def _refuse_lifts_from_senders(data: dict[str, Any]) -> None:
+    """A restriction (GDPR Art. 18) is the person's; a platform may not end it."""
+    if is_staff_key():
+        return
+    if "events" not in data:
+        if data["kind"] == LIFT_RESTRICTION:
+            abort(
+                403,
+                message="Only a staff or admin key may lift a restriction.",
+                errors={"json": {"kind": [_LIFT_REFUSED]}},
+            )
+        return
+    positions = {
+        position: {"kind": [_LIFT_REFUSED]}
+        for position, event in enumerate(data["events"])
+        if event["kind"] == LIFT_RESTRICTION
+    }
+    if positions:
+        abort(
+            403,
+            message=(
+                "Only a staff or admin key may lift a restriction; "
+                "no event of this batch was recorded."
+            ),
+            errors={"json": {"events": positions}},
+        )

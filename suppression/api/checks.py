@@ -140,10 +140,17 @@ class Checks(MethodView):
         }
         if detail:
             body["results"] = results
-        return Response(
-            json.dumps(body, separators=(",", ":"), ensure_ascii=False),
-            mimetype="application/json",
-        )
+        return Response(_json_bytes(body), mimetype="application/json")
+
+
+def _json_bytes(body: dict[str, Any]) -> bytes:
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # An entry echoed as sent holds a lone surrogate (JSON "\ud800"), which has
+        # no UTF-8 form: escaped, the answer echoes it exactly as it was sent.
+        return json.dumps(body, separators=(",", ":")).encode("ascii")
 
 
 def _helpers(settings: Settings) -> tuple[HelperPool | None, int]:

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import g
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 
 from suppression import intake_folder, metrics, runtime
-from suppression.api.auth import protected
+from suppression.api.auth import is_staff_key, protected
 from suppression.api.presenters import event_context, subject_document
 from suppression.api.schemas import ConsentCreateSchema, SubjectStateSchema
 from suppression.domain.jurisdictions import CountrySource
 from suppression.domain.policy import ConsentStatus
 from suppression.errors import Conflict
 from suppression.services.api_keys import Role
-from suppression.services.consents import EventContext, check_purpose, record_consent
+from suppression.services.consents import (
+    EventContext,
+    check_purpose,
+    record_consent,
+    replaces_declared_country,
+)
 from suppression.services.resubscribe import (
     OptInAuthority,
     clear_for_staff_opt_in,
@@ -42,7 +46,8 @@ class Consents(MethodView):
 
         An opt-in over an opt-out, an erasure or a complaint answers 409 unless a
         staff or admin key sends it with `evidence` (the person's own opt-in goes
-        through the preference page).
+        through the preference page). A sender key declaring a country other than
+        the one already declared answers 409 too: only staff may change it.
         """
         settings = runtime.settings()
         purpose = check_purpose(data["purpose"], settings.purposes)
@@ -50,6 +55,9 @@ class Consents(MethodView):
         session = runtime.db_session()
         # A pending one-click is an opt-out already: the opt-in guard must see it.
         intake_folder.fold_for_address(session, data["email"])
+        country_source = CountrySource.from_label(data["country_source"])
+        if country_source == CountrySource.DECLARED and "country" in data:
+            _guard_declared_country(session, data["email"], data["country"])
         status = ConsentStatus(data["status"])
         if status == ConsentStatus.OPTED_IN:
             _guard_opt_in(session, data["email"], purpose, ctx)
@@ -61,7 +69,7 @@ class Consents(MethodView):
             status,
             ctx,
             country=data.get("country"),
-            country_source=CountrySource.from_label(data["country_source"]),
+            country_source=country_source,
         )
         document = subject_document(
             view_subject(session, data["email"], subject, settings.policy, ctx.recorded_at)
@@ -74,8 +82,7 @@ class Consents(MethodView):
 def _guard_opt_in(session: Session, canonical: str, purpose: str, ctx: EventContext) -> None:
     """409 when this key may not turn the address back to sendable (resubscribe.py)."""
     subject = find_subject(session, runtime.vault(), canonical)
-    is_staff = g.api_key.role in (Role.STAFF.value, Role.ADMIN.value)
-    authority = OptInAuthority.STAFF if is_staff else OptInAuthority.SENDER
+    authority = OptInAuthority.STAFF if is_staff_key() else OptInAuthority.SENDER
     conflict = opt_in_conflict(
         session, subject, canonical, purpose, ctx.occurred_at, authority, bool(ctx.evidence)
     )
@@ -86,3 +93,15 @@ def _guard_opt_in(session: Session, canonical: str, purpose: str, ctx: EventCont
             clear_for_staff_opt_in(session, runtime.vault(), subject, canonical, ctx)
         else:
             materialise_hashed_suppression(session, runtime.vault(), canonical, ctx)
+
+
+def _guard_declared_country(session: Session, canonical: str, country: str) -> None:
+    """409 when a sender key would replace a country the person or staff declared:
+    moving a person out of the EEA, say, would make them sendable."""
+    if is_staff_key():
+        return
+    if replaces_declared_country(find_subject(session, runtime.vault(), canonical), country):
+        raise Conflict(
+            "A different country is declared for this address; only staff can change it.",
+            {"country": ["A sender key may not replace a declared country."]},
+        )

@@ -1,4 +1,4 @@
-"""Wire fields shared by the schemas: addresses, countries, times."""
+"""Wire fields shared by the schemas: text, addresses, countries, evidence, times."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from marshmallow import ValidationError, fields
 
 from suppression.domain.addresses import InvalidAddress, canonicalise_strict
 from suppression.domain.jurisdictions import UnknownCountry, normalise_country
+from suppression.domain.text import UNSTORABLE_MESSAGE, is_storable, unstorable_path
 
 
 def rfc3339(value: datetime | None) -> str | None:
@@ -17,7 +18,33 @@ def rfc3339(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-class Email(fields.String):
+class Text(fields.String):
+    """A string that can be stored: no NUL and no lone surrogate (domain/text.py).
+    Every string the API takes is one of these, so such input is a 422 naming the
+    field, never a driver error."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if not is_storable(text):
+            raise ValidationError(UNSTORABLE_MESSAGE)
+        return text
+
+
+class Evidence(fields.Dict):
+    """Free JSON evidence: keys and strings at any depth must be storable text."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(keys=fields.String(), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        evidence = super()._deserialize(value, attr, data, **kwargs)
+        where = unstorable_path(evidence)
+        if where is not None:
+            raise ValidationError(f"At {where}: {UNSTORABLE_MESSAGE}")
+        return evidence
+
+
+class Email(Text):
     """A single address, validated strictly and loaded in canonical form."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
@@ -28,7 +55,7 @@ class Email(fields.String):
             raise ValidationError(str(exc)) from exc
 
 
-class Country(fields.String):
+class Country(Text):
     """ISO 3166-1 alpha-2, case-insensitive in, upper-case out."""
 
     def __init__(self, **kwargs: Any):

@@ -15,7 +15,7 @@ from marshmallow import Schema, fields
 from suppression import runtime
 from suppression.api.auth import current_actor, protected
 from suppression.api.checks import CSV_BODY
-from suppression.api.fields import rfc3339
+from suppression.api.fields import Text, rfc3339
 from suppression.api.presenters import require_csv_body
 from suppression.database import read_only_session
 from suppression.services.consents import check_purpose
@@ -38,7 +38,7 @@ class ImportResultSchema(Schema):
 
 
 class SuppressionsQuerySchema(Schema):
-    purpose = fields.String(load_default="email_marketing")
+    purpose = Text(load_default="email_marketing")
 
 
 @blp.route("/imports")

@@ -11,6 +11,7 @@ from flask_smorest import abort
 from suppression import runtime
 from suppression.api.auth import current_actor
 from suppression.api.fields import rfc3339
+from suppression.domain.text import storable
 from suppression.errors import InvalidInput
 from suppression.services.consents import EventContext
 from suppression.services.subjects import SubjectView
@@ -23,6 +24,13 @@ def client_ip() -> str | None:
     return request.remote_addr
 
 
+def user_agent() -> str | None:
+    """The User-Agent header as evidence: at most 500 characters, and storable (a
+    client may send NUL, which PostgreSQL refuses, and bytes that are not text)."""
+    agent = request.user_agent.string
+    return storable(agent[:500]) if agent else None
+
+
 def event_context(data: dict[str, Any], default_source: str = "api") -> EventContext:
     now = runtime.now()
     occurred_at = data.get("occurred_at") or now
@@ -32,13 +40,17 @@ def event_context(data: dict[str, Any], default_source: str = "api") -> EventCon
             "occurred_at is in the future",
             {"occurred_at": ["Must not be later than now (5 minutes of clock skew allowed)."]},
         )
+    # A time within the skew but ahead of ours is taken as now: an event dated after
+    # its recording would outrank a real change made in the minutes between (the
+    # person's opt-out), as the state only ever moves to a newer event.
+    occurred_at = min(occurred_at, now)
     return EventContext(
         actor=current_actor(),
         source=data.get("source") or default_source,
         occurred_at=occurred_at,
         recorded_at=now,
         ip=client_ip(),
-        user_agent=(request.user_agent.string or None) and request.user_agent.string[:500],
+        user_agent=user_agent(),
         campaign=data.get("campaign"),
         notice_version=data.get("notice_version"),
         evidence=data.get("evidence"),

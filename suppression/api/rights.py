@@ -10,7 +10,7 @@ from marshmallow import Schema, fields, validate
 
 from suppression import intake_folder, runtime
 from suppression.api.auth import current_actor, protected
-from suppression.api.fields import Email, rfc3339
+from suppression.api.fields import Email, Text, rfc3339
 from suppression.api.presenters import client_ip, event_context
 from suppression.database import flush_erased_pages
 from suppression.services.access_log import AccessAction, AccessChannel, Accessor, record_access
@@ -25,7 +25,7 @@ blp = Blueprint("rights", __name__, url_prefix="/v1/subjects", description="Data
 
 class ExportRequestSchema(Schema):
     email = Email(required=True)
-    reason = fields.String(
+    reason = Text(
         validate=validate.Length(max=500),
         metadata={"description": "Why (e.g. the ticket of the access request)"},
     )
@@ -33,7 +33,7 @@ class ExportRequestSchema(Schema):
 
 class EraseRequestSchema(Schema):
     email = Email(required=True)
-    reason = fields.String(
+    reason = Text(
         required=True,
         validate=validate.OneOf(ERASE_REASONS),
         metadata={"description": "request: Art. 17; child: under 13; retention; other"},

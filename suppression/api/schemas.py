@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from suppression.api.fields import Country, Email, RawList, Time
+from suppression.api.fields import Country, Email, Evidence, RawList, Text, Time
 from suppression.domain.policy import Reason
 
 CONSENT_STATUSES = ("opted_in", "opted_out")
@@ -16,31 +16,29 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 class EvidenceMixin(Schema):
-    source = fields.String(validate=validate.Length(min=1, max=100))
+    source = Text(validate=validate.Length(min=1, max=100))
     occurred_at = Time(metadata={"description": "When it happened (default: now)"})
-    evidence = fields.Dict(
-        keys=fields.String(), metadata={"description": "Free evidence: form, page, text shown"}
-    )
-    campaign = fields.String(validate=validate.Length(max=200))
-    notice_version = fields.String(validate=validate.Length(max=100))
+    evidence = Evidence(metadata={"description": "Free evidence: form, page, text shown"})
+    campaign = Text(validate=validate.Length(max=200))
+    notice_version = Text(validate=validate.Length(max=100))
 
 
 class ConsentCreateSchema(EvidenceMixin):
     email = Email(required=True)
-    purpose = fields.String(required=True, metadata={"example": "email_marketing"})
-    status = fields.String(required=True, validate=validate.OneOf(CONSENT_STATUSES))
+    purpose = Text(required=True, metadata={"example": "email_marketing"})
+    status = Text(required=True, validate=validate.OneOf(CONSENT_STATUSES))
     country = Country()
-    country_source = fields.String(
+    country_source = Text(
         load_default="hint",
         validate=validate.OneOf(("hint", "declared")),
         metadata={"description": "declared: the person chose it; hint: a guess (default)"},
     )
-    source = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    source = Text(required=True, validate=validate.Length(min=1, max=100))
 
 
 class BlockSchema(EvidenceMixin):
     email = Email(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(BLOCK_KINDS))
+    kind = Text(required=True, validate=validate.OneOf(BLOCK_KINDS))
     country = Country()
 
 
@@ -48,7 +46,7 @@ class BlockRequestSchema(BlockSchema):
     """One event, or `{"events": [...]}` with up to 10,000 of them."""
 
     email = Email()
-    kind = fields.String(validate=validate.OneOf(BLOCK_KINDS))
+    kind = Text(validate=validate.OneOf(BLOCK_KINDS))
     events = fields.List(fields.Nested(BlockSchema), validate=validate.Length(min=1, max=10_000))
 
     @validates_schema
@@ -70,7 +68,7 @@ class BatchRecordedSchema(Schema):
 
 class RelationshipSchema(EvidenceMixin):
     email = Email(required=True)
-    kind = fields.String(required=True, validate=validate.OneOf(("purchase", "inquiry")))
+    kind = Text(required=True, validate=validate.OneOf(("purchase", "inquiry")))
 
 
 class ConsentStateSchema(Schema):
@@ -101,7 +99,7 @@ class SubjectStateSchema(Schema):
 
 
 class CheckRequestSchema(Schema):
-    purpose = fields.String(load_default="email_marketing")
+    purpose = Text(load_default="email_marketing")
     addresses = RawList(
         required=True,
         metadata={
@@ -113,14 +111,12 @@ class CheckRequestSchema(Schema):
 
 
 class CheckQuerySchema(Schema):
-    detail = fields.String(validate=validate.OneOf(("all",)))
+    detail = Text(validate=validate.OneOf(("all",)))
 
 
 class CheckCsvQuerySchema(Schema):
-    purpose = fields.String(load_default="email_marketing")
-    only = fields.String(
-        load_default="all", validate=validate.OneOf(("sendable", "suppressed", "all"))
-    )
+    purpose = Text(load_default="email_marketing")
+    only = Text(load_default="all", validate=validate.OneOf(("sendable", "suppressed", "all")))
 
 
 class SuppressedSchema(Schema):

@@ -14,7 +14,7 @@ from marshmallow import Schema, fields, validate
 
 from suppression import intake_folder, runtime
 from suppression.api.auth import current_actor, protected
-from suppression.api.fields import Email, rfc3339
+from suppression.api.fields import Email, Text, rfc3339
 from suppression.api.presenters import client_ip, subject_document
 from suppression.api.schemas import SubjectStateSchema
 from suppression.models import ConsentEvent
@@ -34,7 +34,7 @@ blp = Blueprint("subjects", __name__, url_prefix="/v1/subjects", description="On
 
 class LookupSchema(Schema):
     email = Email(required=True)
-    reason = fields.String(
+    reason = Text(
         validate=validate.Length(max=MAX_REASON),
         metadata={"description": "Why you look (a ticket, a complaint); kept in the access log"},
     )

@@ -21,9 +21,10 @@ from marshmallow import Schema, fields, validate
 
 from suppression import runtime
 from suppression.api.auth import protected
-from suppression.api.fields import RawList
+from suppression.api.fields import RawList, Text
 from suppression.domain.addresses import canonicalise
 from suppression.domain.policy import ALL_PURPOSES
+from suppression.domain.text import UNSTORABLE_MESSAGE, is_storable
 from suppression.domain.tokens import (
     MAX_CAMPAIGN_BYTES,
     ClaimsError,
@@ -47,15 +48,15 @@ RECIPIENT_FIELDS = frozenset({"email", "purpose", "campaign"})
 
 
 class LinkRequestSchema(Schema):
-    email = fields.String(metadata={"description": "One recipient (or use `recipients`)"})
-    purpose = fields.String(
+    email = Text(metadata={"description": "One recipient (or use `recipients`)"})
+    purpose = Text(
         metadata={
             "description": "A configured purpose or `all`; default the first of PURPOSES "
             "(email_marketing). In a batch: the default for every recipient.",
             "example": "email_marketing",
         }
     )
-    campaign = fields.String(
+    campaign = Text(
         allow_none=True,
         validate=validate.Length(max=200),
         metadata={
@@ -144,6 +145,8 @@ class Minter:
             return b"\x00"
         if not isinstance(value, str):
             raise RecipientError({"campaign": ["Not a valid string."]})
+        if not is_storable(value):  # recorded with the opt-out: it must be storable
+            raise RecipientError({"campaign": [UNSTORABLE_MESSAGE]})
         encoded = self._campaigns.get(value)
         if encoded is None:
             try:

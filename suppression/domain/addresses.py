@@ -26,6 +26,7 @@ _LABEL = r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?"
 _TLD = r"(?:[a-z][a-z0-9-]{0,61}[a-z0-9]|xn--[a-z0-9-]{1,59})"
 _ASCII_ADDRESS = re.compile(rf"({_LOCAL})@((?:{_LABEL}\.)+{_TLD})")
 _LOCAL_ONLY = re.compile(_LOCAL)
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class InvalidAddress(ValueError):
@@ -40,6 +41,10 @@ def canonicalise(raw: str) -> str | None:
     """
     text = raw.strip().lower()
     if not text.isascii():
+        # Only here: the ASCII fast path (where the pattern refuses NUL) pays nothing.
+        # A lone surrogate (JSON "\ud800") has no UTF-8 form to index or seal.
+        if _SURROGATE.search(text):
+            return None
         # One mailbox typed as composed or decomposed characters is one index.
         text = unicodedata.normalize("NFC", text)
     if len(text) > MAX_ADDRESS:

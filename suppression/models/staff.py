@@ -25,6 +25,10 @@ class StaffUser(Base):
     password_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_sign_in_at: Mapped[datetime | None]
     disabled_at: Mapped[datetime | None]
+    # Every session cookie carries the generation it was signed in under; sign-out,
+    # a new password and disabling raise it, so every copy of an older cookie is
+    # refused on its next request (a signed cookie cannot be revoked otherwise).
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class SignInAttempt(Base):

@@ -117,6 +117,15 @@ def update_countries(
     )
 
 
+def replaces_declared_country(subject: Subject | None, country: str) -> bool:
+    """Whether declaring `country` would replace a different declared country."""
+    return (
+        subject is not None
+        and subject.country_source == int(CountrySource.DECLARED)
+        and subject.country != country
+    )
+
+
 def set_country(
     session: Session,
     vault: AddressVault,

@@ -139,6 +139,10 @@ class RowReader:
             if type(known_time) is str:
                 return line, known_time
             occurred_at = known_time
+        if "\x00" in source:
+            # PostgreSQL stores no NUL in text (the strict UTF-8 decoding of the
+            # file already refuses surrogates); every other column refuses it above.
+            return line, "source contains a NUL character"
         source = (source or self.default_source)[:100]
         return ImportRow(
             line, canonical, sha256, status, purpose, country or None, occurred_at, source

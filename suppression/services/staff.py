@@ -8,7 +8,6 @@ address (trying many accounts from one place).
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from suppression.domain.text import is_storable
 from suppression.errors import Conflict, InvalidInput, NotFound
 from suppression.models import SignInAttempt, StaffUser
 
@@ -61,6 +61,12 @@ def check_username(username: str) -> str:
 
 
 def check_password(password: str) -> str:
+    if not is_storable(password):
+        # The sign-in form refuses such text (web/staff/auth.py): it could never be typed.
+        raise InvalidInput(
+            "password holds a NUL or a broken character",
+            {"password": ["No NUL bytes or broken characters."]},
+        )
     if len(password) < MIN_PASSWORD:
         raise InvalidInput(
             "password too short",
@@ -101,9 +107,10 @@ def create_staff_user(
 
 
 def find_staff_user(session: Session, username: str) -> StaffUser | None:
-    return session.scalars(
-        select(StaffUser).where(StaffUser.username == normalise_username(username))
-    ).one_or_none()
+    name = normalise_username(username)
+    if not USERNAME.fullmatch(name):
+        return None  # no account is named so; and a NUL (from a URL) must reach no query
+    return session.scalars(select(StaffUser).where(StaffUser.username == name)).one_or_none()
 
 
 def get_staff_user(session: Session, user_id: int) -> StaffUser | None:
@@ -122,13 +129,14 @@ def list_staff_users(session: Session) -> list[StaffUser]:
 
 
 def set_password(session: Session, username: str, password: str, now: datetime) -> StaffUser:
-    """A new password: every session signed in with the old one ends."""
+    """A new password: every session of the account ends (the caller may start a
+    new one for the person who changed it)."""
     user = _require(session, username)
     check_password(password)
     user.password_hash = generate_password_hash(password)
     user.password_changed_at = now
     session.execute(delete(SignInAttempt).where(SignInAttempt.username == user.username))
-    session.flush()
+    _end_sessions(session, user)
     return user
 
 
@@ -139,18 +147,28 @@ def set_disabled(session: Session, username: str, disabled: bool, now: datetime)
         user.disabled_at = now
     elif not disabled:
         user.disabled_at = None
+    if disabled:
+        _end_sessions(session, user)
     session.flush()
     return user
 
 
+def end_sessions(session: Session, username: str) -> StaffUser:
+    """Sign-out: every session of the account ends, on every device, and so does
+    any copy of its cookie."""
+    user = _require(session, username)
+    _end_sessions(session, user)
+    return user
+
+
+def _end_sessions(session: Session, user: StaffUser) -> None:
+    # Raised in SQL, not read and written back: two at once still both count.
+    user.session_generation = StaffUser.session_generation + 1
+    session.flush()
+
+
 def verify_password(user: StaffUser, password: str) -> bool:
     return check_password_hash(user.password_hash, password[:MAX_PASSWORD])
-
-
-def session_fingerprint(user: StaffUser) -> str:
-    """Stored in the signed session cookie: it changes with the password, so a
-    password change ends every other session of that account."""
-    return hashlib.sha256(user.password_hash.encode("utf-8")).hexdigest()[:32]
 
 
 @dataclass(frozen=True)

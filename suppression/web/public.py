@@ -40,6 +40,7 @@ from suppression import intake_folder, metrics, runtime
 from suppression.domain.addresses import mask
 from suppression.domain.policy import ALL_PURPOSES
 from suppression.domain.purposes import PURPOSE_HINTS, purpose_label
+from suppression.domain.text import storable
 from suppression.domain.tokens import LinkClaims, LinkKind, TokenError, TokenProblem
 from suppression.links import read_confirmation, read_token
 from suppression.services.alarms import AlarmRule
@@ -94,6 +95,7 @@ def install(app: Flask) -> None:
         app.extensions[INTAKE_ENGINE] = create_engine(
             state.engine.url,
             isolation_level="AUTOCOMMIT",
+            hide_parameters=True,  # as database.make_engine: no evidence in an error
             pool_pre_ping=False,
             pool_size=2,
             max_overflow=8,
@@ -156,17 +158,23 @@ def _minted_by(claims: LinkClaims) -> dict[str, str]:
     return {"link_minted_by": name} if name else {}
 
 
+def _agent() -> str | None:
+    agent = request.user_agent.string
+    return storable(agent[:500]) if agent else None
+
+
 def _context(claims: LinkClaims, source: str, **evidence: Any) -> EventContext:
     now = runtime.now()
-    agent = request.user_agent.string
     return EventContext(
         actor=ACTOR,
         source=source,
         occurred_at=now,
         recorded_at=now,
         ip=request.remote_addr,
-        user_agent=agent[:500] if agent else None,
-        campaign=claims.campaign,
+        # Storable (no NUL, no lone surrogate): a hostile header must not cost the
+        # person's opt-out; nor a campaign minted into a link before minting refused one.
+        user_agent=_agent(),
+        campaign=storable(claims.campaign) if claims.campaign else claims.campaign,
         evidence={**_link_evidence(claims), **evidence},
     )
 
@@ -445,14 +453,13 @@ def confirm_post(token: str) -> str:
     session = runtime.db_session()
     intake_folder.fold_for_address(session, claims.address)
     now = runtime.now()
-    agent = request.user_agent.string
     ctx = EventContext(
         actor=ACTOR,
         source=SOURCE_PREFERENCE_PAGE,
         occurred_at=now,
         recorded_at=now,
         ip=request.remote_addr,
-        user_agent=agent[:500] if agent else None,
+        user_agent=_agent(),
         notice_version=settings.links.notice_version,
     )
     try:

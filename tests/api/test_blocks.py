@@ -68,7 +68,7 @@ def test_missing_kind_is_422(client, sender):
     assert "kind" in response.get_json()["errors"]["json"]
 
 
-def test_an_older_lift_does_not_undo_a_newer_restriction(client, sender, session):
+def test_an_older_lift_does_not_undo_a_newer_restriction(client, sender, staff, session):
     client.post(
         "/v1/blocks",
         json={
@@ -85,7 +85,7 @@ def test_an_older_lift_does_not_undo_a_newer_restriction(client, sender, session
             "kind": "lift_restriction",
             "occurred_at": "2026-09-01T00:00:00Z",
         },
-        headers=sender,
+        headers=staff,
     )
     assert check(client, sender, ["r@example.com"]) == ["restricted"]
     assert session.scalar(select(func.count()).select_from(ConsentEvent)) == 2
@@ -100,3 +100,55 @@ def test_objection_covers_every_marketing_purpose(client, sender):
         assert response.get_json()["suppressed"] == [
             {"email": "o@example.com", "reason": "restricted"}
         ]
+
+
+def test_a_sender_may_not_lift_a_restriction(client, sender, staff, session):
+    restricted = {"email": "r@example.com", "kind": "restriction", "source": "dsar"}
+    assert client.post("/v1/blocks", json=restricted, headers=staff).status_code == 201
+    events = session.scalar(select(func.count()).select_from(ConsentEvent))
+    session.rollback()
+    response = client.post(
+        "/v1/blocks", json={"email": "r@example.com", "kind": "lift_restriction"}, headers=sender
+    )
+    assert response.status_code == 403
+    body = response.get_json()
+    assert (body["code"], body["status"]) == (403, "Forbidden")
+    assert "staff or admin" in body["message"]
+    assert "kind" in body["errors"]["json"]
+    assert session.scalar(select(func.count()).select_from(ConsentEvent)) == events
+    assert check(client, sender, ["r@example.com"]) == ["restricted"]
+
+
+def test_a_sender_batch_holding_a_lift_is_refused_whole(client, sender, staff, session):
+    restricted = {"email": "r@example.com", "kind": "restriction"}
+    assert client.post("/v1/blocks", json=restricted, headers=staff).status_code == 201
+    events = session.scalar(select(func.count()).select_from(ConsentEvent))
+    session.rollback()
+    batch = [
+        {"email": "bounce@example.com", "kind": "hard_bounce"},
+        {"email": "r@example.com", "kind": "lift_restriction"},
+        {"email": "fbl@example.com", "kind": "complaint"},
+    ]
+    response = client.post("/v1/blocks", json={"events": batch}, headers=sender)
+    assert response.status_code == 403
+    body = response.get_json()
+    assert body["code"] == 403
+    assert set(body["errors"]["json"]["events"]) == {"1"}
+    assert session.scalar(select(func.count()).select_from(ConsentEvent)) == events
+    assert check(client, sender, ["r@example.com", "bounce@example.com", "fbl@example.com"]) == [
+        "restricted",
+        None,
+        None,
+    ]
+
+
+def test_staff_and_admin_keys_lift_a_restriction_single_and_in_a_batch(
+    client, sender, staff, admin
+):
+    for address in ("a@example.com", "b@example.com"):
+        client.post("/v1/blocks", json={"email": address, "kind": "restriction"}, headers=sender)
+    single = {"email": "a@example.com", "kind": "lift_restriction"}
+    assert client.post("/v1/blocks", json=single, headers=staff).status_code == 201
+    batch = {"events": [{"email": "b@example.com", "kind": "lift_restriction"}]}
+    assert client.post("/v1/blocks", json=batch, headers=admin).status_code == 200
+    assert check(client, sender, ["a@example.com", "b@example.com"]) == [None, None]

@@ -96,9 +96,9 @@ def test_reasons_follow_the_contracts_order(client, sender):
     ]
 
 
-def test_lifting_a_restriction_makes_the_address_sendable_again(client, sender):
+def test_lifting_a_restriction_makes_the_address_sendable_again(client, sender, staff):
     block(client, sender, "r@example.com", "restriction")
-    block(client, sender, "r@example.com", "lift_restriction")
+    block(client, staff, "r@example.com", "lift_restriction")
     assert results(client, sender, ["r@example.com"]) == [("r@example.com", True, None)]
 
 

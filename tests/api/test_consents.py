@@ -1,6 +1,11 @@
+from datetime import timedelta
+from urllib.parse import urlsplit
+
 from sqlalchemy import func, select
 
 from suppression.models import ConsentEvent, Subject
+
+ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
 
 def consent(client, headers, **fields):
@@ -177,3 +182,68 @@ def test_no_plaintext_address_in_the_subjects_table(client, sender, session):
     assert b"secret.person" not in subject.email_index
     assert b"secret.person" not in (subject.email_sealed or b"")
     assert len(subject.email_index) == 32
+
+
+def test_a_sender_may_not_replace_a_country_staff_declared(client, sender, staff, session):
+    # Staff recorded that the person lives in Germany: an EEA address, never mailed.
+    declared = {"country": "DE", "country_source": "declared", "evidence": {"ticket": "T-7"}}
+    response = consent(client, staff, email="hans@example.com", status="opted_in", **declared)
+    assert response.status_code == 201
+    events = count(session, ConsentEvent)
+    session.rollback()
+    for status in ("opted_in", "opted_out"):
+        moved = consent(
+            client,
+            sender,
+            email="hans@example.com",
+            status=status,
+            country="US",
+            country_source="declared",
+        )
+        assert moved.status_code == 409
+        body = moved.get_json()
+        assert body["code"] == 409
+        assert "country" in body["errors"]
+    assert count(session, ConsentEvent) == events
+    assert check(client, sender, ["hans@example.com"]) == [(False, "eea")]
+
+
+def test_a_sender_may_declare_a_country_where_none_or_the_same_is_declared(client, sender, staff):
+    first = consent(client, sender, email="a@example.com", country="CA", country_source="declared")
+    assert first.status_code == 201
+    again = consent(client, sender, email="a@example.com", country="ca", country_source="declared")
+    assert again.status_code == 201
+    assert (again.get_json()["country"], again.get_json()["country_source"]) == ("CA", "declared")
+    # Staff may change it; a hint from a sender is taken and changes nothing.
+    moved = consent(client, staff, email="a@example.com", country="GB", country_source="declared")
+    assert (moved.get_json()["country"], moved.get_json()["country_source"]) == ("GB", "declared")
+    hinted = consent(client, sender, email="a@example.com", country="US")
+    assert hinted.status_code == 201
+    assert hinted.get_json()["country"] == "GB"
+
+
+def test_an_opt_in_dated_minutes_ahead_cannot_outrank_the_persons_opt_out(
+    app, client, sender, admin, clock
+):
+    """A time ahead of the server's (within the clock-skew allowance) is taken as
+    now: else a sender's opt-in dated 4 minutes ahead would outrank the person's
+    one-click opt-out a minute later, and the state would stay opted in."""
+    ahead = (clock() + timedelta(minutes=4)).isoformat()
+    response = consent(
+        client, sender, email="li@example.com", status="opted_in", country="CA", occurred_at=ahead
+    )
+    assert response.status_code == 201
+    assert response.get_json()["consents"]["email_marketing"]["changed_at"] == (
+        "2026-11-29T12:00:00Z"
+    )
+    link = client.post(
+        "/v1/unsubscribe-links", json={"email": "li@example.com"}, headers=sender
+    ).get_json()
+    clock.advance(minutes=1)
+    person = app.test_client(use_cookies=False)
+    assert person.post(urlsplit(link["url"]).path, data=ONE_CLICK).status_code == 200
+    looked_up = client.post(
+        "/v1/subjects/lookup", json={"email": "li@example.com"}, headers=admin
+    ).get_json()
+    assert looked_up["consents"]["email_marketing"]["status"] == "opted_out"
+    assert looked_up["decisions"]["email_marketing"] == {"sendable": False, "reason": "opted_out"}

@@ -155,8 +155,14 @@ def test_old_attempts_are_deleted(session, clock):
     assert len(list(session.scalars(select(SignInAttempt)))) == 1
 
 
-def test_a_new_password_changes_the_session_fingerprint(session, clock):
+def test_sign_out_a_new_password_and_disabling_each_raise_the_session_generation(session, clock):
     user = accounts.create_staff_user(session, "alice", "staff", PASSWORD, clock())
-    before = accounts.session_fingerprint(user)
+    assert user.session_generation == 0
+    accounts.end_sessions(session, "alice")
+    assert user.session_generation == 1
     accounts.set_password(session, "alice", PASSWORD + " more", clock())
-    assert accounts.session_fingerprint(user) != before
+    assert user.session_generation == 2
+    accounts.set_disabled(session, "alice", True, clock())
+    assert user.session_generation == 3
+    accounts.set_disabled(session, "alice", False, clock())
+    assert user.session_generation == 3  # enabling starts no session of its own

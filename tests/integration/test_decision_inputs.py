@@ -93,7 +93,7 @@ def test_every_write_keeps_the_decision_inputs(client, sender, admin, session):
     )
     post(client, "/v1/blocks", {"email": "c@example.com", "kind": "restriction"}, sender)
     post(client, "/v1/blocks", {"email": "c@example.com", "kind": "complaint"}, sender)
-    post(client, "/v1/blocks", {"email": "c@example.com", "kind": "lift_restriction"}, sender)
+    post(client, "/v1/blocks", {"email": "c@example.com", "kind": "lift_restriction"}, admin)
     post(client, "/v1/blocks", {"email": "a@example.com", "kind": "hard_bounce"}, sender)
     post(client, "/v1/relationships", {"email": "d@example.ca", "kind": "purchase"}, sender)
     post(client, "/v1/relationships", {"email": "d@example.ca", "kind": "inquiry"}, sender)

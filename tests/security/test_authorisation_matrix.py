@@ -6,13 +6,15 @@ an entry here fails `test_the_tables_cover_every_route`."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
 from sqlalchemy import func, select
 
+from suppression.db import Base
 from suppression.models import ConsentEvent, Subject
-from suppression.services.api_keys import revoke_api_key
+from suppression.services.api_keys import create_api_key, revoke_api_key
 from suppression.services.staff import create_staff_user
 
 ALLOWED, UNAUTHENTICATED, FORBIDDEN = "allowed", "401", "403"
@@ -248,3 +250,209 @@ def test_a_subject_id_that_does_not_exist_is_a_404_page(app, clock, subject):
     response = client.post(f"/admin/subjects/{subject}/opt-out", data={"csrf_token": token})
     assert response.status_code == 404
     assert response.mimetype == "text/html"
+
+
+# Every write a sender key can make, aimed at an address a person or staff protected
+# first: (protection, path, body, answer). A sender may add protection and record
+# what it is for (forms, bounces, purchases); it may never undo a protection or make
+# the address sendable: that is 403 (a lift is not its to send) or 409 (a conflict
+# with what is stored), and a refused write stores nothing. A new kind, status or
+# sender endpoint fails `test_the_sender_table_covers_every_sender_write` until it
+# has a row here.
+CONFLICT = "409"
+PROTECTED = "protected@example.com"
+DECLARED_DE = {"country": "DE", "country_source": "declared"}
+
+
+def _consent(status: str, **extra) -> dict:
+    return {"email": PROTECTED, "purpose": "all", "status": status, "source": "form", **extra}
+
+
+def _block(kind: str, **extra) -> dict:
+    return {"email": PROTECTED, "kind": kind, **extra}
+
+
+def _batch(*kinds: str) -> dict:
+    return {"events": [_block(kind) for kind in kinds]}
+
+
+MOVE_TO_US = {"country": "US", "country_source": "declared"}
+SENDER_WRITES = [
+    ("opted_out", "/v1/consents", _consent("opted_in"), CONFLICT),
+    ("complaint", "/v1/consents", _consent("opted_in"), CONFLICT),
+    ("erased", "/v1/consents", _consent("opted_in"), CONFLICT),
+    ("hashed", "/v1/consents", _consent("opted_in"), CONFLICT),
+    ("opted_out", "/v1/consents", _consent("opted_in", evidence={"form": "x"}), CONFLICT),
+    ("declared_de", "/v1/consents", _consent("opted_in", **MOVE_TO_US), CONFLICT),
+    ("declared_de", "/v1/consents", _consent("opted_out", **MOVE_TO_US), CONFLICT),
+    ("declared_de", "/v1/consents", _consent("opted_in", **DECLARED_DE), ALLOWED),
+    ("declared_de", "/v1/consents", _consent("opted_in", country="US"), ALLOWED),
+    ("restricted", "/v1/consents", _consent("opted_in"), ALLOWED),
+    ("objected", "/v1/consents", _consent("opted_in"), ALLOWED),
+    ("bounced", "/v1/consents", _consent("opted_in"), ALLOWED),
+    ("restricted", "/v1/consents", _consent("opted_out"), ALLOWED),
+    ("restricted", "/v1/blocks", _block("lift_restriction"), FORBIDDEN),
+    ("restricted", "/v1/blocks", _batch("complaint", "lift_restriction"), FORBIDDEN),
+    ("objected", "/v1/blocks", _block("lift_restriction"), FORBIDDEN),
+    ("opted_out", "/v1/blocks", _block("hard_bounce"), ALLOWED),
+    ("opted_out", "/v1/blocks", _block("complaint"), ALLOWED),
+    ("opted_out", "/v1/blocks", _block("restriction"), ALLOWED),
+    ("opted_out", "/v1/blocks", _block("objection"), ALLOWED),
+    ("declared_de", "/v1/blocks", _block("complaint", country="US"), ALLOWED),
+    ("opted_out", "/v1/blocks", _batch("hard_bounce", "objection"), ALLOWED),
+    ("opted_out", "/v1/relationships", {"email": PROTECTED, "kind": "purchase"}, ALLOWED),
+    ("restricted", "/v1/relationships", {"email": PROTECTED, "kind": "inquiry"}, ALLOWED),
+    ("opted_out", "/v1/unsubscribe-links", {"email": PROTECTED, "purpose": "all"}, ALLOWED),
+]
+# Sender writes that store nothing at all.
+READ_ONLY = {"/v1/checks", "/v1/checks.csv"}
+
+
+def _sender_write_kinds(path: str, body: dict) -> set[tuple[str, str]]:
+    """What a row exercises: (path, status or kind or country source)."""
+    events = body.get("events", [body])
+    kinds = {(path, event.get("status") or event.get("kind") or "link") for event in events}
+    if "country" in body:
+        kinds.add((path, f"country:{body.get('country_source', 'hint')}"))
+    return kinds
+
+
+def test_the_sender_table_covers_every_sender_write():
+    from suppression.api.schemas import BLOCK_KINDS, CONSENT_STATUSES
+    from suppression.services.consents import RELATIONSHIP_ACTIONS
+
+    sender_posts = {
+        rule
+        for (method, rule), (roles, _kwargs) in API.items()
+        if method == "POST" and "sender" in roles
+    }
+    assert {path for _p, path, _b, _a in SENDER_WRITES} == sender_posts - READ_ONLY
+    covered = set().union(
+        *(_sender_write_kinds(path, body) for _p, path, body, _a in SENDER_WRITES)
+    )
+    assert covered >= {("/v1/consents", status) for status in CONSENT_STATUSES}
+    assert covered >= {("/v1/blocks", kind) for kind in BLOCK_KINDS}
+    assert covered >= {("/v1/relationships", kind) for kind in RELATIONSHIP_ACTIONS}
+    assert covered >= {("/v1/consents", f"country:{source}") for source in ("hint", "declared")}
+
+
+def _protect(client, callers, protection: str) -> None:
+    sender, staff, admin = callers["sender"], callers["staff"], callers["admin"]
+    requests = {
+        "opted_out": ("/v1/consents", _consent("opted_out", source="email_request"), sender),
+        "complaint": ("/v1/blocks", _block("complaint"), sender),
+        "bounced": ("/v1/blocks", _block("hard_bounce"), sender),
+        "restricted": ("/v1/blocks", _block("restriction", source="dsar"), staff),
+        "objected": ("/v1/blocks", _block("objection", source="dsar"), staff),
+        "erased": ("/v1/subjects/erase", {"email": PROTECTED, "reason": "request"}, admin),
+        "declared_de": (
+            "/v1/consents",
+            _consent("opted_in", evidence={"ticket": "T-7"}, **DECLARED_DE),
+            staff,
+        ),
+    }
+    if protection == "hashed":
+        digest = hashlib.sha256(PROTECTED.encode()).hexdigest()
+        response = client.post(
+            "/v1/imports", data=f"email_sha256\n{digest}\n", content_type="text/csv", headers=admin
+        )
+        assert response.get_json()["imported"] == 1
+        return
+    path, body, headers = requests[protection]
+    assert client.post(path, json=body, headers=headers).status_code in (200, 201)
+
+
+def _stored(session) -> dict[str, int]:
+    counts = {
+        table.name: session.scalar(select(func.count()).select_from(table))
+        for table in Base.metadata.sorted_tables
+        if table.name not in ("api_keys", "access_log")
+    }
+    session.rollback()
+    return counts
+
+
+def _decisions(client, headers) -> dict[str, tuple[bool, str | None]]:
+    answers = {}
+    for purpose in ("email_marketing", "ad_audiences"):
+        body = {"purpose": purpose, "addresses": [PROTECTED]}
+        [result] = client.post("/v1/checks?detail=all", json=body, headers=headers).get_json()[
+            "results"
+        ]
+        answers[purpose] = (result["sendable"], result["reason"])
+    return answers
+
+
+@pytest.mark.parametrize(
+    ("protection", "path", "body", "answer"),
+    SENDER_WRITES,
+    ids=[f"{p}-{path.rsplit('/', 1)[1]}-{i}" for i, (p, path, _b, _a) in enumerate(SENDER_WRITES)],
+)
+def test_a_sender_never_undoes_a_protection(
+    client, callers, session, clock, protection, path, body, answer
+):
+    _protect(client, callers, protection)
+    clock.advance(minutes=1)  # the sender's write comes later than the protection
+    before, decided = _stored(session), _decisions(client, callers["admin"])
+    assert not any(sendable for sendable, _reason in decided.values())
+    response = client.post(path, json=body, headers=callers["sender"])
+    where = (protection, path, body, response.status_code, response.get_json())
+    if answer == ALLOWED:
+        assert response.status_code in (200, 201), where
+    else:
+        assert response.status_code == int(answer), where
+        assert response.get_json()["code"] == int(answer), where
+        assert response.get_json()["message"], where
+        assert _stored(session) == before, where  # a refused write stores nothing
+        assert _decisions(client, callers["admin"]) == decided, where
+    after = _decisions(client, callers["admin"])
+    assert not any(sendable for sendable, _reason in after.values()), (where, after)
+    if protection == "declared_de":
+        lookup = client.post(
+            "/v1/subjects/lookup", json={"email": PROTECTED}, headers=callers["admin"]
+        ).get_json()
+        assert (lookup["country"], lookup["country_source"]) == ("DE", "declared"), where
+
+
+def test_with_soft_opt_in_on_a_senders_purchase_still_undoes_no_protection(
+    make_settings, sender_for, clock
+):
+    """A purchase is the lawful basis of soft opt-in where it is enabled: it makes
+    a new Canadian customer sendable, and no protected one."""
+    client, sender = sender_for(make_settings(SOFT_OPT_IN_COUNTRIES="CA"))
+    session = client.application.extensions["suppression"].sessions()
+    _key, secret = create_api_key(session, "matrix-admin", "admin", clock())
+    session.commit()
+    session.close()
+    admin = {"Authorization": f"Bearer {secret}"}
+    digest = hashlib.sha256(b"hashed@example.ca").hexdigest()
+    rows = f"email_sha256\n{digest}\n"
+    client.post("/v1/imports", data=rows, content_type="text/csv", headers=admin)
+    for address, kind in (
+        ("complained@example.ca", "complaint"),
+        ("bounced@example.ca", "hard_bounce"),
+    ):
+        client.post("/v1/blocks", json={"email": address, "kind": kind}, headers=sender)
+    restricted = {"email": "restricted@example.ca", "kind": "restriction"}
+    client.post("/v1/blocks", json=restricted, headers=admin)
+    opted_out = {"email": "out@example.ca", "purpose": "all", "status": "opted_out", "source": "x"}
+    client.post("/v1/consents", json=opted_out, headers=sender)
+    erased = {"email": "erased@example.ca", "reason": "request"}
+    client.post("/v1/subjects/erase", json=erased, headers=admin)
+    clock.advance(minutes=1)
+    protected = ["hashed", "complained", "bounced", "restricted", "out", "erased"]
+    addresses = [f"{name}@example.ca" for name in [*protected, "customer"]]
+    for address in addresses:
+        purchase = {"email": address, "kind": "purchase"}
+        assert client.post("/v1/relationships", json=purchase, headers=sender).status_code == 201
+    body = {"purpose": "email_marketing", "addresses": addresses}
+    results = client.post("/v1/checks?detail=all", json=body, headers=sender).get_json()
+    assert [(r["sendable"], r["reason"]) for r in results["results"]] == [
+        (False, "opted_out"),
+        (False, "complained"),
+        (False, "bounced"),
+        (False, "restricted"),
+        (False, "opted_out"),
+        (False, "erased"),
+        (True, None),
+    ]

@@ -424,3 +424,51 @@ def test_composed_and_decomposed_unicode_give_one_canonical_form():
     composed = "j\u00f6rg@example.com"
     decomposed = "jo\u0308rg@example.com"
     assert canonicalise(composed) == canonicalise(decomposed) == composed
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "jane\ud800doe@example.com",
+        "\udcffjane@example.com",
+        "jane@exam\udfffple.com",
+        "jörg\ud800@example.de",
+        "jane@bücher\ud83d.de",
+        "jane@example.com\ud800",
+        "\x00jane@example.com",
+        "jane@example.com\x00",
+        "jane@exa\x00mple.com",
+        "jörg\x00@bücher.de",
+    ],
+    ids=[
+        "surrogate-local",
+        "surrogate-first",
+        "surrogate-domain",
+        "surrogate-unicode-local",
+        "surrogate-idn-domain",
+        "surrogate-last",
+        "nul-first",
+        "nul-last",
+        "nul-domain",
+        "nul-unicode",
+    ],
+)
+def test_a_lone_surrogate_or_a_nul_is_not_an_address(raw):
+    assert canonicalise(raw) is None
+    with pytest.raises(InvalidAddress):
+        canonicalise_strict(raw)
+
+
+# Surrogates (Cs) and control characters (Cc, NUL among them) among ordinary ones.
+hostile_text = st.text(
+    alphabet=st.characters(categories=["Cs", "Cc", "Ll", "Lu", "Nd", "Po"]), max_size=40
+)
+
+
+@given(hostile_text, address_like)
+def test_every_canonical_form_has_a_utf8_form(noise, raw):
+    """What the index, the seal and the hashes are computed from must encode, even
+    from text with lone surrogates (JSON "\\ud800") anywhere in it."""
+    for text in (noise, raw, noise + raw, raw + noise, noise + "@example.com"):
+        canonical = canonicalise(text)
+        assert canonical is None or canonical.encode("utf-8")

@@ -1,12 +1,18 @@
 """Staff sign-in: secure session cookies, CSRF on every form, throttling, sign-out."""
 
+import re
+
+import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from suppression import create_app
+from suppression.cli import main
 from suppression.models import ConsentEvent, StaffUser
 from suppression.services import staff as accounts
 
 PASSWORD = "correct horse battery staple"
+CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 def post_sign_in(client, csrf_from, username="alice", password=PASSWORD, **extra):
@@ -114,6 +120,106 @@ def test_sign_out_ends_the_session(sign_in, csrf_from):
     assert response.headers["Location"] == "/admin/sign-in"
     assert b"You are signed out" in client.get("/admin/sign-in").data
     assert client.get("/admin/").status_code == 303
+
+
+def _captured(client) -> str:
+    """The session cookie as someone who captured it keeps it (a shared machine, a
+    proxy log, malware): replayed as it is, whatever the server answers later."""
+    return client.get_cookie("staff").value
+
+
+def _replay(app, cookie: str, path: str = "/admin/"):
+    thief = app.test_client()
+    thief.set_cookie("staff", cookie)
+    return thief.get(path)
+
+
+@pytest.fixture
+def cli_env(database_url, tmp_path, monkeypatch):
+    """The operator's shell: `suppression staff ...` against the test database."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SUPPRESSION_INSTANCE", str(tmp_path / "cli-instance"))
+    monkeypatch.delenv("SUPPRESSION_ENV", raising=False)
+    return CliRunner()
+
+
+def test_a_cookie_captured_before_sign_out_no_longer_opens_the_pages(sign_in, app):
+    client, token = sign_in("alice")
+    cookie = _captured(client)
+    assert _replay(app, cookie).status_code == 200
+    assert client.post("/admin/sign-out", data={"csrf_token": token}).status_code == 303
+    response = _replay(app, cookie)
+    assert response.status_code == 303
+    assert response.headers["Location"].startswith("/admin/sign-in")
+    assert _replay(app, cookie, "/admin/dashboard").status_code == 303
+
+
+def test_sign_out_ends_the_accounts_sessions_on_every_device(sign_in, app, csrf_from):
+    client, token = sign_in("alice")
+    laptop = app.test_client()
+    post_sign_in(laptop, csrf_from)
+    assert laptop.get("/admin/").status_code == 200
+    client.post("/admin/sign-out", data={"csrf_token": token})
+    assert laptop.get("/admin/").status_code == 303
+    assert post_sign_in(laptop, csrf_from).status_code == 303  # signing in again works
+    assert laptop.get("/admin/").status_code == 200
+
+
+def test_a_cookie_captured_before_a_password_change_stops_and_the_new_session_works(sign_in, app):
+    client, token = sign_in("alice")
+    cookie = _captured(client)
+    response = client.post(
+        "/admin/account",
+        data={
+            "csrf_token": token,
+            "current_password": PASSWORD,
+            "new_password": "a brand new passphrase",
+            "confirm_password": "a brand new passphrase",
+        },
+    )
+    assert response.status_code == 303
+    assert _replay(app, cookie).status_code == 303
+    # The person's own new session goes on, and its forms work.
+    page = client.get("/admin/")
+    assert page.status_code == 200
+    fresh = CSRF_FIELD.search(page.get_data(as_text=True)).group(1)
+    search = client.post("/admin/search", data={"email": "x@example.com", "csrf_token": fresh})
+    assert search.status_code == 404  # not found: the search ran
+
+
+def test_a_cookie_captured_before_the_cli_sets_a_password_stops_working(sign_in, app, cli_env):
+    client, _token = sign_in("alice")
+    cookie = _captured(client)
+    result = cli_env.invoke(
+        main, ["staff", "password", "alice", "--password-stdin"], input="a brand new passphrase"
+    )
+    assert result.exit_code == 0, result.output
+    assert _replay(app, cookie).status_code == 303
+
+
+def test_a_cookie_captured_before_an_admin_disables_the_account_stays_dead_after_enable(
+    sign_in, app, make_staff_user, csrf_from
+):
+    bob, _token = sign_in("bob")
+    cookie = _captured(bob)
+    make_staff_user("ada", role="admin")
+    admin = app.test_client()
+    post_sign_in(admin, csrf_from, username="ada")
+    token = csrf_from(admin.get("/admin/accounts"))
+    assert admin.post("/admin/accounts/bob/disable", data={"csrf_token": token}).status_code == 303
+    assert _replay(app, cookie).status_code == 303
+    assert admin.post("/admin/accounts/bob/enable", data={"csrf_token": token}).status_code == 303
+    assert _replay(app, cookie).status_code == 303
+
+
+def test_a_cookie_captured_before_the_cli_disables_the_account_stays_dead_after_enable(
+    sign_in, app, cli_env
+):
+    client, _token = sign_in("bob")
+    cookie = _captured(client)
+    assert cli_env.invoke(main, ["staff", "disable", "bob"]).exit_code == 0
+    assert cli_env.invoke(main, ["staff", "enable", "bob"]).exit_code == 0
+    assert _replay(app, cookie).status_code == 303
 
 
 def test_sign_out_is_a_post_only(sign_in):

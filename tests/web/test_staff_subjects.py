@@ -281,3 +281,28 @@ def test_an_erased_subject_shows_no_address_and_no_changes(sign_in, sender, sess
         data={"purpose": "all", "channel": "phone", "reason": "x", "csrf_token": token},
     )
     assert response.status_code == 409
+
+
+def test_an_opt_in_dated_minutes_ahead_on_the_page_cannot_outrank_a_later_opt_out(
+    sign_in, sender, clock
+):
+    client, token = sign_in("alice")
+    consent(client, sender, email="li@example.com", status="opted_out", country="CA")
+    location, _page = open_subject(client, token, "li@example.com")
+    clock.advance(minutes=1)
+    response = client.post(
+        location + "/opt-in",
+        data={
+            "purpose": "email_marketing",
+            "channel": "phone",
+            "evidence": "Asked on the phone to get the newsletter again",
+            "occurred_at": "2026-11-29T12:05",  # four minutes ahead of the clock
+            "csrf_token": token,
+        },
+    )
+    assert response.status_code == 303
+    clock.advance(minutes=1)
+    consent(client, sender, email="li@example.com", status="opted_out", source="email_request")
+    page = text_of(client.get(location))
+    decision = 'Email marketing</th> <td><span class="tag no">suppressed</span></td> <td><code>'
+    assert decision + "opted_out" in page

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from suppression import runtime
 from suppression.domain.addresses import mask
+from suppression.domain.text import is_storable
 from suppression.errors import SuppressionError
 from suppression.models import Subject
 from suppression.services import staff as accounts
@@ -31,6 +32,8 @@ def _positive_int(name: str) -> int | None:
 def access_log() -> Any:
     db = runtime.read_session()
     actor = request.args.get("actor", "").strip()[:200] or None
+    if actor is not None and not is_storable(actor):
+        abort(400, description="actor holds a NUL byte or a broken character.")
     subject_id = _positive_int("subject_id")
     page = list_access(
         db, PAGE_SIZE, before=_positive_int("before"), actor=actor, subject_id=subject_id

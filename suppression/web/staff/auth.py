@@ -1,8 +1,9 @@
 """Who is signed in: the signed session cookie, CSRF tokens, roles, sign-in and out.
 
-The session is Flask's signed cookie. It holds the account id, a fingerprint of
-the password hash (a new password ends every other session), and the sign-in
-time (sessions end STAFF_SESSION_HOURS after sign-in, whatever the cookie says).
+The session is Flask's signed cookie. It holds the account id, the account's
+session generation (sign-out, a new password and disabling raise it, so every
+copy of an older cookie is refused on its next request), and the sign-in time
+(sessions end STAFF_SESSION_HOURS after sign-in, whatever the cookie says).
 Every form of the staff pages carries a CSRF token bound to that session; the
 public pages (/u/, /preferences/) are not part of this blueprint and need none.
 """
@@ -32,6 +33,7 @@ from flask.sessions import SecureCookieSessionInterface
 from werkzeug.wrappers import Response
 
 from suppression import runtime
+from suppression.domain.text import is_storable
 from suppression.errors import InvalidInput
 from suppression.models import StaffUser
 from suppression.services import staff as accounts
@@ -45,6 +47,10 @@ OPEN_ENDPOINTS = {"staff.sign_in"}
 # The subject whose page the very next request may show without logging it again
 # (it follows straight from a logged search or a change). Any other request drops it.
 SHOWN_KEY = "shown_subject"
+UNSTORABLE_SIGN_IN = (
+    "The username or password holds a character no account can have (a NUL byte or a "
+    "broken character): type them again."
+)
 
 
 class StaffSessionInterface(SecureCookieSessionInterface):
@@ -119,8 +125,8 @@ def _load_user() -> StaffUser | None:
     user = accounts.get_staff_user(runtime.read_session(), int(data.get("id", 0)))
     if user is None or user.disabled_at is not None:
         return None
-    if not hmac.compare_digest(str(data.get("fp", "")), accounts.session_fingerprint(user)):
-        return None
+    if data.get("gen") != user.session_generation:
+        return None  # signed out, a new password, or disabled since
     hours = runtime.settings().staff_session_hours
     if runtime.now().timestamp() - float(data.get("at", 0)) > hours * 3600:
         return None
@@ -169,7 +175,7 @@ def start_session(user: StaffUser) -> None:
     session.permanent = True
     session[SESSION_KEY] = {
         "id": user.id,
-        "fp": accounts.session_fingerprint(user),
+        "gen": user.session_generation,
         "at": runtime.now().timestamp(),
     }
     csrf_token()
@@ -183,6 +189,11 @@ def sign_in() -> Any:
     if request.method == "GET":
         return render_template("staff/sign_in.html", next=target)
     username = request.form.get("username", "")
+    if not (is_storable(username) and is_storable(request.form.get("password", ""))):
+        # No account has such a name or password; the name must not reach a query.
+        return render_template(
+            "staff/sign_in.html", error=UNSTORABLE_SIGN_IN, next=target, username=""
+        ), 422
     db = runtime.db_session()
     result = accounts.sign_in(
         db, username, request.form.get("password", ""), request.remote_addr, runtime.now()
@@ -211,6 +222,10 @@ def sign_in() -> Any:
 
 @bp.post("/sign-out")
 def sign_out() -> Any:
+    """Ends the session on the server too: a copy of the cookie stops working."""
+    db = runtime.db_session()
+    accounts.end_sessions(db, signed_in_user().username)
+    db.commit()
     session.clear()
     flash("You are signed out.", "ok")
     return redirect(url_for("staff.sign_in"), 303)

@@ -10,8 +10,13 @@ from datetime import UTC, datetime, timedelta
 from suppression.domain.addresses import InvalidAddress, canonicalise_strict
 from suppression.domain.jurisdictions import UnknownCountry, normalise_country
 from suppression.domain.policy import ALL_PURPOSES
+from suppression.domain.text import is_storable
 
 MAX_TEXT = 500
+UNSTORABLE = (
+    "This holds a character that cannot be stored (a NUL byte or a broken character): "
+    "type it again, or paste it as plain text."
+)
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 # How the person reached us: stored as the event's source.
 CHANNELS = {
@@ -38,8 +43,19 @@ def _text(form: Mapping[str, str], name: str) -> str:
     return (form.get(name) or "").strip()
 
 
+def _storable_text(form: Mapping[str, str], name: str, result: FormResult) -> str | None:
+    """The field's text, or None with the field's error when it cannot be stored."""
+    text = _text(form, name)
+    if not is_storable(text):
+        result.errors[name] = UNSTORABLE
+        return None
+    return text
+
+
 def read_email(form: Mapping[str, str], result: FormResult) -> None:
-    raw = _text(form, "email")
+    raw = _storable_text(form, "email", result)
+    if raw is None:
+        return
     if not raw:
         result.errors["email"] = "Enter the email address to look up."
         return
@@ -52,7 +68,9 @@ def read_email(form: Mapping[str, str], result: FormResult) -> None:
 def read_reason(
     form: Mapping[str, str], result: FormResult, name: str = "reason", required: bool = True
 ) -> None:
-    text = _text(form, name)
+    text = _storable_text(form, name, result)
+    if text is None:
+        return
     if required and not text:
         result.errors[name] = "Say why: it is kept with the change as its evidence."
     elif len(text) > MAX_TEXT:
@@ -97,14 +115,14 @@ def read_opt_in(form: Mapping[str, str], purposes: tuple[str, ...], now: datetim
     read_purpose(form, result, purposes)
     read_channel(form, result)
     read_reason(form, result, name="evidence")
-    if "evidence" in result.errors:
+    if result.errors.get("evidence") not in (None, UNSTORABLE):
         result.errors["evidence"] = (
             "Describe the evidence: what the person agreed to, when, and how we know."
         )
-    notice = _text(form, "notice_version")
-    if len(notice) > 100:
+    notice = _storable_text(form, "notice_version", result)
+    if notice is not None and len(notice) > 100:
         result.errors["notice_version"] = "At most 100 characters."
-    else:
+    elif notice is not None:
         result.values["notice_version"] = notice
     given = _text(form, "occurred_at")
     if given:
@@ -117,7 +135,8 @@ def read_opt_in(form: Mapping[str, str], purposes: tuple[str, ...], now: datetim
             if when > now + MAX_CLOCK_SKEW:
                 result.errors["occurred_at"] = "Consent cannot have been given in the future."
             else:
-                result.values["occurred_at"] = when.isoformat()
+                # Not ahead of now: a later opt-out must still be newer (api/presenters.py).
+                result.values["occurred_at"] = min(when, now).isoformat()
     return result
 
 

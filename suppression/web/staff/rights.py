@@ -9,10 +9,12 @@ from flask import Response, flash, redirect, request, url_for
 
 from suppression import runtime
 from suppression.database import flush_erased_pages
+from suppression.domain.text import is_storable
 from suppression.services.access_log import AccessAction, record_access
 from suppression.services.erasure import ERASE_REASONS, erase_loaded_subject
 from suppression.services.export import export_subject
 from suppression.services.outbox import enqueue_removals
+from suppression.web.staff import forms
 from suppression.web.staff.auth import actor, admin_required
 from suppression.web.staff.blueprint import bp
 from suppression.web.staff.subjects import (
@@ -38,6 +40,9 @@ def export(subject_id: int) -> Any:
     )
     document["email"] = address
     note = request.form.get("reason", "").strip()[:MAX_NOTE] or None
+    if note is not None and not is_storable(note):
+        errors = {"export": {"reason": forms.UNSTORABLE}}
+        return render_subject(db, subject, errors, {"export": request.form}, 422)
     record_access(db, _accessor(), AccessAction.EXPORT, subject.id, now, note)
     db.commit()
     body = json.dumps(document, indent=2, ensure_ascii=False, default=str)
