@@ -54,6 +54,7 @@ PAGES = {
     ("POST", "/admin/subjects/<int:subject_id>/opt-out"): STAFF,
     ("POST", "/admin/subjects/<int:subject_id>/opt-in"): STAFF,
     ("POST", "/admin/subjects/<int:subject_id>/jurisdiction"): STAFF,
+    ("POST", "/admin/subjects/<int:subject_id>/rights-block"): STAFF,
     ("POST", "/admin/subjects/<int:subject_id>/export"): STAFF,
     ("POST", "/admin/subjects/opt-out"): STAFF,
     ("POST", "/admin/sign-out"): STAFF,

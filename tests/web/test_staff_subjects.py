@@ -306,3 +306,41 @@ def test_an_opt_in_dated_minutes_ahead_on_the_page_cannot_outrank_a_later_opt_ou
     page = text_of(client.get(location))
     decision = 'Email marketing</th> <td><span class="tag no">suppressed</span></td> <td><code>'
     assert decision + "opted_out" in page
+
+
+def test_staff_record_a_restriction_and_lift_it_on_the_page(sign_in, sender, session):
+    client, token = sign_in("alice")
+    consent(client, sender, email="bob@example.com")
+    location, page = open_subject(client, token, "bob@example.com")
+    assert 'value="lift_restriction"' not in page.get_data(as_text=True)  # nothing to lift
+    restrict = {"kind": "restriction", "reason": "Art. 18 request, ticket 12", "csrf_token": token}
+    assert client.post(location + "/rights-block", data=restrict).status_code == 303
+    page = text_of(client.get(location))
+    assert "<code>restricted</code>" in page
+    assert 'value="lift_restriction"' in page
+    lift = {"kind": "lift_restriction", "reason": "Dispute settled, ticket 12", "csrf_token": token}
+    assert client.post(location + "/rights-block", data=lift).status_code == 303
+    page = text_of(client.get(location))
+    assert "<code>restricted</code>" not in page
+    actions = [
+        (e.action, e.actor, e.evidence)
+        for e in session.scalars(select(ConsentEvent).order_by(ConsentEvent.id))
+    ]
+    assert actions[-2:] == [
+        ("restriction", "staff:alice", {"reason": "Art. 18 request, ticket 12"}),
+        ("lift_restriction", "staff:alice", {"reason": "Dispute settled, ticket 12"}),
+    ]
+
+
+def test_a_rights_block_needs_a_kind_and_a_reason(sign_in, sender, session):
+    client, token = sign_in("alice")
+    consent(client, sender, email="bob@example.com")
+    location, _page = open_subject(client, token, "bob@example.com")
+    response = client.post(
+        location + "/rights-block", data={"kind": "complaint", "reason": "", "csrf_token": token}
+    )
+    assert response.status_code == 422
+    page = text_of(response)
+    assert "Choose what the person asked for." in page
+    assert "Say why" in page
+    assert session.scalar(select(func.count()).select_from(ConsentEvent)) == 1

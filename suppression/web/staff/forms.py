@@ -149,3 +149,22 @@ def read_jurisdiction(form: Mapping[str, str]) -> FormResult:
         result.errors["country"] = "Enter a two-letter country code such as US, DE or GB."
     read_reason(form, result)
     return result
+
+
+# The rights requests staff record on a subject page (GDPR Art. 18 and 21).
+RIGHTS_BLOCKS = {
+    "restriction": "Restrict processing (Art. 18): no marketing until lifted",
+    "objection": "Objection to direct marketing (Art. 21): no marketing, for good",
+    "lift_restriction": "Lift the restriction",
+}
+
+
+def read_rights_block(form: Mapping[str, str]) -> FormResult:
+    result = FormResult()
+    kind = _text(form, "kind")
+    if kind not in RIGHTS_BLOCKS:
+        result.errors["kind"] = "Choose what the person asked for."
+    else:
+        result.values["kind"] = kind
+    read_reason(form, result)
+    return result

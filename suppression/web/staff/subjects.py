@@ -27,7 +27,7 @@ from suppression.services.access_log import (
     Accessor,
     record_access,
 )
-from suppression.services.consents import EventContext, record_consent, set_country
+from suppression.services.consents import EventContext, record_block, record_consent, set_country
 from suppression.services.history import subject_events
 from suppression.services.opt_in_requests import requests_for
 from suppression.services.resubscribe import (
@@ -163,6 +163,7 @@ def render_subject(
         source_text=SOURCE_TEXT,
         purposes=_purposes(),
         channels=forms.CHANNELS,
+        rights_blocks=forms.RIGHTS_BLOCKS,
         errors=errors or {},
         form=form or {},
         now=runtime.now(),
@@ -298,6 +299,31 @@ def jurisdiction(subject_id: int) -> Any:
     except SuppressionError as error:
         return _refused(db, subject, "jurisdiction", error)
     return _after_change(db, subject, f"Jurisdiction set to {values['country']} (declared).")
+
+
+@bp.post("/subjects/<int:subject_id>/rights-block")
+def rights_block(subject_id: int) -> Any:
+    """A restriction (Art. 18), an objection (Art. 21), or lifting a restriction: staff
+    and admins may; a sender key may not lift (api/blocks.py)."""
+    db = runtime.db_session()
+    subject, address = _changeable(db, subject_id)
+    result = forms.read_rights_block(request.form)
+    if not result.ok:
+        return render_subject(
+            db, subject, {"rights_block": result.errors}, {"rights_block": request.form}, 422
+        )
+    kind = result.values["kind"]
+    ctx = _context("staff", {"reason": result.values["reason"]})
+    try:
+        record_block(db, runtime.vault(), address, kind, ctx)
+    except SuppressionError as error:
+        return _refused(db, subject, "rights_block", error)
+    done = {
+        "restriction": "Processing restricted.",
+        "objection": "Objection recorded.",
+        "lift_restriction": "Restriction lifted.",
+    }
+    return _after_change(db, subject, done[kind])
 
 
 @bp.post("/subjects/opt-out")
