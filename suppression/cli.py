@@ -129,7 +129,15 @@ def retention_purge(dry_run: bool) -> None:
     with session_scope(settings) as session:
         due = count_due(session, rules, now)
         with click.progressbar(length=due, label="purging", file=sys.stderr) as bar:
-            runs = purge(session, rules, now, dry_run, commit=session.commit, progress=bar.update)
+            runs = purge(
+                session,
+                database.vault_for(settings),
+                rules,
+                now,
+                dry_run,
+                commit=session.commit,
+                progress=bar.update,
+            )
     verb = "would erase" if dry_run else "erased"
     for run in runs:
         count = run.counts["due"] if dry_run else run.counts["erased"]

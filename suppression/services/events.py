@@ -2,6 +2,12 @@
 
 The chain head is one row locked for the rest of the transaction, so appends are
 serialised (on SQLite they already are). Keep write transactions short.
+
+An event about an erased subject (erasure pending or done) keeps only what
+suppression needs: action, purpose, source, actor and its times. Every personal
+field is dropped here, where all events are written, whatever the caller sent:
+a sender's bounce or an import cannot bring back what erasure removed. Erased is
+read after the chain head is locked, so an erasure committed meanwhile counts.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from suppression.models import ChainHead, ConsentEvent, Subject
 from suppression.services.dialects import (
     binary_copy_dumpers,
     dialect_name,
+    id_filters,
     insert,
     update_from_rows,
 )
@@ -88,8 +95,28 @@ class NewEvent:
     country: str | None = None
 
 
-def _chained_row(previous: bytes, seq: int, new: NewEvent) -> dict[str, Any]:
-    """The event's column values, linked after `previous` as link number `seq`."""
+def _facts_only(ctx: EventContext) -> EventContext:
+    """The context of an event about an erased subject: who, how and when only."""
+    return EventContext(ctx.actor, ctx.source, ctx.occurred_at, ctx.recorded_at)
+
+
+def _is_erased(session: Session, subject_id: int) -> bool:
+    return session.scalar(select(Subject.erased_at).where(Subject.id == subject_id)) is not None
+
+
+def _erased_among(session: Session, subject_ids: set[int]) -> set[int]:
+    erased: set[int] = set()
+    for among in id_filters(session, Subject.id, sorted(subject_ids)):
+        erased.update(
+            session.scalars(select(Subject.id).where(among, Subject.erased_at.is_not(None)))
+        )
+    return erased
+
+
+def _chained_row(previous: bytes, seq: int, new: NewEvent, erased: bool) -> dict[str, Any]:
+    """The event's column values, linked after `previous` as link number `seq`.
+    An erased subject's event has no salt: nothing personal to digest, as after
+    `erasure.drop_personal_data`."""
     ctx = new.ctx
     evidence = dict(ctx.evidence) if ctx.evidence else None
     salt = os.urandom(SALT_BYTES)
@@ -124,7 +151,7 @@ def _chained_row(previous: bytes, seq: int, new: NewEvent) -> dict[str, Any]:
         "prev_hash": previous,
         "row_hash": link_hash(previous, fields, digest),
         "personal_digest": digest,
-        "personal_salt": salt,
+        "personal_salt": None if erased else salt,
     }
 
 
@@ -137,7 +164,11 @@ def append_event(
     country: str | None = None,
 ) -> ConsentEvent:
     head = _locked_head(session)
-    row = _chained_row(head.hash, head.seq + 1, NewEvent(subject_id, action, ctx, purpose, country))
+    erased = _is_erased(session, subject_id)
+    if erased:
+        ctx, country = _facts_only(ctx), None
+    new = NewEvent(subject_id, action, ctx, purpose, country)
+    row = _chained_row(head.hash, head.seq + 1, new, erased)
     event = ConsentEvent(**row)
     head.seq, head.hash = row["chain_seq"], row["row_hash"]
     session.add(event)
@@ -225,6 +256,11 @@ def append_events(session: Session, events: Sequence[NewEvent]) -> list[int]:
     )
 
 
+def facts_only(event: EventRow) -> EventRow:
+    """What is kept of an event about an erased subject (see the module's doc)."""
+    return EventRow(*event[:7])
+
+
 def link_parts(events: Sequence[EventRow], encoder: LinkEncoder | None = None) -> list[LinkParts]:
     """What the chain needs of each event but its place in it; pure, so it may be
     computed ahead (the importer does it in its reading thread)."""
@@ -266,11 +302,14 @@ def append_event_rows(
     if parts is None:
         parts = link_parts(events)
     head = _locked_head(session)
+    erased = _erased_among(session, {event.subject_id for event in events})
+    if erased:
+        events, parts = _stripped(events, parts, erased)
     linker = BatchLinker(head.hash, head.seq)
     first = head.seq + 1
     if dialect_name(session) == "postgresql":
         ids = _reserve_event_ids(session, len(events))
-        _copy_events(session, events, parts, linker, ids)
+        _copy_events(session, events, parts, linker, ids, erased)
     else:
         link = linker.link
         linked = [link(event.subject_id, part) for event, part in zip(events, parts, strict=True)]
@@ -284,7 +323,7 @@ def append_event_rows(
                     "prev_hash": previous,
                     "row_hash": row_hash,
                     "personal_digest": part.digest,
-                    "personal_salt": part.salt,
+                    "personal_salt": None if event.subject_id in erased else part.salt,
                 }
                 for event, part, (chain_seq, previous, row_hash) in zip(
                     events, parts, linked, strict=True
@@ -302,6 +341,19 @@ def append_event_rows(
     head.seq, head.hash = linker.seq, linker.previous
     session.flush()
     return ids
+
+
+def _stripped(
+    events: Sequence[EventRow], parts: Sequence[LinkParts], erased: set[int]
+) -> tuple[list[EventRow], list[LinkParts]]:
+    """The events of erased subjects reduced to `facts_only`, and their link parts
+    computed again (parts computed ahead covered the fields now dropped)."""
+    events = [facts_only(e) if e.subject_id in erased else e for e in events]
+    at = [n for n, event in enumerate(events) if event.subject_id in erased]
+    parts = list(parts)
+    for n, part in zip(at, link_parts([events[n] for n in at]), strict=True):
+        parts[n] = part
+    return events, parts
 
 
 def _reserve_event_ids(session: Session, count: int) -> range:
@@ -323,6 +375,7 @@ def _copy_events(
     parts: Sequence[LinkParts],
     linker: BatchLinker,
     ids: range,
+    erased: set[int],
 ) -> None:
     """Links and COPYs in one pass: the database inserts the rows already sent
     while the next ones are linked."""
@@ -356,7 +409,7 @@ def _copy_events(
                     previous,
                     row_hash,
                     part.digest,
-                    part.salt,
+                    None if erased and event.subject_id in erased else part.salt,
                 )
                 if optional:
                     row += tuple(getattr(event, name) for name in optional)

@@ -61,7 +61,9 @@ def erase(subject_id: int) -> Any:
     if errors:
         return render_subject(db, subject, {"erase": errors}, {"erase": request.form}, 422)
     if subject.erasure_status is None:
-        erase_loaded_subject(db, subject, reason, _context(reason, {}), enqueue_removals)
+        erase_loaded_subject(
+            db, runtime.vault(), subject, reason, _context(reason, {}), enqueue_removals
+        )
     status = subject.erasure_status
     db.commit()
     runtime.close_sessions()
