@@ -73,7 +73,7 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply every migration (the Procfile's release step)."""
     settings = load_settings()
-    database.upgrade(settings.database_url)
+    database.upgrade(settings.database_url, sealer=database.vault_for(settings).sealer)
     click.echo("database is at the newest schema")
 
 
@@ -97,7 +97,7 @@ def audit_verify() -> None:
     with session_scope(settings) as session:
         total = session.scalar(select(func.count()).select_from(ConsentEvent)) or 0
         with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
-            report = verify_chain(session, progress=bar.update)
+            report = verify_chain(session, database.vault_for(settings), progress=bar.update)
     if report.intact:
         click.echo(f"chain intact: {report.checked} events verified")
         return
@@ -325,7 +325,7 @@ def ensure_first_admin_key(settings: Settings) -> str | None:
 def serve(host: str, port: int, workers: int) -> None:
     """Migrate, make sure an admin key exists, and run gunicorn."""
     settings = load_settings()
-    database.upgrade(settings.database_url)
+    database.upgrade(settings.database_url, sealer=database.vault_for(settings).sealer)
     secret = ensure_first_admin_key(settings)
     if secret is not None:
         click.echo("No admin API key existed; created key 'admin' (shown this once):")

@@ -59,7 +59,9 @@ class Export(MethodView):
         intake_folder.fold_for_address(session, data["email"])
         subject = find_subject(session, runtime.vault(), data["email"])
         now = runtime.now()
-        document = export_subject(session, data["email"], subject, runtime.settings().policy, now)
+        document = export_subject(
+            session, runtime.vault(), data["email"], subject, runtime.settings().policy, now
+        )
         record_access(
             session,
             Accessor(current_actor(), AccessChannel.API, client_ip()),

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from suppression.api.fields import Country, Email, RawList, Time
+from suppression.api.fields import MAX_EVIDENCE_BYTES, Country, Email, Evidence, RawList, Time
 from suppression.domain.policy import Reason
 
 CONSENT_STATUSES = ("opted_in", "opted_out")
@@ -18,8 +18,11 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 class EvidenceMixin(Schema):
     source = fields.String(validate=validate.Length(min=1, max=100))
     occurred_at = Time(metadata={"description": "When it happened (default: now)"})
-    evidence = fields.Dict(
-        keys=fields.String(), metadata={"description": "Free evidence: form, page, text shown"}
+    evidence = Evidence(
+        metadata={
+            "description": "Free evidence: form, page, text shown; stored sealed; "
+            f"at most {MAX_EVIDENCE_BYTES} bytes as JSON"
+        }
     )
     campaign = fields.String(validate=validate.Length(max=200))
     notice_version = fields.String(validate=validate.Length(max=100))

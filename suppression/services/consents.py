@@ -64,7 +64,7 @@ def record_consent(
     country_source: CountrySource = CountrySource.HINT,
 ) -> Subject:
     subject = ensure_subject(session, vault, canonical)
-    event = append_event(session, subject.id, status.value, ctx, purpose, country)
+    event = append_event(session, vault, subject.id, status.value, ctx, purpose, country)
     values = {
         "subject_id": subject.id,
         "purpose": purpose,
@@ -131,7 +131,7 @@ def set_country(
     ctx: EventContext,
 ) -> Subject:
     subject = ensure_subject(session, vault, canonical)
-    append_event(session, subject.id, "country_set", ctx, country=country)
+    append_event(session, vault, subject.id, "country_set", ctx, country=country)
     _update_country(session, subject.id, country, source, ctx.occurred_at)
     enqueue_subject_change(session, subject.id, ctx.recorded_at)
     session.expire(subject)
@@ -150,7 +150,7 @@ def record_block(
     if action not in BLOCK_ACTIONS:
         raise InvalidInput(f"unknown block kind {action!r}", {"kind": ["Unknown kind."]})
     subject = ensure_subject(session, vault, canonical)
-    event = append_event(session, subject.id, action, ctx, country=country)
+    event = append_event(session, vault, subject.id, action, ctx, country=country)
     kind = BlockKind.RESTRICTION.value if action == LIFT_RESTRICTION else action
     values = {
         "subject_id": subject.id,
@@ -184,7 +184,7 @@ def record_relationship(
     if kind not in RELATIONSHIP_ACTIONS:
         raise InvalidInput(f"unknown relationship {kind!r}", {"kind": ["Unknown kind."]})
     subject = ensure_subject(session, vault, canonical)
-    append_event(session, subject.id, kind, ctx)
+    append_event(session, vault, subject.id, kind, ctx)
     column = Subject.last_purchase_at if kind == "purchase" else Subject.last_inquiry_at
     session.execute(
         update(Subject)

@@ -106,6 +106,7 @@ def erase_loaded_subject(
     # The erasure event itself carries nothing personal.
     append_event(
         session,
+        vault,
         subject.id,
         "erased",
         EventContext(
@@ -154,7 +155,7 @@ def drop_personal_data(session: Session, subject: Subject) -> None:
     session.execute(
         update(ConsentEvent)
         .where(ConsentEvent.subject_id == subject.id)
-        .values(ip=None, user_agent=None, evidence=None, country=None, personal_salt=None)
+        .values(ip=None, user_agent=None, evidence_sealed=None, country=None, personal_salt=None)
         .execution_options(synchronize_session=False)
     )
     subject.email_sealed = None

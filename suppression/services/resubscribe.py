@@ -106,9 +106,9 @@ def clear_for_staff_opt_in(
         subject.erasure_status = None
         subject.email_sealed = vault.seal(canonical)
         session.flush()
-        append_event(session, subject.id, "restored", ctx)
+        append_event(session, vault, subject.id, "restored", ctx)
     if _has_active(session, subject.id, BlockKind.COMPLAINT):
-        event = append_event(session, subject.id, "complaint_lifted", ctx)
+        event = append_event(session, vault, subject.id, "complaint_lifted", ctx)
         session.execute(
             update(Block)
             .where(Block.subject_id == subject.id, Block.kind == BlockKind.COMPLAINT.value)

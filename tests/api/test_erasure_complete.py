@@ -39,7 +39,7 @@ def personal(event: ConsentEvent) -> tuple:
     return (
         event.ip,
         event.user_agent,
-        event.evidence,
+        event.evidence_sealed,
         event.country,
         event.campaign,
         event.notice_version,
@@ -83,7 +83,7 @@ def check(client, sender, email=JANE):
     return response.json["results"][0]["reason"]
 
 
-def assert_nothing_personal(session, dump, actions):
+def assert_nothing_personal(session, vault, dump, actions):
     events = events_after_erasure(session)
     assert [action for action, *_rest in events] == actions
     for action, _source, actor, fields, salt in events:
@@ -91,23 +91,25 @@ def assert_nothing_personal(session, dump, actions):
         assert salt is None  # nothing personal to digest, as on an erased event
         assert actor == "api_key:sender-key"
     assert subject_fields(session) == (None,) * 6
-    assert verify_chain(session).intact
+    assert verify_chain(session, vault).intact
     session.rollback()
     data = dump().lower()
     for needle in NEEDLES:
         assert needle not in data, needle
 
 
-def test_a_bounce_after_erasure_stores_no_personal_field(erased, client, sender, session, dump):
+def test_a_bounce_after_erasure_stores_no_personal_field(
+    erased, client, sender, session, dump, vault
+):
     body = {"email": JANE, "kind": "hard_bounce", "country": "DE", "evidence": EVIDENCE}
     response = client.post("/v1/blocks", json=body, headers={**sender, "User-Agent": AGENT})
     assert response.status_code == 201
-    assert_nothing_personal(session, dump, ["hard_bounce"])
+    assert_nothing_personal(session, vault, dump, ["hard_bounce"])
     assert check(client, sender) == "erased"
 
 
 def test_a_batch_of_blocks_after_erasure_stores_no_personal_field(
-    erased, client, sender, session, dump
+    erased, client, sender, session, dump, vault
 ):
     events = [
         {"email": JANE, "kind": "complaint", "country": "FR", "evidence": EVIDENCE},
@@ -117,20 +119,20 @@ def test_a_batch_of_blocks_after_erasure_stores_no_personal_field(
         "/v1/blocks", json={"events": events}, headers={**sender, "User-Agent": AGENT}
     )
     assert response.json == {"recorded": 2}
-    assert_nothing_personal(session, dump, ["complaint", "objection"])
+    assert_nothing_personal(session, vault, dump, ["complaint", "objection"])
 
 
 def test_a_purchase_after_erasure_stores_no_time_or_personal_field(
-    erased, client, sender, session, dump
+    erased, client, sender, session, dump, vault
 ):
     body = {"email": JANE, "kind": "purchase", "evidence": EVIDENCE, "campaign": "black-friday"}
     response = client.post("/v1/relationships", json=body, headers={**sender, "User-Agent": AGENT})
     assert response.status_code == 201
-    assert_nothing_personal(session, dump, ["purchase"])
+    assert_nothing_personal(session, vault, dump, ["purchase"])
 
 
 def test_a_consent_write_after_erasure_stores_no_personal_field(
-    erased, client, sender, session, dump
+    erased, client, sender, session, dump, vault
 ):
     body = {
         "email": JANE,
@@ -145,11 +147,13 @@ def test_a_consent_write_after_erasure_stores_no_personal_field(
     }
     response = client.post("/v1/consents", json=body, headers={**sender, "User-Agent": AGENT})
     assert response.status_code == 201
-    assert_nothing_personal(session, dump, ["opted_out"])
+    assert_nothing_personal(session, vault, dump, ["opted_out"])
     assert check(client, sender) == "erased"
 
 
-def test_an_import_after_erasure_stores_no_personal_field(erased, client, admin, session, dump):
+def test_an_import_after_erasure_stores_no_personal_field(
+    erased, client, admin, session, dump, vault
+):
     body = f"email,status,country,source\n{JANE},opted_out,CA,old_esp\n".encode()
     response = client.post("/v1/imports", data=body, content_type="text/csv", headers=admin)
     assert response.json["imported"] == 1
@@ -157,7 +161,7 @@ def test_an_import_after_erasure_stores_no_personal_field(erased, client, admin,
     assert (action, source, actor) == ("opted_out", "old_esp", "api_key:admin-key")
     assert fields == (None,) * 6  # not even the import's line
     assert subject_fields(session) == (None,) * 6
-    assert verify_chain(session).intact
+    assert verify_chain(session, vault).intact
     session.rollback()
 
 

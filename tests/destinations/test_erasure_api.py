@@ -58,7 +58,13 @@ def test_writes_during_a_pending_erasure_keep_no_personal_field(
         for event in session.scalars(
             select(ConsentEvent).where(ConsentEvent.action.in_(["hard_bounce", "purchase"]))
         ):
-            personal = (event.ip, event.user_agent, event.evidence, event.country, event.campaign)
+            personal = (
+                event.ip,
+                event.user_agent,
+                event.evidence_sealed,
+                event.country,
+                event.campaign,
+            )
             assert personal == (None,) * 5, event.action
     worker.run_pass()
     with sessions() as session:

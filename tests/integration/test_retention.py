@@ -87,7 +87,7 @@ def test_purge_erases_whoever_is_past_a_period(people, client, sender, session, 
     erased = session.scalars(select(Subject).where(Subject.erased_at.is_not(None))).all()
     assert {s.erase_reason for s in erased} == {"retention"}
     assert all(s.email_sealed is None for s in erased)
-    assert verify_chain(session).intact
+    assert verify_chain(session, vault).intact
     assert session.scalar(select(PurgeRun.rule).where(PurgeRun.dry_run.is_(False)).limit(1))
 
 

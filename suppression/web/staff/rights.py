@@ -33,7 +33,9 @@ def export(subject_id: int) -> Any:
     subject = _subject_or_404(db, subject_id)
     now = runtime.now()
     address = _address(subject)
-    document = export_subject(db, address or "", subject, runtime.settings().policy, now)
+    document = export_subject(
+        db, runtime.vault(), address or "", subject, runtime.settings().policy, now
+    )
     document["email"] = address
     note = request.form.get("reason", "").strip()[:MAX_NOTE] or None
     record_access(db, _accessor(), AccessAction.EXPORT, subject.id, now, note)

@@ -28,6 +28,7 @@ from suppression.services.access_log import (
     record_access,
 )
 from suppression.services.consents import EventContext, record_consent, set_country
+from suppression.services.evidence import open_evidence
 from suppression.services.history import subject_events
 from suppression.services.resubscribe import (
     OptInAuthority,
@@ -148,12 +149,15 @@ def render_subject(
     view = _view(db, subject)
     policy = runtime.settings().policy
     country = view.jurisdiction.country
+    events = subject_events(db, subject.id)
+    vault = runtime.vault()
     return render_template(
         "staff/subject.html",
         subject=subject,
         address=_address(subject),
         view=view,
-        events=subject_events(db, subject.id),
+        events=events,
+        evidence_of={e.id: open_evidence(vault, e.evidence_sealed) for e in events},
         regime=policy.regimes.regime_for(country).value,
         eea=is_eea(country),
         eea_policy=policy.eea_policy.value,
