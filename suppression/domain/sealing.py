@@ -11,7 +11,7 @@ id opens.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -65,6 +65,18 @@ class AddressSealer:
 
     def seal_evidence(self, canonical_json: bytes) -> bytes:
         return self.seal_bytes(canonical_json, EVIDENCE)
+
+    def seal_evidence_batch(self, canonical_jsons: Sequence[bytes]) -> list[bytes]:
+        """`seal_evidence` of each, as one loop with one read of the system's random
+        source for every nonce: an import seals a million."""
+        nonces = os.urandom(_NONCE * len(canonical_jsons))
+        head = self._current.to_bytes(2, "big")
+        encrypt, associated = self._aeads[self._current].encrypt, head + EVIDENCE
+        sealed = []
+        for at, plain in enumerate(canonical_jsons):
+            nonce = nonces[at * _NONCE : (at + 1) * _NONCE]
+            sealed.append(head + nonce + encrypt(nonce, plain, associated))
+        return sealed
 
     def open_evidence(self, sealed: bytes) -> bytes:
         """The canonical JSON that was sealed; SealError if no held key opens it."""

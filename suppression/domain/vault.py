@@ -3,6 +3,7 @@ the same sealing keys seal an event's free evidence (its canonical JSON)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from suppression.domain.addresses import keyed_index
@@ -25,6 +26,9 @@ class AddressVault:
 
     def seal_evidence(self, canonical_json: bytes) -> bytes:
         return self.sealer.seal_evidence(canonical_json)
+
+    def seal_evidence_batch(self, canonical_jsons: Sequence[bytes]) -> list[bytes]:
+        return self.sealer.seal_evidence_batch(canonical_jsons)
 
     def open_evidence(self, sealed: bytes) -> bytes:
         """The canonical JSON that was sealed; SealError if no held key opens it."""

@@ -314,9 +314,13 @@ def append_event_rows(
     vault: AddressVault,
     events: Sequence[EventRow],
     prepared: Sequence[PreparedLink] | None = None,
+    erased: set[int] | None = None,
 ) -> list[int]:
     """Many events at once (imports): their ids, in the order given. `prepared`,
-    if given, is `prepare_links(vault, events)` computed ahead.
+    if given, is `prepare_links(vault, events)` computed ahead. `erased`, if
+    given, are the erased among the events' subjects as the caller read them
+    under a lock it still holds (the importer's upsert of the subjects); else
+    they are read here, once the chain head is locked.
 
     Linked by `BatchLinker` (the same hashes as one `append_event` at a time).
     PostgreSQL takes them by binary COPY with ids reserved from the table's
@@ -327,7 +331,8 @@ def append_event_rows(
     if prepared is None:
         prepared = prepare_links(vault, events)
     head = _locked_head(session)
-    erased = _erased_among(session, {event.subject_id for event in events})
+    if erased is None:
+        erased = _erased_among(session, {event.subject_id for event in events})
     if erased:
         events, prepared = _stripped(vault, events, prepared, erased)
     linker = BatchLinker(head.hash, head.seq)

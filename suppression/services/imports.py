@@ -215,10 +215,8 @@ class ChunkWriter:
         all but the subject, which the chain parts do not cover."""
         salts = os.urandom(SALT_BYTES * len(rows))
         parts, actor, now, import_id = self._encoder.parts, self.actor, self.now, self.import_id
-        seal = self.vault.seal_evidence
-        prepared = {}
-        for at, row in enumerate(rows):
-            link = parts(
+        links = [
+            parts(
                 salts[at * SALT_BYTES : (at + 1) * SALT_BYTES],
                 row.status,
                 row.purpose,
@@ -233,8 +231,13 @@ class ChunkWriter:
                 {"import_id": import_id, "line": row.line},
                 row.country,
             )
-            prepared[row.line] = PreparedLink(link, seal(link.evidence))
-        return prepared
+            for at, row in enumerate(rows)
+        ]
+        sealed = self.vault.seal_evidence_batch([link.evidence for link in links])
+        return {
+            row.line: PreparedLink(link, evidence)
+            for row, link, evidence in zip(rows, links, sealed, strict=True)
+        }
 
     def _event(self, row: ImportRow, subject_id: int) -> EventRow:
         """The event of an accepted row (`_link_parts` hashes the same values)."""
@@ -321,6 +324,9 @@ class ChunkWriter:
             self.vault,
             [event(row, subject_id) for row, subject_id in accepted],
             [chunk.links[row.line] for row, _subject_id in accepted],
+            # As the upsert above returned them: it holds each subject's row lock
+            # (SQLite: the write lock) until the chunk commits.
+            erased={subject_id for subject_id, erased_at in subjects.values() if erased_at},
         )
         latest: dict[int, datetime] = {}
         for row, subject_id in accepted:
