@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 
 import pytest
 from alembic import command
+from click.testing import CliRunner
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from suppression import database
+from suppression.cli import main
 from suppression.models import ConsentEvent
 from suppression.services.audit import verify_chain
 from suppression.services.evidence import open_evidence
@@ -149,3 +151,24 @@ def test_the_sealing_migration_is_not_undone(scratch_url):
     with pytest.raises(RuntimeError, match="back in clear"):
         command.downgrade(database.alembic_config(scratch_url), "0007")
     assert revision_of(scratch_url) == "0008"
+
+
+def test_db_upgrade_seals_stored_evidence_with_the_configured_keys(
+    scratch_url, vault, key_env, monkeypatch, tmp_path
+):
+    events_of_an_older_version(scratch_url)
+    command.upgrade(database.alembic_config(scratch_url), "0007")
+    for name, value in {
+        **key_env,
+        "DATABASE_URL": scratch_url,
+        "SUPPRESSION_INSTANCE": str(tmp_path),
+    }.items():
+        monkeypatch.setenv(name, value)
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    engine = database.make_engine(scratch_url)
+    with Session(engine) as session:
+        sealed = session.scalars(select(ConsentEvent.evidence_sealed).order_by(ConsentEvent.id))
+        assert [open_evidence(vault, s).value for s in sealed] == EVIDENCE
+    engine.dispose()
+    assert CliRunner().invoke(main, ["audit", "verify"]).exit_code == 0
