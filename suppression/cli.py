@@ -73,7 +73,7 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply every migration (the Procfile's release step)."""
     settings = load_settings()
-    database.upgrade(settings.database_url)
+    database.upgrade(settings.database_url, sealer=database.vault_for(settings).sealer)
     click.echo("database is at the newest schema")
 
 
@@ -97,7 +97,7 @@ def audit_verify() -> None:
     with session_scope(settings) as session:
         total = session.scalar(select(func.count()).select_from(ConsentEvent)) or 0
         with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
-            report = verify_chain(session, progress=bar.update)
+            report = verify_chain(session, database.vault_for(settings), progress=bar.update)
     if report.intact:
         click.echo(f"chain intact: {report.checked} events verified")
         return
@@ -129,7 +129,15 @@ def retention_purge(dry_run: bool) -> None:
     with session_scope(settings) as session:
         due = count_due(session, rules, now)
         with click.progressbar(length=due, label="purging", file=sys.stderr) as bar:
-            runs = purge(session, rules, now, dry_run, commit=session.commit, progress=bar.update)
+            runs = purge(
+                session,
+                database.vault_for(settings),
+                rules,
+                now,
+                dry_run,
+                commit=session.commit,
+                progress=bar.update,
+            )
     verb = "would erase" if dry_run else "erased"
     for run in runs:
         count = run.counts["due"] if dry_run else run.counts["erased"]
@@ -317,7 +325,7 @@ def ensure_first_admin_key(settings: Settings) -> str | None:
 def serve(host: str, port: int, workers: int) -> None:
     """Migrate, make sure an admin key exists, and run gunicorn."""
     settings = load_settings()
-    database.upgrade(settings.database_url)
+    database.upgrade(settings.database_url, sealer=database.vault_for(settings).sealer)
     secret = ensure_first_admin_key(settings)
     if secret is not None:
         click.echo("No admin API key existed; created key 'admin' (shown this once):")

@@ -104,10 +104,21 @@ def alembic_config(url: str) -> Config:
     return config
 
 
-def upgrade(url: str, revision: str = "head") -> None:
+def upgrade(url: str, revision: str = "head", sealer: AddressSealer | None = None) -> None:
+    """Apply the migrations. A migration that seals data already stored (0008,
+    evidence) needs the sealing keys: `sealer`; an empty database needs none."""
     from alembic import command
 
-    command.upgrade(alembic_config(url), revision)
+    config = alembic_config(url)
+    if sealer is not None:
+        config.attributes["evidence_sealer"] = sealer
+    command.upgrade(config, revision)
+    # What a migration cleared (plaintext evidence) must not linger in the WAL.
+    engine = make_engine(url)
+    try:
+        flush_erased_pages(engine)
+    finally:
+        engine.dispose()
 
 
 def check(url: str) -> None:

@@ -210,8 +210,43 @@ def dump(engine, database_url):
     return take
 
 
+def _b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+@pytest.fixture
+def key_env() -> dict[str, str]:
+    """The environment under which a command (Settings.from_env) holds TEST_KEYS,
+    so that it opens what the app under test sealed."""
+    return {
+        "SECRET_KEY": TEST_KEYS.secret_key,
+        "ADDRESS_INDEX_KEY": _b64(TEST_KEYS.index_key),
+        "ADDRESS_SEALING_KEYS": ",".join(
+            f"{i}:{_b64(k)}" for i, k in TEST_KEYS.sealing_keys.items()
+        ),
+        "TOKEN_KEYS": ",".join(f"{i}:{_b64(k)}" for i, k in TEST_KEYS.token_keys.items()),
+    }
+
+
 def random_key() -> str:
     return base64.urlsafe_b64encode(os.urandom(32)).decode().rstrip("=")
+
+
+@pytest.fixture
+def app_on_same_database(app, clock):
+    """app_on_same_database(settings) -> another app on the test's database, its
+    tables as they are (say, the same service restarted with rotated keys)."""
+    made = []
+
+    def build(other: Settings):
+        application = create_app(other, clock=clock)
+        application.config["TESTING"] = True
+        made.append(application)
+        return application
+
+    yield build
+    for application in made:
+        dispose(application)
 
 
 @pytest.fixture

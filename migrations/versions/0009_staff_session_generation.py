@@ -1,7 +1,7 @@
 """staff session generation: sign-out ends every copy of a session cookie
 
 Revision ID: 0009
-Revises: 0007
+Revises: 0008
 Create Date: 2026-11-30 10:00:00.000000
 
 The signed session cookie carries the account's generation; sign-out, a password
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0009"
-down_revision: str | None = "0007"
+down_revision: str | None = "0008"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -8,6 +8,7 @@ from typing import Any
 from marshmallow import ValidationError, fields
 
 from suppression.domain.addresses import InvalidAddress, canonicalise_strict
+from suppression.domain.chain import canonical_json
 from suppression.domain.jurisdictions import UnknownCountry, normalise_country
 from suppression.domain.text import UNSTORABLE_MESSAGE, is_storable, unstorable_path
 
@@ -28,20 +29,6 @@ class Text(fields.String):
         if not is_storable(text):
             raise ValidationError(UNSTORABLE_MESSAGE)
         return text
-
-
-class Evidence(fields.Dict):
-    """Free JSON evidence: keys and strings at any depth must be storable text."""
-
-    def __init__(self, **kwargs: Any):
-        super().__init__(keys=fields.String(), **kwargs)
-
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        evidence = super()._deserialize(value, attr, data, **kwargs)
-        where = unstorable_path(evidence)
-        if where is not None:
-            raise ValidationError(f"At {where}: {UNSTORABLE_MESSAGE}")
-        return evidence
 
 
 class Email(Text):
@@ -68,6 +55,36 @@ class Country(Text):
             return normalise_country(text)
         except UnknownCountry as exc:
             raise ValidationError(str(exc)) from exc
+
+
+# Free evidence is stored whole (sealed) with every event: a cap keeps one
+# request from storing megabytes per event.
+MAX_EVIDENCE_BYTES = 16 * 1024
+
+
+class Evidence(fields.Dict):
+    """Free JSON evidence (an object): keys and strings at any depth storable text,
+    and at most MAX_EVIDENCE_BYTES as canonical JSON, the form in which it is sealed
+    and digested."""
+
+    def __init__(self, **kwargs: Any):
+        kwargs.setdefault("keys", fields.String())
+        super().__init__(**kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        evidence = super()._deserialize(value, attr, data, **kwargs)
+        where = unstorable_path(evidence)
+        if where is not None:
+            raise ValidationError(f"At {where}: {UNSTORABLE_MESSAGE}")
+        try:
+            size = len(canonical_json(evidence))
+        except RecursionError as exc:
+            raise ValidationError("Nested too deeply.") from exc
+        if size > MAX_EVIDENCE_BYTES:
+            raise ValidationError(
+                f"At most {MAX_EVIDENCE_BYTES} bytes of JSON (UTF-8); this is {size}."
+            )
+        return evidence
 
 
 class Time(fields.AwareDateTime):

@@ -60,7 +60,7 @@ class Export(MethodView):
         subject = find_subject(session, runtime.vault(), data["email"])
         now = runtime.now()
         document = export_subject(
-            session, data["email"], subject, runtime.settings().policy, now, runtime.vault()
+            session, runtime.vault(), data["email"], subject, runtime.settings().policy, now
         )
         record_access(
             session,

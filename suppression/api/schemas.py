@@ -7,7 +7,15 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from suppression.api.fields import Country, Email, Evidence, RawList, Text, Time
+from suppression.api.fields import (
+    MAX_EVIDENCE_BYTES,
+    Country,
+    Email,
+    Evidence,
+    RawList,
+    Text,
+    Time,
+)
 from suppression.domain.policy import Reason
 
 CONSENT_STATUSES = ("opted_in", "opted_out")
@@ -18,7 +26,12 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 class EvidenceMixin(Schema):
     source = Text(validate=validate.Length(min=1, max=100))
     occurred_at = Time(metadata={"description": "When it happened (default: now)"})
-    evidence = Evidence(metadata={"description": "Free evidence: form, page, text shown"})
+    evidence = Evidence(
+        metadata={
+            "description": "Free evidence: form, page, text shown; stored sealed; "
+            f"at most {MAX_EVIDENCE_BYTES} bytes as JSON"
+        }
+    )
     campaign = Text(validate=validate.Length(max=200))
     notice_version = Text(validate=validate.Length(max=100))
 

@@ -17,6 +17,7 @@ from suppression.api.auth import current_actor, protected
 from suppression.api.fields import Email, Text, rfc3339
 from suppression.api.presenters import client_ip, subject_document
 from suppression.api.schemas import SubjectStateSchema
+from suppression.domain.vault import AddressVault
 from suppression.models import ConsentEvent
 from suppression.services.access_log import (
     MAX_REASON,
@@ -26,6 +27,7 @@ from suppression.services.access_log import (
     record_access,
 )
 from suppression.services.api_keys import Role
+from suppression.services.evidence import open_evidence
 from suppression.services.history import subject_events
 from suppression.services.subjects import find_subject, view_subject
 
@@ -54,14 +56,18 @@ class EventSchema(Schema):
     notice_version = fields.String(allow_none=True)
     country = fields.String(allow_none=True)
     evidence = fields.Dict(allow_none=True)
+    evidence_unreadable = fields.Boolean(
+        metadata={"description": "Present (true) when the sealed evidence opens with no held key"}
+    )
 
 
 class LookupResultSchema(SubjectStateSchema):
     events = fields.List(fields.Nested(EventSchema), metadata={"description": "Newest first"})
 
 
-def event_document(event: ConsentEvent) -> dict[str, Any]:
-    return {
+def event_document(vault: AddressVault, event: ConsentEvent) -> dict[str, Any]:
+    evidence = open_evidence(vault, event.evidence_sealed)
+    document = {
         "id": event.id,
         "action": event.action,
         "purpose": event.purpose,
@@ -74,8 +80,11 @@ def event_document(event: ConsentEvent) -> dict[str, Any]:
         "campaign": event.campaign,
         "notice_version": event.notice_version,
         "country": event.country,
-        "evidence": event.evidence,
+        "evidence": evidence.value,
     }
+    if evidence.unreadable:
+        document["evidence_unreadable"] = True
+    return document
 
 
 @blp.route("/lookup")
@@ -108,6 +117,7 @@ class Lookup(MethodView):
         document = subject_document(
             view_subject(session, data["email"], subject, runtime.settings().policy, now)
         )
-        document["events"] = [event_document(e) for e in subject_events(session, subject.id)]
+        vault = runtime.vault()
+        document["events"] = [event_document(vault, e) for e in subject_events(session, subject.id)]
         session.commit()
         return document

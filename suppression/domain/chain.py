@@ -5,6 +5,9 @@ fields, and a digest of its personal fields (IP, user agent, evidence, country)
 salted with a random value kept in the row. Erasure clears the personal fields
 and the salt but keeps the digest, so the chain still verifies afterwards, and
 without the salt the digest reveals nothing about what was erased.
+
+The evidence is digested as its canonical JSON (`canonical_json`), the very bytes
+that are sealed at rest: verification opens them and digests them as they are.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ SALT_BYTES = 16
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _canonical_json(value: Any) -> bytes:
+def canonical_json(value: Any) -> bytes:
     """JSON with sorted keys: one spelling per value. Positional lists below keep
     the field order fixed without sorting (imports hash a million of these)."""
     return _ENCODER.encode(value).encode("utf-8")
@@ -40,7 +43,25 @@ def personal_digest(
     evidence: Mapping[str, Any] | None,
     country: str | None,
 ) -> bytes:
-    body = _canonical_json([ip, user_agent, evidence, country])
+    body = canonical_json([ip, user_agent, evidence, country])
+    return hashlib.sha256(salt + body).digest()
+
+
+def personal_digest_of_json(
+    salt: bytes,
+    ip: str | None,
+    user_agent: str | None,
+    evidence_json: bytes,
+    country: str | None,
+) -> bytes:
+    """`personal_digest` with the evidence given as its canonical JSON (b"null"
+    for none): a JSON list's items joined by commas, as `canonical_json` has it."""
+    body = b"[%b,%b,%b,%b]" % (
+        canonical_json(ip),
+        canonical_json(user_agent),
+        evidence_json,
+        canonical_json(country),
+    )
     return hashlib.sha256(salt + body).digest()
 
 
@@ -60,7 +81,7 @@ class ChainedFields:
     notice_version: str | None
 
     def encode(self) -> bytes:
-        return _canonical_json(
+        return canonical_json(
             [
                 self.seq,
                 self.subject_id,
@@ -109,13 +130,13 @@ class LinkEncoder:
     def _text(self, value: str | None) -> bytes:
         if len(self._texts) >= _REMEMBERED:
             self._texts.clear()
-        encoded = self._texts[value] = _canonical_json(value)
+        encoded = self._texts[value] = canonical_json(value)
         return encoded
 
     def _time(self, value: datetime) -> bytes:
         if len(self._times) >= _REMEMBERED:
             self._times.clear()
-        encoded = self._times[value] = _canonical_json(_time(value))
+        encoded = self._times[value] = canonical_json(_time(value))
         return encoded
 
     def parts(
@@ -135,7 +156,7 @@ class LinkEncoder:
         country: str | None,
     ) -> LinkParts:
         texts, times, text, time = self._texts.get, self._times.get, self._text, self._time
-        evidence_json = _canonical_json(evidence)
+        evidence_json = canonical_json(evidence)
         body = b"[%b,%b,%b,%b]" % (
             texts(ip) or text(ip),
             texts(user_agent) or text(user_agent),
@@ -183,8 +204,9 @@ class StoredLink:
     salt: bytes | None
     ip: str | None
     user_agent: str | None
-    evidence: Mapping[str, Any] | None
+    evidence: bytes | None  # its canonical JSON, opened; None when there is none
     country: str | None
+    evidence_unopened: bool = False  # sealed evidence that no held key opens
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,12 +245,17 @@ class ChainVerifier:
         if link.prev_hash != self.previous:
             return "does not point at the link before it: a link was removed or reordered"
         if link.salt is not None:
-            digest = personal_digest(
-                link.salt, link.ip, link.user_agent, link.evidence, link.country
+            if link.evidence_unopened:
+                return "its sealed evidence opens with no held key: changed, or the key was dropped"
+            evidence = b"null" if link.evidence is None else link.evidence
+            digest = personal_digest_of_json(
+                link.salt, link.ip, link.user_agent, evidence, link.country
             )
             if digest != link.personal_digest:
                 return "personal fields (ip, user agent, evidence, country) were changed"
-        elif any(v is not None for v in (link.ip, link.user_agent, link.evidence, link.country)):
+        elif link.evidence_unopened or any(
+            v is not None for v in (link.ip, link.user_agent, link.evidence, link.country)
+        ):
             return "personal fields present on an erased event"
         if link_hash(link.prev_hash, link.fields, link.personal_digest) != link.row_hash:
             return "content does not match its hash: the event was edited"

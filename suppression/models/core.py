@@ -54,7 +54,9 @@ class ConsentEvent(Base):
     campaign: Mapped[str | None] = mapped_column(String(200))
     notice_version: Mapped[str | None] = mapped_column(String(100))
     country: Mapped[str | None] = mapped_column(String(2))
-    evidence: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The free evidence's canonical JSON, sealed like the address (AddressVault.
+    # seal_evidence): it often holds the address itself (a reply, a form's text).
+    evidence_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
     # The tamper-evident chain (domain/chain.py). Erasure clears ip, user_agent,
     # evidence and the salt; the digest stays, so the chain still verifies.
     chain_seq: Mapped[int] = mapped_column(BigId, unique=True)

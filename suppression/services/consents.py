@@ -3,6 +3,10 @@
 The state row only moves when the event is at least as new as what it holds, in
 one conditional upsert, so an older event that arrives late never wins and two
 concurrent writers cannot interleave a read and a write.
+
+The subject's personal fields (country, purchase and inquiry times) are written
+only while it is not erased, by a condition in the UPDATE itself; its events are
+reduced to suppression facts by services/events.py.
 """
 
 from __future__ import annotations
@@ -60,7 +64,7 @@ def record_consent(
     country_source: CountrySource = CountrySource.HINT,
 ) -> Subject:
     subject = ensure_subject(session, vault, canonical)
-    event = append_event(session, subject.id, status.value, ctx, purpose, country)
+    event = append_event(session, vault, subject.id, status.value, ctx, purpose, country)
     values = {
         "subject_id": subject.id,
         "purpose": purpose,
@@ -87,7 +91,7 @@ def update_countries(
     session: Session, changes: list[tuple[int, str, datetime]], source: CountrySource
 ) -> None:
     """(subject id, country, when) each: a stronger source replaces a weaker one;
-    among equals the newer wins."""
+    among equals the newer wins. An erased subject keeps no country."""
     newest: dict[int, tuple[str, datetime]] = {}
     for subject_id, country, when in changes:
         if subject_id not in newest or newest[subject_id][1] <= when:
@@ -100,6 +104,7 @@ def update_countries(
         {"sid": BigId, "country": String(2), "at": UTCDateTime()},
         lambda table, given: (
             table.c.id == given["sid"],
+            table.c.erased_at.is_(None),
             or_(
                 table.c.country_source.is_(None),
                 table.c.country_source < int(source),
@@ -135,7 +140,7 @@ def set_country(
     ctx: EventContext,
 ) -> Subject:
     subject = ensure_subject(session, vault, canonical)
-    append_event(session, subject.id, "country_set", ctx, country=country)
+    append_event(session, vault, subject.id, "country_set", ctx, country=country)
     _update_country(session, subject.id, country, source, ctx.occurred_at)
     enqueue_subject_change(session, subject.id, ctx.recorded_at)
     session.expire(subject)
@@ -154,7 +159,7 @@ def record_block(
     if action not in BLOCK_ACTIONS:
         raise InvalidInput(f"unknown block kind {action!r}", {"kind": ["Unknown kind."]})
     subject = ensure_subject(session, vault, canonical)
-    event = append_event(session, subject.id, action, ctx, country=country)
+    event = append_event(session, vault, subject.id, action, ctx, country=country)
     kind = BlockKind.RESTRICTION.value if action == LIFT_RESTRICTION else action
     values = {
         "subject_id": subject.id,
@@ -188,11 +193,15 @@ def record_relationship(
     if kind not in RELATIONSHIP_ACTIONS:
         raise InvalidInput(f"unknown relationship {kind!r}", {"kind": ["Unknown kind."]})
     subject = ensure_subject(session, vault, canonical)
-    append_event(session, subject.id, kind, ctx)
+    append_event(session, vault, subject.id, kind, ctx)
     column = Subject.last_purchase_at if kind == "purchase" else Subject.last_inquiry_at
     session.execute(
         update(Subject)
-        .where(Subject.id == subject.id, or_(column.is_(None), column < ctx.occurred_at))
+        .where(
+            Subject.id == subject.id,
+            Subject.erased_at.is_(None),
+            or_(column.is_(None), column < ctx.occurred_at),
+        )
         .values({column: ctx.occurred_at})
         .execution_options(synchronize_session=False)
     )

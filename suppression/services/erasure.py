@@ -4,23 +4,33 @@ index stays so that every later check answers `erased`.
 With destinations configured, erasure is two-phase: the subject is suppressed at
 once and marked pending, removals are pushed, and the personal data is dropped
 when every destination has confirmed (see `finish_pending_erasures`).
+
+What is written about the subject afterwards keeps no personal field
+(services/events.py, services/consents.py); a repeated erase scrubs again all the
+same. An imported unkeyed SHA-256 of the address goes at once: the keyed index
+keeps the person suppressed, and that hash is the address to anyone who guesses it.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from suppression.domain.addresses import sha256_hex
+from suppression.domain.sealing import SealError
 from suppression.domain.vault import AddressVault
 from suppression.errors import InvalidInput
-from suppression.models import ConsentEvent, Subject
+from suppression.models import ConsentEvent, HashedSuppression, Subject
 from suppression.services.dialects import insert
 from suppression.services.events import EventContext, append_event
 from suppression.services.opt_in_requests import forget_requests
+
+logger = logging.getLogger(__name__)
 
 ERASE_REASONS = ("request", "child", "retention", "other")
 PENDING = "pending"
@@ -67,7 +77,14 @@ def erase_subject(
         )
     subject = _tombstone(session, vault, canonical)
     if subject.erasure_status is None:
-        erase_loaded_subject(session, subject, reason, ctx, enqueue_removals)
+        erase_loaded_subject(session, vault, subject, reason, ctx, enqueue_removals, canonical)
+    else:
+        # A repeat answers as the first did, and scrubs again whatever got in
+        # since (written by an older version, or restored from a backup).
+        forget_unkeyed_hash(session, canonical)
+        if subject.erasure_status == DONE:
+            drop_personal_data(session, subject)
+        session.flush()
     return ErasureResult(
         subject.id, subject.erasure_status or DONE, subject.erased_at or ctx.recorded_at, reason
     )
@@ -75,14 +92,22 @@ def erase_subject(
 
 def erase_loaded_subject(
     session: Session,
+    vault: AddressVault,
     subject: Subject,
     reason: str,
     ctx: EventContext,
     enqueue_removals: EnqueueRemovals | None = None,
+    canonical: str | None = None,
 ) -> None:
+    """Erase a subject already loaded (the staff page, retention). `canonical`,
+    when the caller has it, else the held sealed address, finds an imported hash."""
+    address = canonical or _held_address(vault, subject)
+    if address is not None:
+        forget_unkeyed_hash(session, address)
     # The erasure event itself carries nothing personal.
     append_event(
         session,
+        vault,
         subject.id,
         "erased",
         EventContext(
@@ -104,13 +129,36 @@ def erase_loaded_subject(
     session.flush()
 
 
+def _held_address(vault: AddressVault, subject: Subject) -> str | None:
+    if subject.email_sealed is None:
+        return None
+    try:
+        return vault.open(subject.email_sealed)
+    except SealError:
+        logger.warning(
+            "subject %d: its sealed address opens with no held key, so an imported "
+            "hash of it cannot be found",
+            subject.id,
+        )
+        return None
+
+
+def forget_unkeyed_hash(session: Session, canonical: str) -> None:
+    """Delete an imported `email_sha256` suppression of this address."""
+    session.execute(
+        delete(HashedSuppression)
+        .where(HashedSuppression.email_sha256 == bytes.fromhex(sha256_hex(canonical)))
+        .execution_options(synchronize_session=False)
+    )
+
+
 def drop_personal_data(session: Session, subject: Subject) -> None:
     """Ciphertext, IPs, user agents, free evidence and location: gone. Suppression
     facts (states, blocks, the event chain's digests) stay."""
     session.execute(
         update(ConsentEvent)
         .where(ConsentEvent.subject_id == subject.id)
-        .values(ip=None, user_agent=None, evidence=None, country=None, personal_salt=None)
+        .values(ip=None, user_agent=None, evidence_sealed=None, country=None, personal_salt=None)
         .execution_options(synchronize_session=False)
     )
     subject.email_sealed = None

@@ -2,12 +2,21 @@
 
 The chain head is one row locked for the rest of the transaction, so appends are
 serialised (on SQLite they already are). Keep write transactions short.
+
+Free evidence is stored sealed with the vault's current key (it often holds the
+address itself): its canonical JSON, the bytes the chain's personal digest covers.
+
+An event about an erased subject (erasure pending or done) keeps only what
+suppression needs: action, purpose, source, actor and its times. Every personal
+field is dropped here, where all events are written, whatever the caller sent:
+a sender's bounce or an import cannot bring back what erasure removed. Erased is
+read after the chain head is locked, so an erasure committed meanwhile counts.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -23,14 +32,16 @@ from suppression.domain.chain import (
     ChainedFields,
     LinkEncoder,
     LinkParts,
-    StoredLink,
+    canonical_json,
     link_hash,
-    personal_digest,
+    personal_digest_of_json,
 )
+from suppression.domain.vault import AddressVault
 from suppression.models import ChainHead, ConsentEvent, Subject
 from suppression.services.dialects import (
     binary_copy_dumpers,
     dialect_name,
+    id_filters,
     insert,
     update_from_rows,
 )
@@ -88,12 +99,34 @@ class NewEvent:
     country: str | None = None
 
 
-def _chained_row(previous: bytes, seq: int, new: NewEvent) -> dict[str, Any]:
-    """The event's column values, linked after `previous` as link number `seq`."""
+def _facts_only(ctx: EventContext) -> EventContext:
+    """The context of an event about an erased subject: who, how and when only."""
+    return EventContext(ctx.actor, ctx.source, ctx.occurred_at, ctx.recorded_at)
+
+
+def _is_erased(session: Session, subject_id: int) -> bool:
+    return session.scalar(select(Subject.erased_at).where(Subject.id == subject_id)) is not None
+
+
+def _erased_among(session: Session, subject_ids: set[int]) -> set[int]:
+    erased: set[int] = set()
+    for among in id_filters(session, Subject.id, sorted(subject_ids)):
+        erased.update(
+            session.scalars(select(Subject.id).where(among, Subject.erased_at.is_not(None)))
+        )
+    return erased
+
+
+def _chained_row(
+    vault: AddressVault, previous: bytes, seq: int, new: NewEvent, erased: bool
+) -> dict[str, Any]:
+    """The event's column values, linked after `previous` as link number `seq`.
+    An erased subject's event has no salt: nothing personal to digest, as after
+    `erasure.drop_personal_data`."""
     ctx = new.ctx
-    evidence = dict(ctx.evidence) if ctx.evidence else None
+    evidence = canonical_json(dict(ctx.evidence)) if ctx.evidence else None
     salt = os.urandom(SALT_BYTES)
-    digest = personal_digest(salt, ctx.ip, ctx.user_agent, evidence, new.country)
+    digest = personal_digest_of_json(salt, ctx.ip, ctx.user_agent, evidence or b"null", new.country)
     fields = ChainedFields(
         seq=seq,
         subject_id=new.subject_id,
@@ -119,25 +152,31 @@ def _chained_row(previous: bytes, seq: int, new: NewEvent) -> dict[str, Any]:
         "campaign": ctx.campaign,
         "notice_version": ctx.notice_version,
         "country": new.country,
-        "evidence": evidence,
+        "evidence_sealed": None if evidence is None else vault.seal_evidence(evidence),
         "chain_seq": seq,
         "prev_hash": previous,
         "row_hash": link_hash(previous, fields, digest),
         "personal_digest": digest,
-        "personal_salt": salt,
+        "personal_salt": None if erased else salt,
     }
 
 
 def append_event(
     session: Session,
+    vault: AddressVault,
     subject_id: int,
     action: str,
     ctx: EventContext,
     purpose: str | None = None,
     country: str | None = None,
 ) -> ConsentEvent:
+    """One event; its evidence is sealed with the vault's current key."""
     head = _locked_head(session)
-    row = _chained_row(head.hash, head.seq + 1, NewEvent(subject_id, action, ctx, purpose, country))
+    erased = _is_erased(session, subject_id)
+    if erased:
+        ctx, country = _facts_only(ctx), None
+    new = NewEvent(subject_id, action, ctx, purpose, country)
+    row = _chained_row(vault, head.hash, head.seq + 1, new, erased)
     event = ConsentEvent(**row)
     head.seq, head.hash = row["chain_seq"], row["row_hash"]
     session.add(event)
@@ -177,8 +216,17 @@ class EventRow(NamedTuple):
     notice_version: str | None = None
 
 
+class PreparedLink(NamedTuple):
+    """What an event needs but its place in the chain: its link parts, and its
+    evidence sealed (None without evidence). Computed ahead by `prepare_links`."""
+
+    parts: LinkParts
+    evidence_sealed: bytes | None
+
+
 # Columns every bulk-appended event fills, and the optional ones (ip, user agent,
-# campaign, notice version) that go through COPY only when some event has one.
+# campaign, notice version; the sealed evidence) that go through COPY only when
+# some event has one.
 _LINKED_COLUMNS = (
     ("id", "int8"),
     ("subject_id", "int8"),
@@ -189,8 +237,6 @@ _LINKED_COLUMNS = (
     ("occurred_at", "timestamptz"),
     ("recorded_at", "timestamptz"),
     ("country", "text"),
-    # json's binary wire form is its text: the canonical JSON goes as it is.
-    ("evidence", "text"),
     ("chain_seq", "int8"),
     ("prev_hash", "bytea"),
     ("row_hash", "bytea"),
@@ -200,10 +246,11 @@ _LINKED_COLUMNS = (
 _OPTIONAL_COLUMNS = ("ip", "user_agent", "campaign", "notice_version")
 
 
-def append_events(session: Session, events: Sequence[NewEvent]) -> list[int]:
+def append_events(session: Session, vault: AddressVault, events: Sequence[NewEvent]) -> list[int]:
     """Many events at once: their ids, in the order given."""
     return append_event_rows(
         session,
+        vault,
         [
             EventRow(
                 new.subject_id,
@@ -225,14 +272,24 @@ def append_events(session: Session, events: Sequence[NewEvent]) -> list[int]:
     )
 
 
-def link_parts(events: Sequence[EventRow], encoder: LinkEncoder | None = None) -> list[LinkParts]:
-    """What the chain needs of each event but its place in it; pure, so it may be
-    computed ahead (the importer does it in its reading thread)."""
+def facts_only(event: EventRow) -> EventRow:
+    """What is kept of an event about an erased subject (see the module's doc)."""
+    return EventRow(*event[:7])
+
+
+def prepare_links(
+    vault: AddressVault, events: Sequence[EventRow], encoder: LinkEncoder | None = None
+) -> list[PreparedLink]:
+    """What the chain needs of each event but its place in it, and its evidence
+    sealed; needs no database, so it may be computed ahead (the importer does it
+    in its reading thread)."""
     encoder = encoder or LinkEncoder()
     # One read of the system's random source for every salt of the batch.
     salts = os.urandom(SALT_BYTES * len(events))
-    return [
-        encoder.parts(
+    prepared = []
+    for at, event in enumerate(events):
+        evidence = dict(event.evidence) if event.evidence else None
+        parts = encoder.parts(
             salts[at * SALT_BYTES : (at + 1) * SALT_BYTES],
             event.action,
             event.purpose,
@@ -244,18 +301,26 @@ def link_parts(events: Sequence[EventRow], encoder: LinkEncoder | None = None) -
             event.notice_version,
             event.ip,
             event.user_agent,
-            dict(event.evidence) if event.evidence else None,
+            evidence,
             event.country,
         )
-        for at, event in enumerate(events)
-    ]
+        sealed = None if evidence is None else vault.seal_evidence(parts.evidence)
+        prepared.append(PreparedLink(parts, sealed))
+    return prepared
 
 
 def append_event_rows(
-    session: Session, events: Sequence[EventRow], parts: Sequence[LinkParts] | None = None
+    session: Session,
+    vault: AddressVault,
+    events: Sequence[EventRow],
+    prepared: Sequence[PreparedLink] | None = None,
+    erased: set[int] | None = None,
 ) -> list[int]:
-    """Many events at once (imports): their ids, in the order given. `parts`, if
-    given, are `link_parts(events)` computed ahead.
+    """Many events at once (imports): their ids, in the order given. `prepared`,
+    if given, is `prepare_links(vault, events)` computed ahead. `erased`, if
+    given, are the erased among the events' subjects as the caller read them
+    under a lock it still holds (the importer's upsert of the subjects); else
+    they are read here, once the chain head is locked.
 
     Linked by `BatchLinker` (the same hashes as one `append_event` at a time).
     PostgreSQL takes them by binary COPY with ids reserved from the table's
@@ -263,34 +328,20 @@ def append_event_rows(
     """
     if not events:
         return []
-    if parts is None:
-        parts = link_parts(events)
+    if prepared is None:
+        prepared = prepare_links(vault, events)
     head = _locked_head(session)
+    if erased is None:
+        erased = _erased_among(session, {event.subject_id for event in events})
+    if erased:
+        events, prepared = _stripped(vault, events, prepared, erased)
     linker = BatchLinker(head.hash, head.seq)
     first = head.seq + 1
     if dialect_name(session) == "postgresql":
         ids = _reserve_event_ids(session, len(events))
-        _copy_events(session, events, parts, linker, ids)
+        _copy_events(session, events, prepared, linker, ids, erased)
     else:
-        link = linker.link
-        linked = [link(event.subject_id, part) for event, part in zip(events, parts, strict=True)]
-        session.execute(
-            insert(session, ConsentEvent.__table__),
-            [
-                {
-                    **event._asdict(),
-                    "evidence": dict(event.evidence) if event.evidence else None,
-                    "chain_seq": chain_seq,
-                    "prev_hash": previous,
-                    "row_hash": row_hash,
-                    "personal_digest": part.digest,
-                    "personal_salt": part.salt,
-                }
-                for event, part, (chain_seq, previous, row_hash) in zip(
-                    events, parts, linked, strict=True
-                )
-            ],
-        )
+        _insert_events(session, events, prepared, linker, erased)
         by_seq = dict(
             session.execute(
                 select(ConsentEvent.chain_seq, ConsentEvent.id).where(
@@ -302,6 +353,47 @@ def append_event_rows(
     head.seq, head.hash = linker.seq, linker.previous
     session.flush()
     return ids
+
+
+def _stripped(
+    vault: AddressVault,
+    events: Sequence[EventRow],
+    prepared: Sequence[PreparedLink],
+    erased: set[int],
+) -> tuple[list[EventRow], list[PreparedLink]]:
+    """The events of erased subjects reduced to `facts_only`, and their links
+    prepared again (what was prepared ahead covered the fields now dropped)."""
+    events = [facts_only(e) if e.subject_id in erased else e for e in events]
+    at = [n for n, event in enumerate(events) if event.subject_id in erased]
+    prepared = list(prepared)
+    for n, link in zip(at, prepare_links(vault, [events[n] for n in at]), strict=True):
+        prepared[n] = link
+    return events, prepared
+
+
+def _insert_events(
+    session: Session,
+    events: Sequence[EventRow],
+    prepared: Sequence[PreparedLink],
+    linker: BatchLinker,
+    erased: set[int],
+) -> None:
+    """SQLite: one executemany."""
+    rows = []
+    for event, (parts, sealed) in zip(events, prepared, strict=True):
+        chain_seq, previous, row_hash = linker.link(event.subject_id, parts)
+        row = event._asdict()
+        del row["evidence"]
+        row.update(
+            evidence_sealed=sealed,
+            chain_seq=chain_seq,
+            prev_hash=previous,
+            row_hash=row_hash,
+            personal_digest=parts.digest,
+            personal_salt=None if event.subject_id in erased else parts.salt,
+        )
+        rows.append(row)
+    session.execute(insert(session, ConsentEvent.__table__), rows)
 
 
 def _reserve_event_ids(session: Session, count: int) -> range:
@@ -320,9 +412,10 @@ def _reserve_event_ids(session: Session, count: int) -> range:
 def _copy_events(
     session: Session,
     events: Sequence[EventRow],
-    parts: Sequence[LinkParts],
+    prepared: Sequence[PreparedLink],
     linker: BatchLinker,
     ids: range,
+    erased: set[int],
 ) -> None:
     """Links and COPYs in one pass: the database inserts the rows already sent
     while the next ones are linked."""
@@ -331,16 +424,21 @@ def _copy_events(
         for at, name in enumerate(_OPTIONAL_COLUMNS, start=9)
         if any(event[at] is not None for event in events)
     ]
+    sealed = any(link.evidence_sealed is not None for link in prepared)
     names = [name for name, _type in _LINKED_COLUMNS] + optional
+    types = [kind for _name, kind in _LINKED_COLUMNS] + ["text"] * len(optional)
+    if sealed:
+        names.append("evidence_sealed")
+        types.append("bytea")
     cursor = session.connection().connection.driver_connection.cursor()
     binary_copy_dumpers(cursor)
     try:
         statement = f"COPY consent_events ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
         with cursor.copy(statement) as copy:
-            copy.set_types([kind for _name, kind in _LINKED_COLUMNS] + ["text"] * len(optional))
+            copy.set_types(types)
             write_row, link = copy.write_row, linker.link
-            for event, part, event_id in zip(events, parts, ids, strict=True):
-                chain_seq, previous, row_hash = link(event.subject_id, part)
+            for event, (parts, evidence), event_id in zip(events, prepared, ids, strict=True):
+                chain_seq, previous, row_hash = link(event.subject_id, parts)
                 row = (
                     event_id,
                     event.subject_id,
@@ -351,15 +449,16 @@ def _copy_events(
                     event.occurred_at,
                     event.recorded_at,
                     event.country,
-                    part.evidence.decode("utf-8") if event.evidence else None,
                     chain_seq,
                     previous,
                     row_hash,
-                    part.digest,
-                    part.salt,
+                    parts.digest,
+                    None if erased and event.subject_id in erased else parts.salt,
                 )
                 if optional:
                     row += tuple(getattr(event, name) for name in optional)
+                if sealed:
+                    row += (evidence,)
                 write_row(row)
     finally:
         cursor.close()
@@ -383,52 +482,3 @@ def note_communications(session: Session, latest: Mapping[int, datetime]) -> Non
         ),
         lambda given: {"last_communication_at": given["at"]},
     )
-
-
-def stored_links(session: Session, batch: int = 5000) -> Iterator[StoredLink]:
-    """Every event in chain order, read in batches (the chain may be long)."""
-    last = 0
-    while True:
-        events = session.scalars(
-            select(ConsentEvent)
-            .where(ConsentEvent.chain_seq > last)
-            .order_by(ConsentEvent.chain_seq)
-            .limit(batch)
-        ).all()
-        if not events:
-            return
-        for event in events:
-            yield as_link(event)
-        last = events[-1].chain_seq
-        session.expunge_all()
-
-
-def as_link(event: ConsentEvent) -> StoredLink:
-    return StoredLink(
-        event_id=event.id,
-        fields=ChainedFields(
-            seq=event.chain_seq,
-            subject_id=event.subject_id,
-            action=event.action,
-            purpose=event.purpose,
-            source=event.source,
-            actor=event.actor,
-            occurred_at=event.occurred_at,
-            recorded_at=event.recorded_at,
-            campaign=event.campaign,
-            notice_version=event.notice_version,
-        ),
-        prev_hash=event.prev_hash,
-        row_hash=event.row_hash,
-        personal_digest=event.personal_digest,
-        salt=event.personal_salt,
-        ip=event.ip,
-        user_agent=event.user_agent,
-        evidence=event.evidence,
-        country=event.country,
-    )
-
-
-def chain_head(session: Session) -> tuple[int, bytes]:
-    head = session.get(ChainHead, 1)
-    return (head.seq, head.hash) if head else (0, GENESIS)

@@ -15,6 +15,7 @@ from suppression.domain.policy import PolicySettings
 from suppression.domain.vault import AddressVault
 from suppression.models import Block, ConsentEvent, ConsentState, Subject
 from suppression.services.access_log import access_entries_for
+from suppression.services.evidence import open_evidence
 from suppression.services.opt_in_requests import request_evidence, requests_for
 from suppression.services.outbox import pushes_for, subject_destination_status
 from suppression.services.resubscribe import hashed_suppression
@@ -29,13 +30,14 @@ def _time(value: datetime | None) -> str | None:
 
 def export_subject(
     session: Session,
+    vault: AddressVault,
     canonical: str,
     subject: Subject | None,
     settings: PolicySettings,
     now: datetime,
-    vault: AddressVault,
 ) -> dict[str, Any]:
-    """The document; for an address never stored it says so (and what a check says)."""
+    """The document; for an address never stored it says so (and what a check says).
+    Sealed evidence is opened; one no held key opens says so (`evidence_unreadable`)."""
     view = view_subject(session, canonical, subject, settings, now)
     document: dict[str, Any] = {
         "format": FORMAT,
@@ -112,22 +114,7 @@ def export_subject(
         )
     ]
     document["events"] = [
-        {
-            "id": e.id,
-            "action": e.action,
-            "purpose": e.purpose,
-            "source": e.source,
-            "actor": e.actor,
-            "occurred_at": _time(e.occurred_at),
-            "recorded_at": _time(e.recorded_at),
-            "ip": e.ip,
-            "user_agent": e.user_agent,
-            "campaign": e.campaign,
-            "notice_version": e.notice_version,
-            "country": e.country,
-            "evidence": e.evidence,
-            "chain_seq": e.chain_seq,
-        }
+        _event_document(vault, e)
         for e in session.scalars(
             select(ConsentEvent)
             .where(ConsentEvent.subject_id == subject.id)
@@ -158,4 +145,27 @@ def export_subject(
         {**asdict(status), "confirmed_at": _time(status.confirmed_at)}
         for status in subject_destination_status(session, subject.id)
     ]
+    return document
+
+
+def _event_document(vault: AddressVault, e: ConsentEvent) -> dict[str, Any]:
+    evidence = open_evidence(vault, e.evidence_sealed)
+    document = {
+        "id": e.id,
+        "action": e.action,
+        "purpose": e.purpose,
+        "source": e.source,
+        "actor": e.actor,
+        "occurred_at": _time(e.occurred_at),
+        "recorded_at": _time(e.recorded_at),
+        "ip": e.ip,
+        "user_agent": e.user_agent,
+        "campaign": e.campaign,
+        "notice_version": e.notice_version,
+        "country": e.country,
+        "evidence": evidence.value,
+        "chain_seq": e.chain_seq,
+    }
+    if evidence.unreadable:
+        document["evidence_unreadable"] = True
     return document

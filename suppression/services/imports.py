@@ -21,7 +21,7 @@ from sqlalchemy import false, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from suppression.domain.addresses import sha256_hex
-from suppression.domain.chain import SALT_BYTES, LinkEncoder, LinkParts
+from suppression.domain.chain import SALT_BYTES, LinkEncoder
 from suppression.domain.jurisdictions import CountrySource
 from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus
 from suppression.domain.vault import AddressVault
@@ -35,7 +35,12 @@ from suppression.services.dialects import (
     copy_rows,
     dialect_name,
 )
-from suppression.services.events import EventRow, append_event_rows, note_communications
+from suppression.services.events import (
+    EventRow,
+    PreparedLink,
+    append_event_rows,
+    note_communications,
+)
 from suppression.services.import_rows import OPTED_IN, OPTED_OUT, ImportRow, RowReader
 from suppression.services.outbox import enqueue_subject_changes
 
@@ -62,8 +67,9 @@ class PreparedChunk:
     rejected: list[tuple[int, str]]
     # canonical address -> (keyed index, sealed address), for the plain rows
     addresses: dict[str, tuple[bytes, bytes]]
-    # line -> what the chain needs of the plain row's event, but its place in it
-    links: dict[int, LinkParts]
+    # line -> what the chain needs of the plain row's event, but its place in it,
+    # and its evidence sealed
+    links: dict[int, PreparedLink]
     # the subjects to create or find, in _SUBJECT_COLUMNS order (see `_subjects`)
     subject_rows: list[tuple[Any, ...]]
     # the addresses whose subject, if new, is created with its country
@@ -146,7 +152,8 @@ class ChunkWriter:
     def prepare(self, chunk: list[ImportRow | tuple[int, str]]) -> PreparedChunk:
         """Everything of a chunk that needs no database (the reading thread runs
         this): each plain address indexed and sealed once, and its event's link
-        parts (salt, personal digest, fields) but for its place in the chain."""
+        parts (salt, personal digest, fields) but for its place in the chain, and
+        its evidence sealed."""
         good = [row for row in chunk if type(row) is ImportRow]
         vault = self.vault
         addresses: dict[str, tuple[bytes, bytes]] = {}
@@ -203,13 +210,13 @@ class ChunkWriter:
         )
         return subject_rows, set(hinted)
 
-    def _link_parts(self, rows: list[ImportRow]) -> dict[int, LinkParts]:
-        """`link_parts` of the rows' events (as `_event` makes them), by line: all
-        but the subject, which the chain parts do not cover."""
+    def _link_parts(self, rows: list[ImportRow]) -> dict[int, PreparedLink]:
+        """`prepare_links` of the rows' events (as `_event` makes them), by line:
+        all but the subject, which the chain parts do not cover."""
         salts = os.urandom(SALT_BYTES * len(rows))
         parts, actor, now, import_id = self._encoder.parts, self.actor, self.now, self.import_id
-        return {
-            row.line: parts(
+        links = [
+            parts(
                 salts[at * SALT_BYTES : (at + 1) * SALT_BYTES],
                 row.status,
                 row.purpose,
@@ -225,6 +232,11 @@ class ChunkWriter:
                 row.country,
             )
             for at, row in enumerate(rows)
+        ]
+        sealed = self.vault.seal_evidence_batch([link.evidence for link in links])
+        return {
+            row.line: PreparedLink(link, evidence)
+            for row, link, evidence in zip(rows, links, sealed, strict=True)
         }
 
     def _event(self, row: ImportRow, subject_id: int) -> EventRow:
@@ -309,8 +321,12 @@ class ChunkWriter:
         event = self._event
         event_ids = append_event_rows(
             session,
+            self.vault,
             [event(row, subject_id) for row, subject_id in accepted],
             [chunk.links[row.line] for row, _subject_id in accepted],
+            # As the upsert above returned them: it holds each subject's row lock
+            # (SQLite: the write lock) until the chunk commits.
+            erased={subject_id for subject_id, erased_at in subjects.values() if erased_at},
         )
         latest: dict[int, datetime] = {}
         for row, subject_id in accepted:

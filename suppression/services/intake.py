@@ -148,7 +148,7 @@ def fold_intake(
         if current is None or current[1] <= row.occurred_at:
             states[(subject_id, row.purpose)] = (ConsentStatus.OPTED_OUT.value, row.occurred_at)
     if events:
-        ids = append_events(session, events)
+        ids = append_events(session, vault, events)
         _move_states(session, events, ids)
         newest: dict[int, datetime] = {}
         for new in events:

@@ -99,12 +99,16 @@ def clear_for_staff_opt_in(
     """A staff opt-in with evidence restores an erased subject and lifts a complaint."""
     materialise_hashed_suppression(session, vault, canonical, ctx)
     if subject.erased_at is not None:
-        append_event(session, subject.id, "restored", ctx)
+        # Lifted before the event is written: the restore keeps its evidence (an
+        # erased subject's events keep none), and a later erase starts afresh.
         subject.erased_at = None
         subject.erase_reason = None
+        subject.erasure_status = None
         subject.email_sealed = vault.seal(canonical)
+        session.flush()
+        append_event(session, vault, subject.id, "restored", ctx)
     if _has_active(session, subject.id, BlockKind.COMPLAINT):
-        event = append_event(session, subject.id, "complaint_lifted", ctx)
+        event = append_event(session, vault, subject.id, "complaint_lifted", ctx)
         session.execute(
             update(Block)
             .where(Block.subject_id == subject.id, Block.kind == BlockKind.COMPLAINT.value)

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from suppression.domain.vault import AddressVault
 from suppression.models import PurgeRun, Subject
 from suppression.services.erasure import erase_loaded_subject
 from suppression.services.events import EventContext
@@ -54,6 +55,7 @@ def retention_rules(non_customer_days: int, everyone_days: int) -> list[Retentio
 
 def purge(
     session: Session,
+    vault: AddressVault,
     rules: list[RetentionRule],
     now: datetime,
     dry_run: bool,
@@ -80,7 +82,9 @@ def purge(
                 if not batch:
                     break
                 for subject in session.scalars(select(Subject).where(Subject.id.in_(batch))):
-                    erase_loaded_subject(session, subject, "retention", ctx, enqueue_removals)
+                    erase_loaded_subject(
+                        session, vault, subject, "retention", ctx, enqueue_removals
+                    )
                 erased += len(batch)
                 commit()
                 if progress is not None:

@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 from sqlalchemy import func, select
 
 from suppression.models import ConsentEvent, Subject
+from suppression.services.evidence import open_evidence
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 
@@ -79,7 +80,7 @@ def test_an_older_event_arriving_late_never_wins(client, sender, session):
     assert count(session, ConsentEvent) == 2  # the late event is still kept as evidence
 
 
-def test_the_event_keeps_its_evidence(client, sender, session):
+def test_the_event_keeps_its_evidence(client, sender, session, vault):
     response = client.post(
         "/v1/consents",
         json={
@@ -100,7 +101,10 @@ def test_the_event_keeps_its_evidence(client, sender, session):
     assert event.actor == "api_key:sender-key"
     assert event.campaign == "spring"
     assert event.notice_version == "privacy-v7"
-    assert event.evidence == {"form": "footer", "text": "Send me news"}
+    assert open_evidence(vault, event.evidence_sealed).value == {
+        "form": "footer",
+        "text": "Send me news",
+    }
     assert event.user_agent == "FormBot/1.0"
     assert event.ip == "127.0.0.1"
     assert event.occurred_at == event.recorded_at

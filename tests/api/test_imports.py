@@ -10,6 +10,7 @@ from suppression.domain.jurisdictions import CountrySource
 from suppression.models import ConsentEvent, ConsentState, HashedSuppression, ImportRun, Subject
 from suppression.services import imports
 from suppression.services.audit import verify_chain
+from suppression.services.evidence import open_evidence
 
 
 def upload(client, headers, body):
@@ -54,13 +55,13 @@ def test_mixed_good_and_bad_rows_import_the_good_and_name_the_bad(client, admin,
     assert run.finished_at is not None
 
 
-def test_imported_events_carry_their_evidence_and_chain(client, admin, session):
+def test_imported_events_carry_their_evidence_and_chain(client, admin, session, vault):
     upload(client, admin, "email,occurred_at,source\na@example.com,2025-05-05T00:00:00Z,esp\n")
     event = session.scalars(select(ConsentEvent)).one()
     assert (event.action, event.purpose, event.source) == ("opted_out", "all", "esp")
     assert event.actor == "api_key:admin-key"
-    assert event.evidence["line"] == 2
-    assert verify_chain(session).intact
+    assert open_evidence(vault, event.evidence_sealed).value["line"] == 2
+    assert verify_chain(session, vault).intact
 
 
 def test_hashed_rows_suppress_any_matching_address(client, admin, sender, session):
@@ -107,7 +108,7 @@ def test_an_import_never_resubscribes(client, admin, sender):
 
 
 def test_a_list_longer_than_a_chunk_keeps_lines_guard_and_chain(
-    client, admin, sender, session, monkeypatch
+    client, admin, sender, session, monkeypatch, vault
 ):
     monkeypatch.setattr(imports, "CHUNK", 2)
     body = (
@@ -129,21 +130,24 @@ def test_a_list_longer_than_a_chunk_keeps_lines_guard_and_chain(
         None,
         "opted_out",
     ]
-    lines = sorted(e.evidence["line"] for e in session.scalars(select(ConsentEvent)))
+    lines = sorted(
+        open_evidence(vault, e.evidence_sealed).value["line"]
+        for e in session.scalars(select(ConsentEvent))
+    )
     assert lines == [2, 4, 8]
-    assert verify_chain(session).intact
+    assert verify_chain(session, vault).intact
     assert not [t for t in threading.enumerate() if t.name == "import-reader"]
 
 
 def test_a_list_unreadable_after_some_chunks_is_refused_and_the_reader_stops(
-    client, admin, session, monkeypatch
+    client, admin, session, monkeypatch, vault
 ):
     monkeypatch.setattr(imports, "CHUNK", 2)
     body = b"email\na@example.com\nb@example.com\nc@example.com\n\xff@example.com\n"
     response = client.post("/v1/imports", data=body, content_type="text/csv", headers=admin)
     assert response.status_code == 400
     assert "not UTF-8" in response.get_json()["message"]
-    assert verify_chain(session).intact
+    assert verify_chain(session, vault).intact
     assert not [t for t in threading.enumerate() if t.name == "import-reader"]
 
 

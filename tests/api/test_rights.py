@@ -98,16 +98,16 @@ def test_after_erasure_a_dump_holds_no_trace_but_the_keyed_index(
     assert subject.email_sealed is None
     assert (subject.country, subject.last_purchase_at) == (None, None)
     for event in session.scalars(select(ConsentEvent)):
-        assert (event.ip, event.user_agent, event.evidence, event.country) == (None,) * 4
+        assert (event.ip, event.user_agent, event.evidence_sealed, event.country) == (None,) * 4
     session.rollback()
     data = dump().lower()
     for needle in (b"jane", b"browser/1.0", b"yes, send me news", b"footer"):
         assert needle not in data, needle
 
 
-def test_the_chain_still_verifies_after_erasure(client, admin, jane, session):
+def test_the_chain_still_verifies_after_erasure(client, admin, jane, session, vault):
     client.post("/v1/subjects/erase", json={"email": jane, "reason": "request"}, headers=admin)
-    report = verify_chain(session)
+    report = verify_chain(session, vault)
     assert report.intact
     assert report.checked == 4  # three events and the erasure itself
 

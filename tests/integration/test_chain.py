@@ -39,68 +39,70 @@ def tamper(engine, sql, **params):
         connection.execute(text(sql), params)
 
 
-def test_the_chain_of_normal_writes_verifies(history, session):
-    report = verify_chain(session)
+def test_the_chain_of_normal_writes_verifies(history, session, vault):
+    report = verify_chain(session, vault)
     assert report.intact
     assert report.checked == report.total == 7
     assert seqs(session) == list(range(1, 8))
 
 
-def test_an_edited_action_is_named_at_its_link(history, session, engine):
+def test_an_edited_action_is_named_at_its_link(history, session, engine, vault):
     tamper(engine, "UPDATE consent_events SET action = 'opted_in' WHERE chain_seq = 4")
-    report = verify_chain(session)
+    report = verify_chain(session, vault)
     assert report.first_break.seq == 4
     assert "edited" in report.first_break.problem
     assert report.checked == 3
 
 
-def test_an_edited_time_is_caught(history, session, engine):
+def test_an_edited_time_is_caught(history, session, engine, vault):
     moment = datetime(2020, 1, 1, tzinfo=UTC)
     if engine.dialect.name == "sqlite":
         moment = moment.replace(tzinfo=None)  # SQLite keeps naive UTC
     tamper(engine, "UPDATE consent_events SET occurred_at = :at WHERE chain_seq = 2", at=moment)
-    assert verify_chain(session).first_break.seq == 2
+    assert verify_chain(session, vault).first_break.seq == 2
 
 
-def test_edited_evidence_is_caught(history, session, engine):
+def test_edited_evidence_is_caught(history, session, engine, vault):
     tamper(engine, "UPDATE consent_events SET ip = '10.9.9.9' WHERE chain_seq = 5")
-    report = verify_chain(session)
+    report = verify_chain(session, vault)
     assert report.first_break.seq == 5
     assert "personal fields" in report.first_break.problem
 
 
-def test_a_deleted_event_is_caught(history, session, engine):
+def test_a_deleted_event_is_caught(history, session, engine, vault):
     tamper(engine, "DELETE FROM consent_events WHERE chain_seq = 3")
-    report = verify_chain(session)
+    report = verify_chain(session, vault)
     assert report.first_break.seq == 4
     assert "missing" in report.first_break.problem
 
 
-def test_reordered_events_are_caught(history, session, engine):
+def test_reordered_events_are_caught(history, session, engine, vault):
     tamper(engine, "UPDATE consent_events SET chain_seq = -1 WHERE chain_seq = 2")
     tamper(engine, "UPDATE consent_events SET chain_seq = 2 WHERE chain_seq = 3")
     tamper(engine, "UPDATE consent_events SET chain_seq = 3 WHERE chain_seq = -1")
-    report = verify_chain(session)
+    report = verify_chain(session, vault)
     assert report.first_break.seq == 2
 
 
-def test_a_cut_tail_is_caught_by_the_head(history, session, engine):
+def test_a_cut_tail_is_caught_by_the_head(history, session, engine, vault):
     tamper(engine, "DELETE FROM consent_events WHERE chain_seq = 7")
-    report = verify_chain(session)
+    report = verify_chain(session, vault)
     assert report.first_break is not None
     assert "end" in report.first_break.problem
 
 
-def test_an_event_inserted_behind_the_services_back_is_caught(history, session, engine):
+def test_an_event_inserted_behind_the_services_back_is_caught(history, session, engine, vault):
     tamper(engine, "UPDATE consent_events SET chain_seq = chain_seq + 100 WHERE chain_seq >= 5")
-    assert verify_chain(session).first_break.seq == 105
+    assert verify_chain(session, vault).first_break.seq == 105
 
 
 def test_audit_verify_command_names_the_first_broken_link(
-    history, engine, database_url, monkeypatch, tmp_path
+    history, engine, database_url, monkeypatch, tmp_path, key_env
 ):
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("SUPPRESSION_INSTANCE", str(tmp_path))
+    for name, value in key_env.items():  # the keys that sealed the history's evidence
+        monkeypatch.setenv(name, value)
     runner = CliRunner()
     intact = runner.invoke(main, ["audit", "verify"])
     assert intact.exit_code == 0
@@ -109,3 +111,24 @@ def test_audit_verify_command_names_the_first_broken_link(
     broken = runner.invoke(main, ["audit", "verify"])
     assert broken.exit_code == 1
     assert "BROKEN at link 6" in broken.output
+
+
+def test_sealed_evidence_moved_from_another_event_is_caught(history, session, engine, vault):
+    tamper(
+        engine,
+        "UPDATE consent_events SET evidence_sealed ="
+        " (SELECT evidence_sealed FROM consent_events WHERE chain_seq = 2) WHERE chain_seq = 5",
+    )
+    report = verify_chain(session, vault)
+    assert report.first_break.seq == 5
+    assert "personal fields" in report.first_break.problem
+
+
+def test_a_changed_ciphertext_of_evidence_is_caught(history, session, engine, vault):
+    sealed = session.scalar(select(ConsentEvent.evidence_sealed).where(ConsentEvent.chain_seq == 3))
+    session.rollback()
+    changed = sealed[:-1] + bytes([sealed[-1] ^ 1])
+    tamper(engine, "UPDATE consent_events SET evidence_sealed = :s WHERE chain_seq = 3", s=changed)
+    report = verify_chain(session, vault)
+    assert report.first_break.seq == 3
+    assert "opens with no held key" in report.first_break.problem

@@ -1,11 +1,13 @@
 """Retention with a clock we control: 2 years for non-customers, 7 for everyone."""
 
+import hashlib
+
 import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
 from suppression.cli import main
-from suppression.models import PurgeRun, Subject
+from suppression.models import HashedSuppression, PurgeRun, Subject
 from suppression.services.audit import verify_chain
 from suppression.services.retention import purge, retention_rules
 
@@ -66,9 +68,11 @@ def reasons(client, sender):
     return [r["reason"] for r in response.get_json()["results"]]
 
 
-def test_a_dry_run_counts_and_records_but_changes_nothing(people, client, sender, session, clock):
+def test_a_dry_run_counts_and_records_but_changes_nothing(
+    people, client, sender, session, vault, clock
+):
     before = reasons(client, sender)
-    runs = purge(session, RULES, clock(), dry_run=True, commit=session.commit)
+    runs = purge(session, vault, RULES, clock(), dry_run=True, commit=session.commit)
     assert [(r.rule, r.dry_run, r.counts) for r in runs] == [
         ("non_customer_2y", True, {"due": 2, "erased": 0}),
         ("everyone_7y", True, {"due": 1, "erased": 0}),
@@ -76,21 +80,23 @@ def test_a_dry_run_counts_and_records_but_changes_nothing(people, client, sender
     assert reasons(client, sender) == before == [None, None, "opted_out", None, None]
 
 
-def test_purge_erases_whoever_is_past_a_period(people, client, sender, session, clock):
-    runs = purge(session, RULES, clock(), dry_run=False, commit=session.commit)
+def test_purge_erases_whoever_is_past_a_period(people, client, sender, session, vault, clock):
+    runs = purge(session, vault, RULES, clock(), dry_run=False, commit=session.commit)
     assert [r.counts["erased"] for r in runs] == [2, 1]
     assert reasons(client, sender) == ["erased", None, "erased", None, "erased"]
     erased = session.scalars(select(Subject).where(Subject.erased_at.is_not(None))).all()
     assert {s.erase_reason for s in erased} == {"retention"}
     assert all(s.email_sealed is None for s in erased)
-    assert verify_chain(session).intact
+    assert verify_chain(session, vault).intact
     assert session.scalar(select(PurgeRun.rule).where(PurgeRun.dry_run.is_(False)).limit(1))
 
 
-def test_a_later_run_finds_the_rest_when_their_time_comes(people, client, sender, session, clock):
-    purge(session, RULES, clock(), dry_run=False, commit=session.commit)
+def test_a_later_run_finds_the_rest_when_their_time_comes(
+    people, client, sender, session, vault, clock
+):
+    purge(session, vault, RULES, clock(), dry_run=False, commit=session.commit)
     clock.advance(days=365)
-    runs = purge(session, RULES, clock(), dry_run=False, commit=session.commit)
+    runs = purge(session, vault, RULES, clock(), dry_run=False, commit=session.commit)
     assert [r.counts["erased"] for r in runs] == [1, 0]  # recent@ is now 2.5 years quiet
     assert reasons(client, sender)[1] == "erased"
 
@@ -105,3 +111,15 @@ def test_retention_command_dry_run_says_what_it_would_do(
     # The command runs on the real clock (2026-11-29 or later): at least these are due.
     assert "non_customer_2y: would erase" in result.output
     assert "everyone_7y: would erase" in result.output
+
+
+def test_purge_removes_an_imported_hash_of_an_address_it_erases(
+    people, client, admin, sender, session, vault, clock
+):
+    hashes = [hashlib.sha256(a.encode()).hexdigest() for a in ("lapsed@example.com", "x@y.org")]
+    body = "email_sha256\n" + "".join(f"{h}\n" for h in hashes)
+    client.post("/v1/imports", data=body.encode(), content_type="text/csv", headers=admin)
+    purge(session, vault, RULES, clock(), dry_run=False, commit=session.commit)
+    kept = session.scalars(select(HashedSuppression.email_sha256)).all()
+    assert [h.hex() for h in kept] == hashes[1:]
+    assert reasons(client, sender)[0] == "erased"

@@ -43,7 +43,7 @@ def _post(url: str, headers: dict[str, str], body: dict) -> int:
         return response.status
 
 
-def test_fifty_concurrent_changes_leave_the_newest_one(server, staff, session, clock):
+def test_fifty_concurrent_changes_leave_the_newest_one(server, staff, session, clock, vault):
     rng = random.Random(7)
     changes = [
         {
@@ -73,4 +73,4 @@ def test_fifty_concurrent_changes_leave_the_newest_one(server, staff, session, c
     assert session.scalar(select(func.count(ConsentEvent.id))) == REQUESTS
     state = session.scalars(select(ConsentState)).all()
     assert [(s.purpose, s.status) for s in state] == [("email_marketing", newest)]
-    assert verify_chain(session).intact
+    assert verify_chain(session, vault).intact

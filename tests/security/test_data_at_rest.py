@@ -5,8 +5,12 @@ and no staff password, in any of the forms they were sent in."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
-from suppression.models import PurgeRun
+from sqlalchemy import select
+
+from suppression.models import ConsentEvent, PurgeRun
+from suppression.services.audit import verify_chain
 from suppression.services.staff import create_staff_user
 
 ADDRESSES = {
@@ -17,6 +21,9 @@ ADDRESSES = {
     "erased": "erased.person@example.com",
     "staff_search": "searched.person@example.com",
     "relationship": "customer.person@example.com",
+    # Only ever inside free evidence (a reply quoted with an opt-out, a bounce).
+    "evidence": "Quoted.Sender@Example.org",
+    "bounce_evidence": "postmaster@example.net",
 }
 STAFF_PASSWORD = "a staff passphrase nobody else knows"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -27,10 +34,15 @@ def _workload(app, client, sender, staff, admin, clock) -> list[str]:
     that passed through it besides the addresses (tokens)."""
     a = ADDRESSES
     consent = {"purpose": "all", "status": "opted_out", "source": "email_request"}
+    reply = {"note": "asked by mail", "reply": {"from": a["evidence"], "cc": [a["evidence"]]}}
     for name in ("consent", "erased", "staff_search"):
-        body = {**consent, "email": a[name], "evidence": {"note": "asked by mail"}}
+        body = {**consent, "email": a[name], "evidence": reply}
         assert client.post("/v1/consents", json=body, headers=sender).status_code == 201
-    block = {"email": a["block"], "kind": "hard_bounce"}
+    block = {
+        "email": a["block"],
+        "kind": "hard_bounce",
+        "evidence": {"dsn": f"550 5.1.1 <{a['block']}>: no such user", "by": a["bounce_evidence"]},
+    }
     assert client.post("/v1/blocks", json=block, headers=sender).status_code == 201
     relationship = {"email": a["relationship"], "kind": "purchase"}
     assert client.post("/v1/relationships", json=relationship, headers=sender).status_code == 201
@@ -109,3 +121,58 @@ def test_the_dump_check_would_see_a_plaintext_address(app, session, clock, dump)
     session.add(PurgeRun(started_at=clock(), rule=ADDRESSES["consent"], dry_run=True, counts={}))
     session.commit()
     assert any(form in dump() for form in _forms(ADDRESSES["consent"]))
+
+
+def _with_sealing_keys(settings, keys: dict[int, bytes]):
+    return replace(
+        settings,
+        keys=replace(settings.keys, sealing_keys=keys, sealing_key_current=max(keys)),
+    )
+
+
+def test_evidence_sealed_under_an_old_key_opens_after_rotation(
+    client, make_key, settings, session, app_on_same_database
+):
+    sender, staff = make_key("sender"), make_key("staff")
+    old, new = settings.keys.sealing_keys[1], b"n" * 32
+    body = {"email": "jane@example.com", "purpose": "all", "source": "form"}
+    first = {**body, "status": "opted_in", "evidence": {"reply": "jane@example.com said yes"}}
+    assert client.post("/v1/consents", json=first, headers=sender).status_code == 201
+
+    rotated = app_on_same_database(_with_sealing_keys(settings, {1: old, 2: new}))
+    second = {**body, "status": "opted_out", "evidence": {"reply": "jane@example.com: stop"}}
+    answer = rotated.test_client().post("/v1/consents", json=second, headers=sender)
+    assert answer.status_code == 201
+    heads = session.scalars(
+        select(ConsentEvent.evidence_sealed).order_by(ConsentEvent.chain_seq)
+    ).all()
+    session.rollback()
+    assert [int.from_bytes(sealed[:2], "big") for sealed in heads] == [1, 2]
+    lookup = rotated.test_client().post(
+        "/v1/subjects/lookup", json={"email": "jane@example.com"}, headers=staff
+    )
+    assert [e["evidence"] for e in lookup.json["events"]] == [
+        {"reply": "jane@example.com: stop"},
+        {"reply": "jane@example.com said yes"},
+    ]
+    assert verify_chain(session, rotated.extensions["suppression"].vault).intact
+    session.rollback()
+
+    # Key 1 dropped too early: its evidence is reported unreadable, never a 500,
+    # and the audit names the link it can no longer check.
+    dropped = app_on_same_database(_with_sealing_keys(settings, {2: new}))
+    lookup = dropped.test_client().post(
+        "/v1/subjects/lookup", json={"email": "jane@example.com"}, headers=staff
+    )
+    assert lookup.status_code == 200
+    older = lookup.json["events"][1]
+    assert (older["evidence"], older["evidence_unreadable"]) == (None, True)
+    assert lookup.json["events"][0]["evidence"] == {"reply": "jane@example.com: stop"}
+    export = dropped.test_client().post(
+        "/v1/subjects/export", json={"email": "jane@example.com"}, headers=staff
+    )
+    assert export.json["events"][0]["evidence_unreadable"] is True
+    report = verify_chain(session, dropped.extensions["suppression"].vault)
+    session.rollback()
+    assert report.first_break.seq == 1
+    assert "no held key" in report.first_break.problem

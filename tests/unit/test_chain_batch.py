@@ -55,3 +55,56 @@ def test_batch_links_match_single_links(remembered, monkeypatch):
         assert linker.link(subject, parts) == (seq, previous, expected)
         previous = expected
     assert (linker.seq, linker.previous) == (len(EVENTS), previous)
+
+
+def test_the_digest_of_canonical_evidence_bytes_is_the_digest_of_the_evidence():
+    # What verification digests (the opened, sealed bytes) is what was digested.
+    for seq, event in enumerate(EVENTS, start=1):
+        ip, user_agent, evidence, country = event[8:]
+        salt = bytes([seq]) * 16
+        evidence_json = chain.canonical_json(evidence)
+        assert chain.personal_digest_of_json(
+            salt, ip, user_agent, evidence_json, country
+        ) == personal_digest(salt, ip, user_agent, evidence, country)
+
+
+def _stored(evidence: bytes | None, salt: bytes | None, unopened: bool = False):
+    occurred_at = datetime(2025, 1, 2, tzinfo=UTC)
+    fields = ChainedFields(
+        1, 7, "opted_in", "all", "form", "api", occurred_at, occurred_at, None, None
+    )
+    digest = chain.personal_digest_of_json(b"s" * 16, None, None, b'{"a":1}', None)
+    return chain.StoredLink(
+        event_id=1,
+        fields=fields,
+        prev_hash=GENESIS,
+        row_hash=link_hash(GENESIS, fields, digest),
+        personal_digest=digest,
+        salt=salt,
+        ip=None,
+        user_agent=None,
+        evidence=evidence,
+        country=None,
+        evidence_unopened=unopened,
+    )
+
+
+@pytest.mark.parametrize(
+    ("evidence", "salt", "unopened", "problem"),
+    [
+        (b'{"a":1}', b"s" * 16, False, None),
+        (b'{"a":2}', b"s" * 16, False, "were changed"),
+        (None, b"s" * 16, True, "opens with no held key"),
+        (None, None, True, "present on an erased event"),
+        (None, None, False, None),
+    ],
+    ids=["intact", "changed", "unopened", "unopened-on-erased", "erased"],
+)
+def test_the_verifier_checks_opened_evidence(evidence, salt, unopened, problem):
+    verifier = chain.ChainVerifier()
+    verifier.feed(_stored(evidence, salt, unopened))
+    found = verifier.first_break
+    if problem is None:
+        assert found is None
+    else:
+        assert problem in found.problem

@@ -147,3 +147,33 @@ def test_current_key_must_be_among_the_keys():
 def test_aes_key_sizes_are_accepted(key_length):
     sealer = AddressSealer({7: bytes(key_length)}, current=7)
     assert sealer.open(sealer.seal(ADDRESS)) == ADDRESS
+
+
+EVIDENCE_JSON = b'{"reply":"From: jane.doe@example.com","text":"\xc3\xa9"}'
+
+
+def test_sealed_evidence_opens_to_the_same_bytes_and_hides_them(sealer):
+    sealed = sealer.seal_evidence(EVIDENCE_JSON)
+    assert ADDRESS.encode() not in sealed
+    assert sealed[:HEADER] == (1).to_bytes(2, "big")
+    assert len(sealed) == HEADER + NONCE + len(EVIDENCE_JSON) + TAG
+    assert sealer.open_evidence(sealed) == EVIDENCE_JSON
+
+
+def test_an_address_and_evidence_ciphertext_do_not_open_as_each_other(sealer):
+    # Bound to their kind: a sealed address moved into an event's evidence (or
+    # back) does not open.
+    with pytest.raises(SealError):
+        sealer.open_evidence(sealer.seal(ADDRESS))
+    with pytest.raises(SealError):
+        sealer.open(sealer.seal_evidence(ADDRESS.encode()))
+
+
+def test_evidence_sealed_with_key_1_opens_after_key_2_is_added_and_key_2_seals():
+    before = AddressSealer({1: KEY_1}, current=1).seal_evidence(EVIDENCE_JSON)
+    rotated = AddressSealer({1: KEY_1, 2: KEY_2}, current=2)
+    assert rotated.open_evidence(before) == EVIDENCE_JSON
+    after = rotated.seal_evidence(EVIDENCE_JSON)
+    assert after[:HEADER] == (2).to_bytes(2, "big")
+    with pytest.raises(SealError, match="no longer held"):
+        AddressSealer({1: KEY_1}, current=1).open_evidence(after)

@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 from suppression.config import LinkSettings, MailSettings
 from suppression.domain.tokens import LinkTokens
 from suppression.models import ConsentEvent, OptInRequest, Subject
+from suppression.services.evidence import open_evidence
 from suppression.services.opt_in_requests import RESEND_AFTER
 
 ORIGIN = "https://optout.example.com"
@@ -84,6 +85,11 @@ def events(session) -> list[ConsentEvent]:
     return found
 
 
+def evidence(app, event: ConsentEvent) -> dict:
+    """An event's free evidence, opened (it is stored sealed)."""
+    return open_evidence(app.extensions["suppression"].vault, event.evidence_sealed).value
+
+
 def event_ids(session) -> list[int]:
     return [event.id for event in events(session)]
 
@@ -147,7 +153,7 @@ def test_an_unsubscribe_page_opened_with_its_own_token_offers_no_preference_page
 
 
 def test_a_token_minted_before_kinds_still_opts_out_and_nothing_else(
-    client, sender, session, clock
+    app, client, sender, session, clock
 ):
     token = legacy_unsubscribe_token(b"t" * 32, clock(), "jane@example.com")
     assert client.get(f"/u/{token}").status_code == 200
@@ -156,7 +162,7 @@ def test_a_token_minted_before_kinds_still_opts_out_and_nothing_else(
     assert client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
     [event] = events(session)
     assert (event.action, event.purpose, event.source) == ("opted_out", "all", "one_click")
-    assert "link_minted_by" not in event.evidence
+    assert "link_minted_by" not in evidence(app, event)
 
 
 def test_a_confirmation_token_opens_no_link_page_and_a_link_token_no_confirmation(
@@ -209,7 +215,7 @@ def test_switching_on_records_nothing_and_mails_the_address_a_confirmation_link(
 
 
 def test_the_confirmation_page_changes_nothing_and_its_post_records_both_steps(
-    client, sender, make_key, session, relay, clock
+    app, client, sender, make_key, session, relay, clock
 ):
     platform = make_key("sender", "platform")
     opt_out(client, sender, "jane@example.com")
@@ -238,15 +244,15 @@ def test_the_confirmation_page_changes_nothing_and_its_post_records_both_steps(
     assert event.campaign == "dec-news"
     assert event.notice_version == NOTICE
     assert (event.ip, event.user_agent) == ("198.51.100.7", "Phone mail app")
-    evidence = event.evidence
-    assert evidence["link_minted_by"] == "api_key:platform"
-    assert evidence["request_ip"] == "127.0.0.1"
-    assert evidence["request_user_agent"] == "Browser at home"
-    assert evidence["request_notice_version"] == NOTICE
-    assert evidence["requested_at"] == "2026-11-29T12:00:00Z"
-    assert evidence["confirmed_at"] == "2026-11-29T12:30:00Z"
-    assert evidence["confirmation_mail_sent_at"] == "2026-11-29T12:00:00Z"
-    assert evidence["link_kind"] == "preferences"
+    opened = evidence(app, event)
+    assert opened["link_minted_by"] == "api_key:platform"
+    assert opened["request_ip"] == "127.0.0.1"
+    assert opened["request_user_agent"] == "Browser at home"
+    assert opened["request_notice_version"] == NOTICE
+    assert opened["requested_at"] == "2026-11-29T12:00:00Z"
+    assert opened["confirmed_at"] == "2026-11-29T12:30:00Z"
+    assert opened["confirmation_mail_sent_at"] == "2026-11-29T12:00:00Z"
+    assert opened["link_kind"] == "preferences"
     assert event.occurred_at == clock()
     assert decision(client, sender, "jane@example.com") == (True, None)
     # A second POST (a reload, a scanner that submits) changes nothing.
@@ -543,15 +549,18 @@ def test_a_new_user_opts_out_then_back_in_through_the_mail_in_chromium(
 # -- evidence and rights ------------------------------------------------------------------
 
 
-def test_every_link_records_which_key_minted_it(client, make_key, session):
+def test_every_link_records_which_key_minted_it(app, client, make_key, session):
     platform = make_key("sender", "platform")
     links = mint(client, platform, "jane@example.com", purpose="ad_audiences")
     assert client.post(links["url"], data={"List-Unsubscribe": "One-Click"}).status_code == 200
     client.post(links["prefs"], data={"action": "opt_out_all"})
     first, second = events(session)
-    assert (first.source, first.evidence["link_minted_by"]) == ("one_click", "api_key:platform")
-    assert first.evidence["link_kind"] == "unsubscribe"
-    assert (second.source, second.evidence["link_minted_by"]) == (
+    assert (first.source, evidence(app, first)["link_minted_by"]) == (
+        "one_click",
+        "api_key:platform",
+    )
+    assert evidence(app, first)["link_kind"] == "unsubscribe"
+    assert (second.source, evidence(app, second)["link_minted_by"]) == (
         "preference_page",
         "api_key:platform",
     )

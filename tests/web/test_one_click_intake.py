@@ -120,7 +120,7 @@ def test_folding_records_the_event_state_and_evidence_and_the_chain_verifies(
     assert subject.email_index == vault.index("jane.doe@example.com")
     assert subject.last_communication_at == clicked_at
     assert pending_opt_outs(session) == {}
-    assert verify_chain(session).intact
+    assert verify_chain(session, vault).intact
 
 
 def test_repeats_fold_into_one_event_and_the_address_into_one_subject(
@@ -153,7 +153,7 @@ def test_an_older_click_never_overrides_a_newer_opt_in(runtime_state, session, v
     assert actions == ["opted_in", "opted_out"]  # the click is kept as evidence...
     [state] = session.scalars(select(ConsentState))
     assert (state.status, state.changed_at) == ("opted_in", opted_in_at)  # ...and loses
-    assert verify_chain(session).intact
+    assert verify_chain(session, vault).intact
 
 
 def test_an_erased_address_stores_nothing_more(runtime_state, session, vault, clock):
@@ -167,7 +167,7 @@ def test_an_erased_address_stores_nothing_more(runtime_state, session, vault, cl
     assert count(session, OneClickIntake) == 0
 
 
-def test_a_batch_counts_towards_the_mass_unsubscribe_alarm(runtime_state, session, clock):
+def test_a_batch_counts_towards_the_mass_unsubscribe_alarm(runtime_state, session, clock, vault):
     for i in range(7):
         accept(runtime_state, clock, f"user{i}@bigcorp.example")
         clock.advance(seconds=1)
@@ -227,7 +227,7 @@ def test_a_lookup_and_an_erasure_fold_first(runtime_state, client, make_key, ses
     assert count(session, OneClickIntake) == 0  # its evidence went with the erasure
 
 
-def test_each_sync_pass_folds_first(runtime_state, session, clock):
+def test_each_sync_pass_folds_first(runtime_state, session, clock, vault):
     accept(runtime_state, clock, "jane.doe@example.com")
     worker = DestinationSync(runtime_state.sessions, runtime_state.vault, runtime_state.settings)
     try:
@@ -244,7 +244,7 @@ def test_processes_configured_from_the_environment_fold_in_the_background():
         links_from_env({"ONE_CLICK_FOLD": "later"})
 
 
-def test_two_folders_share_the_rows_and_fold_each_once(runtime_state, session, clock):
+def test_two_folders_share_the_rows_and_fold_each_once(runtime_state, session, clock, vault):
     if session.get_bind().dialect.name != "postgresql":
         pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite runs one writer at a time")
     for i in range(6):
@@ -265,7 +265,7 @@ def test_two_folders_share_the_rows_and_fold_each_once(runtime_state, session, c
     assert fold(runtime_state).folded == 4
     assert count(session, ConsentEvent) == 6
     assert count(session, OneClickIntake) == 0
-    assert verify_chain(session).intact
+    assert verify_chain(session, vault).intact
 
 
 @pytest.mark.parametrize("helpers", [0, 2], ids=["in-process", "helper-processes"])

@@ -1,10 +1,11 @@
 """Export and erase from the subject page."""
 
+import hashlib
 import json
 
 from sqlalchemy import select
 
-from suppression.models import AccessLogEntry, Subject
+from suppression.models import AccessLogEntry, HashedSuppression, Subject
 
 
 def subject_url(client, token, sender, email="jane@example.com"):
@@ -69,6 +70,27 @@ def test_an_admin_erases_and_the_page_shows_the_erased_subject(sign_in, sender, 
     assert b"jane@example.com" not in page.data
     subject = session.scalars(select(Subject)).one()
     assert (subject.erase_reason, subject.email_sealed) == ("child", None)
+    check = client.post(
+        "/v1/checks?detail=all", json={"addresses": ["jane@example.com"]}, headers=sender
+    )
+    assert check.get_json()["results"][0]["reason"] == "erased"
+
+
+def test_erasing_from_the_page_removes_an_imported_hash_of_the_address(
+    sign_in, sender, admin, session
+):
+    hashed = hashlib.sha256(b"jane@example.com").hexdigest()
+    body = f"email_sha256\n{hashed}\n".encode()
+    client, token = sign_in("root", "admin")
+    url = subject_url(client, token, sender)
+    client.post("/v1/imports", data=body, content_type="text/csv", headers=admin)
+    assert hashed in client.get("/v1/suppressions.csv", headers=admin).text
+    response = client.post(
+        f"{url}/erase", data={"csrf_token": token, "reason": "request", "confirm": "yes"}
+    )
+    assert response.status_code == 303
+    assert session.scalars(select(HashedSuppression)).all() == []
+    assert hashed not in client.get("/v1/suppressions.csv", headers=admin).text
     check = client.post(
         "/v1/checks?detail=all", json={"addresses": ["jane@example.com"]}, headers=sender
     )

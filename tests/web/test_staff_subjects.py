@@ -4,7 +4,9 @@ import re
 
 from sqlalchemy import func, select, update
 
+from suppression.domain.sealing import AddressSealer
 from suppression.models import AccessLogEntry, ConsentEvent, Subject
+from suppression.services.evidence import open_evidence
 
 
 def consent(client, headers, **fields):
@@ -76,7 +78,9 @@ def test_the_subject_page_shows_decisions_states_blocks_and_the_timeline_newest_
     assert "api_key:sender-key" in timeline
 
 
-def test_opting_out_with_a_reason_records_an_event_by_the_staff_member(sign_in, sender, session):
+def test_opting_out_with_a_reason_records_an_event_by_the_staff_member(
+    sign_in, sender, session, vault
+):
     client, token = sign_in("alice")
     consent(client, sender, email="jane@example.com")
     location, page = open_subject(client, token, "jane@example.com")
@@ -99,7 +103,7 @@ def test_opting_out_with_a_reason_records_an_event_by_the_staff_member(sign_in, 
     event = session.scalars(select(ConsentEvent).order_by(ConsentEvent.id.desc())).first()
     assert (event.action, event.purpose, event.source) == ("opted_out", "all", "email_request")
     assert event.actor == "staff:alice"
-    assert event.evidence == {"reason": "Complaint email HD-42"}
+    assert open_evidence(vault, event.evidence_sealed).value == {"reason": "Complaint email HD-42"}
 
 
 def test_a_change_without_a_reason_is_refused_and_stores_nothing(sign_in, sender, session):
@@ -130,7 +134,7 @@ def test_a_change_without_a_reason_is_refused_and_stores_nothing(sign_in, sender
     assert session.scalar(select(func.count()).select_from(ConsentEvent)) == before
 
 
-def test_recording_an_opt_in_keeps_its_evidence_and_time(sign_in, sender, session):
+def test_recording_an_opt_in_keeps_its_evidence_and_time(sign_in, sender, session, vault):
     client, token = sign_in("alice")
     consent(
         client,
@@ -159,7 +163,9 @@ def test_recording_an_opt_in_keeps_its_evidence_and_time(sign_in, sender, sessio
     assert event.actor == "staff:alice"
     assert event.occurred_at.isoformat() == "2026-11-28T10:15:00+00:00"
     assert event.notice_version == "privacy-2026-06"
-    assert event.evidence == {"evidence": "Signed paper form dated 2026-11-20, scanned as HD-9"}
+    assert open_evidence(vault, event.evidence_sealed).value == {
+        "evidence": "Signed paper form dated 2026-11-20, scanned as HD-9"
+    }
 
 
 def test_declaring_the_jurisdiction_changes_the_decision(sign_in, sender, session):
@@ -308,7 +314,7 @@ def test_an_opt_in_dated_minutes_ahead_on_the_page_cannot_outrank_a_later_opt_ou
     assert decision + "opted_out" in page
 
 
-def test_staff_record_a_restriction_and_lift_it_on_the_page(sign_in, sender, session):
+def test_staff_record_a_restriction_and_lift_it_on_the_page(sign_in, sender, session, vault):
     client, token = sign_in("alice")
     consent(client, sender, email="bob@example.com")
     location, page = open_subject(client, token, "bob@example.com")
@@ -323,7 +329,7 @@ def test_staff_record_a_restriction_and_lift_it_on_the_page(sign_in, sender, ses
     page = text_of(client.get(location))
     assert "<code>restricted</code>" not in page
     actions = [
-        (e.action, e.actor, e.evidence)
+        (e.action, e.actor, open_evidence(vault, e.evidence_sealed).value)
         for e in session.scalars(select(ConsentEvent).order_by(ConsentEvent.id))
     ]
     assert actions[-2:] == [
@@ -344,3 +350,26 @@ def test_a_rights_block_needs_a_kind_and_a_reason(sign_in, sender, session):
     assert "Choose what the person asked for." in page
     assert "Say why" in page
     assert session.scalar(select(func.count()).select_from(ConsentEvent)) == 1
+
+
+def test_evidence_no_held_key_opens_is_shown_as_such_and_the_page_still_answers(
+    sign_in, sender, session
+):
+    client, token = sign_in()
+    consent(client, sender, email="jane@example.com", evidence={"form": "newsletter-v2"})
+    consent(
+        client, sender, email="jane@example.com", evidence={"form": "footer"}, status="opted_out"
+    )
+    # Sealed under a key this service does not hold (dropped after a rotation).
+    foreign = AddressSealer({9: b"9" * 32}, 9).seal_evidence(b'{"form":"newsletter-v2"}')
+    first = session.scalar(select(func.min(ConsentEvent.id)))
+    session.execute(
+        update(ConsentEvent).where(ConsentEvent.id == first).values(evidence_sealed=foreign)
+    )
+    session.commit()
+    _location, page = open_subject(client, token, "jane@example.com")
+    assert page.status_code == 200
+    timeline = text_of(page)[text_of(page).index('id="timeline"') :]
+    assert "sealed with a key that is no longer held: it cannot be opened" in timeline
+    assert "<dt>form</dt><dd>footer</dd>" in timeline
+    assert "newsletter-v2" not in timeline

@@ -25,6 +25,7 @@ from suppression.models import (
     UnsubscribeTally,
 )
 from suppression.services.alarms import list_alarms
+from suppression.services.evidence import open_evidence
 from suppression.web import ratelimit
 
 ORIGIN = "https://optout.example.com"
@@ -144,7 +145,7 @@ def test_one_click_opts_out_and_answers_200_without_redirect_or_cookie(
     assert event.ip == "127.0.0.1"
 
 
-def test_the_event_records_ip_and_user_agent(client, sender, session):
+def test_the_event_records_ip_and_user_agent(client, sender, session, vault):
     link = mint(client, sender, "jane.doe@example.com")
     client.post(
         path_of(link["url"]),
@@ -155,7 +156,10 @@ def test_the_event_records_ip_and_user_agent(client, sender, session):
     [event] = events(session)
     assert (event.ip, event.user_agent) == ("203.0.113.9", "GoogleOneClick/1.0")
     assert event.actor == "recipient"
-    assert event.evidence["link_issued_at"] == "2026-11-29T12:00:00Z"
+    assert (
+        open_evidence(vault, event.evidence_sealed).value["link_issued_at"]
+        == "2026-11-29T12:00:00Z"
+    )
 
 
 def test_the_page_form_opts_out_and_shows_a_confirmation(client, sender, session):

@@ -36,7 +36,7 @@ def export(subject_id: int) -> Any:
     now = runtime.now()
     address = _address(subject)
     document = export_subject(
-        db, address or "", subject, runtime.settings().policy, now, runtime.vault()
+        db, runtime.vault(), address or "", subject, runtime.settings().policy, now
     )
     document["email"] = address
     note = request.form.get("reason", "").strip()[:MAX_NOTE] or None
@@ -68,7 +68,9 @@ def erase(subject_id: int) -> Any:
     if errors:
         return render_subject(db, subject, {"erase": errors}, {"erase": request.form}, 422)
     if subject.erasure_status is None:
-        erase_loaded_subject(db, subject, reason, _context(reason, {}), enqueue_removals)
+        erase_loaded_subject(
+            db, runtime.vault(), subject, reason, _context(reason, {}), enqueue_removals
+        )
     status = subject.erasure_status
     db.commit()
     runtime.close_sessions()

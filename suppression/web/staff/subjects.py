@@ -28,6 +28,7 @@ from suppression.services.access_log import (
     record_access,
 )
 from suppression.services.consents import EventContext, record_block, record_consent, set_country
+from suppression.services.evidence import open_evidence
 from suppression.services.history import subject_events
 from suppression.services.opt_in_requests import requests_for
 from suppression.services.resubscribe import (
@@ -149,12 +150,15 @@ def render_subject(
     view = _view(db, subject)
     policy = runtime.settings().policy
     country = view.jurisdiction.country
+    events = subject_events(db, subject.id)
+    vault = runtime.vault()
     return render_template(
         "staff/subject.html",
         subject=subject,
         address=_address(subject),
         view=view,
-        events=subject_events(db, subject.id),
+        events=events,
+        evidence_of={e.id: open_evidence(vault, e.evidence_sealed) for e in events},
         waiting=[r for r in requests_for(db, bytes(subject.email_index)) if not r.confirmed_at],
         regime=policy.regimes.regime_for(country).value,
         eea=is_eea(country),
