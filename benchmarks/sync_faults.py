@@ -14,8 +14,10 @@ reconciles (queues every subject), and drains the outbox. Meanwhile:
 - the fake answers 503 to a share of calls (`--fail-rate`, seeded) and every 10
   seconds the next call answers 429 with Retry-After: 1;
 - the worker is killed with SIGKILL once a third of the subjects have arrived (and
-  again at two thirds), and started again at once. Its claimed rows wait for their
-  lease (SYNC_LEASE_SECONDS, 15 s here) and are then taken by the new worker.
+  again at two thirds), and started again at once. On PostgreSQL the new worker
+  puts the killed worker's claimed rows back as soon as its connections are gone
+  (outbox.release_dead_claims); rows of a worker still alive wait for their lease
+  (SYNC_LEASE_SECONDS, 15 s here).
 
 At the end every subject must be at the platform: Meta's audience `removed` set holds
 each address's SHA-256 (Meta's normalisation), Keap's `opted_out` each address.
