@@ -14,11 +14,9 @@ from marshmallow import Schema, fields, validate
 
 from suppression import intake_folder, runtime
 from suppression.api.auth import current_actor, protected
-from suppression.api.fields import Email, Text, rfc3339
+from suppression.api.fields import Email, Text
 from suppression.api.presenters import client_ip, subject_document
 from suppression.api.schemas import SubjectStateSchema
-from suppression.domain.vault import AddressVault
-from suppression.models import ConsentEvent
 from suppression.services.access_log import (
     MAX_REASON,
     AccessAction,
@@ -27,7 +25,7 @@ from suppression.services.access_log import (
     record_access,
 )
 from suppression.services.api_keys import Role
-from suppression.services.evidence import open_evidence
+from suppression.services.export import event_document
 from suppression.services.history import subject_events
 from suppression.services.subjects import find_subject, view_subject
 
@@ -63,28 +61,6 @@ class EventSchema(Schema):
 
 class LookupResultSchema(SubjectStateSchema):
     events = fields.List(fields.Nested(EventSchema), metadata={"description": "Newest first"})
-
-
-def event_document(vault: AddressVault, event: ConsentEvent) -> dict[str, Any]:
-    evidence = open_evidence(vault, event.evidence_sealed)
-    document = {
-        "id": event.id,
-        "action": event.action,
-        "purpose": event.purpose,
-        "source": event.source,
-        "actor": event.actor,
-        "occurred_at": rfc3339(event.occurred_at),
-        "recorded_at": rfc3339(event.recorded_at),
-        "ip": event.ip,
-        "user_agent": event.user_agent,
-        "campaign": event.campaign,
-        "notice_version": event.notice_version,
-        "country": event.country,
-        "evidence": evidence.value,
-    }
-    if evidence.unreadable:
-        document["evidence_unreadable"] = True
-    return document
 
 
 @blp.route("/lookup")

@@ -114,7 +114,7 @@ def export_subject(
         )
     ]
     document["events"] = [
-        _event_document(vault, e)
+        event_document(vault, e)
         for e in session.scalars(
             select(ConsentEvent)
             .where(ConsentEvent.subject_id == subject.id)
@@ -148,7 +148,9 @@ def export_subject(
     return document
 
 
-def _event_document(vault: AddressVault, e: ConsentEvent) -> dict[str, Any]:
+def event_document(vault: AddressVault, e: ConsentEvent) -> dict[str, Any]:
+    """One event as the export and the lookup show it: evidence opened (flagged when
+    no held key opens it)."""
     evidence = open_evidence(vault, e.evidence_sealed)
     document = {
         "id": e.id,

@@ -41,7 +41,13 @@ from suppression.domain.addresses import mask
 from suppression.domain.policy import ALL_PURPOSES
 from suppression.domain.purposes import PURPOSE_HINTS, purpose_label
 from suppression.domain.text import storable
-from suppression.domain.tokens import LinkClaims, LinkKind, TokenError, TokenProblem
+from suppression.domain.tokens import (
+    ConfirmationClaims,
+    LinkClaims,
+    LinkKind,
+    TokenError,
+    TokenProblem,
+)
 from suppression.links import read_confirmation, read_token
 from suppression.services.alarms import AlarmRule
 from suppression.services.api_keys import key_actor
@@ -436,13 +442,17 @@ def confirm_page(token: str) -> str:
         raise TokenError(TokenProblem.EXPIRED) from None
     finally:
         reader.rollback()
+    return _confirm_page(claims, token, already_at=confirmed_at)
+
+
+def _confirm_page(claims: ConfirmationClaims, token: str, **extra: Any) -> str:
     return render_template(
         "public/confirm.html",
         token=token,
         masked=mask(claims.address),
         purposes=claims.purposes,
-        already_at=confirmed_at,
         notice_version=runtime.settings().links.notice_version,
+        **extra,
     )
 
 
@@ -468,12 +478,4 @@ def confirm_post(token: str) -> str:
         raise TokenError(TokenProblem.EXPIRED) from None
     session.commit()
     metrics.CONSENT_CHANGES.labels("opted_in", SOURCE_PREFERENCE_PAGE).inc(len(outcome.opted_in))
-    return render_template(
-        "public/confirm.html",
-        token=token,
-        masked=mask(claims.address),
-        purposes=claims.purposes,
-        outcome=outcome,
-        already_at=outcome.already_at,
-        notice_version=settings.links.notice_version,
-    )
+    return _confirm_page(claims, token, outcome=outcome, already_at=outcome.already_at)
