@@ -64,7 +64,7 @@ def compose_confirmation(
     message["Message-ID"] = make_msgid(domain=message_domain)
     # A confirmation is no marketing mail: no List-Unsubscribe, and auto-replies stay away.
     message["Auto-Submitted"] = "auto-generated"
-    message.set_content(
+    body = (
         "Someone (we hope you) asked on our email preferences page for this address\n"
         f"to receive:\n\n{wanted}\n\n"
         "To confirm, open this link and press the button on the page:\n\n"
@@ -72,6 +72,9 @@ def compose_confirmation(
         f"The link works until {expires_at:%d %B %Y, %H:%M} UTC. Nothing is switched on\n"
         "until you confirm. If it was not you, ignore this mail: nothing changes.\n"
     )
+    # 7bit keeps the link whole on the wire: quoted-printable would cut its long line
+    # with soft breaks, which a reader of the raw text would copy with the link.
+    message.set_content(body, cte="7bit" if body.isascii() else "quoted-printable")
     return message
 
 

@@ -618,3 +618,12 @@ def test_staff_see_a_request_waiting_for_the_mailbox(client, sender, relay, sign
     assert "Waiting for the mailbox to confirm" in page
     assert "<strong>email marketing</strong>, asked 2026-11-29 12:00:00 UTC" in page
     assert "mail not sent yet, retrying (recipient refused (SMTP 451))" in page
+
+
+def test_the_link_stands_whole_on_one_line_of_the_raw_mail(client, sender, relay):
+    links = mint(client, sender, "li@example.ca", campaign="a-campaign-name-long-enough")
+    save(client, links["prefs"], receive=["email_marketing", "ad_audiences"])
+    [message] = relay.messages
+    assert message["Content-Transfer-Encoding"] == "7bit"
+    raw = message.as_bytes().decode("ascii")
+    assert f"  {ORIGIN}{confirm_path(message)}\n" in raw.replace("\r\n", "\n")
