@@ -29,6 +29,7 @@ from suppression.services.api_keys import (
 )
 from suppression.services.audit import verify_chain
 from suppression.services.imports import import_csv
+from suppression.services.resealing import SEALED_COLUMNS, ResealReport, reseal_steps
 from suppression.services.retention import count_due, purge, retention_rules
 from suppression.sync_commands import sync
 
@@ -215,6 +216,33 @@ def keys_revoke(name: str) -> None:
     with session_scope(settings) as session:
         revoke_api_key(session, name, utcnow())
     click.echo(f"revoked key {name!r}")
+
+
+@keys.command("reseal")
+@click.option("--dry-run", is_flag=True, help="Count what would be re-sealed; change nothing")
+def keys_reseal(dry_run: bool) -> None:
+    """Seal every address, evidence and secret again with the newest sealing key, so
+    that older ADDRESS_SEALING_KEYS entries can be removed afterwards."""
+    settings = load_settings()
+    vault = database.vault_for(settings)
+    report = ResealReport()
+    with session_scope(settings) as session:
+        for _column in reseal_steps(session, vault, report, dry_run):
+            session.commit()
+    verb = "would re-seal" if dry_run else "re-sealed"
+    for target in SEALED_COLUMNS:
+        name = target.name
+        click.echo(
+            f"{name}: {verb} {report.resealed[name]}, already under key "
+            f"{vault.sealer.current} {report.current[name]}, unreadable {report.unreadable[name]}"
+        )
+    still = sorted(report.old_keys_in_use)
+    if still:
+        click.echo(f"still sealed with key(s) {', '.join(map(str, still))}: keep them", err=True)
+        if any(report.unreadable.values()):
+            raise SystemExit(1)
+    else:
+        click.echo(f"nothing is sealed with a key other than {vault.sealer.current} any more")
 
 
 @keys.command("list")

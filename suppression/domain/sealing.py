@@ -37,6 +37,16 @@ class AddressSealer:
         self._aeads = {key_id: AESGCM(key) for key_id, key in keys.items()}
         self._current = current
 
+    @property
+    def current(self) -> int:
+        """The id of the key that seals."""
+        return self._current
+
+    @staticmethod
+    def sealed_with(sealed: bytes) -> int:
+        """The id of the key a ciphertext was sealed with (it travels in clear)."""
+        return int.from_bytes(sealed[:2], "big")
+
     def seal(self, canonical: str) -> bytes:
         return self.seal_bytes(canonical.encode("utf-8"))
 

@@ -24,6 +24,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from suppression.domain.chain import canonical_json
 from suppression.domain.policy import ConsentStatus, PolicySettings
 from suppression.domain.sealing import SealError
 from suppression.domain.tokens import ConfirmationClaims
@@ -79,7 +80,8 @@ def request_opt_in(
         purposes=key,
         # Whole seconds: the confirmation link carries this time and must match it.
         requested_at=now.replace(microsecond=0),
-        request_sealed=vault.seal(json.dumps(dict(evidence), sort_keys=True)),
+        # Sealed as evidence (its own associated data): it cannot pass for an address.
+        request_sealed=vault.seal_evidence(canonical_json(dict(evidence))),
         mail_attempts=0,
     )
     session.add(request)
@@ -108,7 +110,7 @@ def find_request(session: Session, vault: AddressVault, claims: ConfirmationClai
 def request_evidence(vault: AddressVault, request: OptInRequest) -> dict[str, Any]:
     """The request step's evidence, opened (empty if no held key opens it)."""
     try:
-        return dict(json.loads(vault.open(request.request_sealed)))
+        return dict(json.loads(vault.open_evidence(request.request_sealed)))
     except SealError:
         return {}
 
