@@ -627,3 +627,16 @@ def test_the_link_stands_whole_on_one_line_of_the_raw_mail(client, sender, relay
     assert message["Content-Transfer-Encoding"] == "7bit"
     raw = message.as_bytes().decode("ascii")
     assert f"  {ORIGIN}{confirm_path(message)}\n" in raw.replace("\r\n", "\n")
+
+
+def test_staff_searching_an_address_never_stored_see_its_waiting_request(
+    client, sender, relay, sign_in
+):
+    links = mint(client, sender, "li@example.ca")
+    save(client, links["prefs"], receive=["email_marketing"])
+    staff_client, token = sign_in("alice")
+    found = staff_client.post("/admin/search", data={"email": "li@example.ca", "csrf_token": token})
+    assert found.status_code == 404
+    page = re.sub(r"\s+", " ", found.get_data(as_text=True))
+    assert "Waiting for the mailbox to confirm" in page
+    assert "mail sent 2026-11-29 12:00:00 UTC" in page

@@ -20,7 +20,7 @@ from suppression.domain.addresses import mask
 from suppression.domain.jurisdictions import CountrySource, is_eea
 from suppression.domain.policy import ALL_PURPOSES, ConsentStatus
 from suppression.errors import Conflict, SuppressionError
-from suppression.models import Subject
+from suppression.models import OptInRequest, Subject
 from suppression.services.access_log import (
     AccessAction,
     AccessChannel,
@@ -111,6 +111,7 @@ def search_post() -> Any:
             form={},
             errors={},
             not_found=canonical,
+            waiting=_waiting(db, runtime.vault().index(canonical)),
             opt_out_form={},
             opt_out_errors={},
             channels=forms.CHANNELS,
@@ -140,6 +141,11 @@ def _view(db: Session, subject: Subject) -> SubjectView:
     )
 
 
+def _waiting(db: Session, index: bytes) -> list[OptInRequest]:
+    """Opt-ins the person asked for that wait for their mailbox to confirm."""
+    return [request for request in requests_for(db, index) if request.confirmed_at is None]
+
+
 def render_subject(
     db: Session,
     subject: Subject,
@@ -159,7 +165,7 @@ def render_subject(
         view=view,
         events=events,
         evidence_of={e.id: open_evidence(vault, e.evidence_sealed) for e in events},
-        waiting=[r for r in requests_for(db, bytes(subject.email_index)) if not r.confirmed_at],
+        waiting=_waiting(db, bytes(subject.email_index)),
         regime=policy.regimes.regime_for(country).value,
         eea=is_eea(country),
         eea_policy=policy.eea_policy.value,
