@@ -16,6 +16,9 @@ A one-click is counted with one hit on the Limiter's own storage
 of made-up tokens spends the budget too) and skipped by Flask-Limiter's
 per-request evaluation of the page limits, which cost about a fifth of a
 one-click's CPU (benchmarks/load.py).
+
+The client address is `request.remote_addr`: behind reverse proxies, the one
+TRUSTED_PROXY_HOPS finds in X-Forwarded-For (suppression/proxies.py).
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ def _is_one_click() -> bool:
 
 
 def client_address() -> str:
-    """The peer address; behind a proxy, run gunicorn with --forwarded-allow-ips."""
+    """The client's address (behind proxies, as TRUSTED_PROXY_HOPS finds it:
+    suppression/proxies.py)."""
     return request.remote_addr or "unknown"
 
 
