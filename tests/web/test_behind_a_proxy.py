@@ -26,7 +26,8 @@ from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from suppression.config import LinkSettings
-from suppression.models import ConsentEvent
+from suppression.models import AccessLogEntry, ConsentEvent
+from suppression.services.api_keys import create_api_key
 from suppression.services.staff import create_staff_user
 
 PASSWORD = "correct horse battery staple"
@@ -133,6 +134,31 @@ def test_behind_the_proxy_evidence_and_the_request_log_name_the_client(behind_pr
     assert (event.source, event.ip) == ("one_click", JANE)
     lines = [r.getMessage() for r in caplog.records if r.name == "werkzeug"]
     assert any(line.startswith(f"{JANE} - - ") and "POST /u/" in line for line in lines), lines
+
+
+def test_behind_the_proxy_api_evidence_and_the_access_log_name_the_client(behind_proxy, clock):
+    app, _sender, proxy = behind_proxy(hops=1)
+    with app.extensions["suppression"].sessions() as session:
+        _key, secret = create_api_key(session, "desk", "staff", clock())
+        session.commit()
+    bob = proxy.client(BOB)
+    desk = {"Authorization": f"Bearer {secret}"}
+    change = {
+        "email": "jane.doe@example.com",
+        "purpose": "email_marketing",
+        "status": "opted_out",
+        "source": "phone",
+    }
+    answer = bob.post("/v1/consents", json_body=json.dumps(change).encode(), headers=desk)
+    assert answer.status == 201, answer.text
+    lookup = {"email": "jane.doe@example.com", "reason": "ticket 7"}
+    answer = bob.post("/v1/subjects/lookup", json_body=json.dumps(lookup).encode(), headers=desk)
+    assert answer.status == 200, answer.text
+    with app.extensions["suppression"].sessions() as session:
+        [event] = session.scalars(select(ConsentEvent)).all()
+        [entry] = session.scalars(select(AccessLogEntry)).all()
+    assert (event.source, event.ip) == ("phone", BOB)
+    assert (entry.reason, entry.ip) == ("ticket 7", BOB)
 
 
 @pytest.mark.parametrize(("hops", "logged"), [(1, JANE), (0, "127.0.0.1")])
