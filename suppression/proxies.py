@@ -20,7 +20,8 @@ What is trusted, and why:
 - X-Forwarded-Proto: one value, the last. The proxy that terminates TLS sets it
   and those behind it pass it on; proxies set it rather than append to it, so
   with two hops there is rarely a second value to count. It decides only
-  whether the staff cookie is marked Secure, which a forged value cannot weaken.
+  whether the staff cookie is marked Secure where SESSION_COOKIE_SECURE does
+  not already (it does in production).
 - X-Forwarded-Host, -Port and -Prefix: none. Every link the service mints is
   built from PUBLIC_BASE_URL and its redirects are relative, so nothing needs
   them, and a proxy that passes a client's X-Forwarded-Host on unchanged would
