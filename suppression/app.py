@@ -9,7 +9,7 @@ import swagger_ui_bundle
 from flask import Flask, send_from_directory
 
 from suppression import api as api_package
-from suppression import metrics, runtime, web
+from suppression import metrics, proxies, runtime, web
 from suppression.api import errors
 from suppression.config import Settings
 from suppression.database import make_engine, make_session_factory, vault_for
@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     public_pages.install(app)
     metrics.install(app)
     _serve_docs_assets(app)
+    proxies.install(app, settings)  # last: the outermost layer sees the client first
     return app
 
 

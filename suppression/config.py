@@ -110,6 +110,9 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"
     unsubscribe_mailbox: str | None = None
     redis_url: str | None = None
+    # Reverse proxies in front of the service that append to X-Forwarded-For
+    # (suppression/proxies.py); 0: the peer of the socket is the client.
+    trusted_proxy_hops: int = 0
     # Retention (services/retention.py): the policy's 2 and 7 years.
     retention_non_customer_days: int = 730
     retention_days: int = 2557
@@ -179,6 +182,7 @@ class Settings:
             public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             unsubscribe_mailbox=env.get("UNSUBSCRIBE_MAILBOX") or None,
             redis_url=env.get("REDIS_URL") or None,
+            trusted_proxy_hops=trusted_proxy_hops_from_env(env),
             retention_non_customer_days=int(env.get("RETENTION_NON_CUSTOMER_DAYS", 730)),
             retention_days=int(env.get("RETENTION_DAYS", 2557)),
             links=links_from_env(env, production=mode == "production"),
@@ -189,6 +193,23 @@ class Settings:
             destinations=_destinations(env),
             mail=mail_from_env(env, production=mode == "production"),
         )
+
+
+MAX_TRUSTED_PROXY_HOPS = 5
+
+
+def trusted_proxy_hops_from_env(env: Mapping[str, str]) -> int:
+    """TRUSTED_PROXY_HOPS: how many reverse proxies, each appending the address it
+    was reached from to X-Forwarded-For, stand between clients and the service.
+    Trusting more than there are lets a client choose its own address."""
+    text = env.get("TRUSTED_PROXY_HOPS", "").strip() or "0"
+    if not text.isascii() or not text.isdigit() or int(text) > MAX_TRUSTED_PROXY_HOPS:
+        raise ConfigError(
+            f"TRUSTED_PROXY_HOPS must be a whole number from 0 to {MAX_TRUSTED_PROXY_HOPS}: "
+            "the number of reverse proxies in front of the service (0 when clients "
+            "connect to it directly), got " + repr(env["TRUSTED_PROXY_HOPS"][:20])
+        )
+    return int(text)
 
 
 def _destinations(env: Mapping[str, str]) -> DestinationSettings:

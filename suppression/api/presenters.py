@@ -20,7 +20,8 @@ MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def client_ip() -> str | None:
-    """The peer address; behind a proxy, run gunicorn with --forwarded-allow-ips."""
+    """The client's address (behind proxies, as TRUSTED_PROXY_HOPS finds it:
+    suppression/proxies.py)."""
     return request.remote_addr
 
 

@@ -2,8 +2,14 @@
 hashed by scrypt (werkzeug.security), throttled after repeated failures.
 
 Throttling counts failed attempts in the database, so it holds across every
-worker process: per username (guessing one account's password) and per IP
-address (trying many accounts from one place).
+worker process, within a window of 15 minutes:
+- per account and client address (5): someone guessing one account's password
+  from one place pauses that account there, and nowhere else, so that a stranger
+  cannot lock a colleague out by typing wrong passwords for their name;
+- per client address (20): trying many accounts from one place pauses that place;
+- per account from everywhere (100), far above what one person mistypes: a
+  guessing attack spread over many addresses pauses the account everywhere.
+The result says which of them paused an attempt, so the page can say so.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
@@ -25,8 +31,9 @@ USERNAME = re.compile(r"[a-z0-9][a-z0-9._-]{1,63}")
 MIN_PASSWORD = 12
 MAX_PASSWORD = 1024
 THROTTLE_WINDOW = timedelta(minutes=15)
-MAX_FAILURES_PER_USERNAME = 5
-MAX_FAILURES_PER_IP = 20
+MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS = 5
+MAX_FAILURES_PER_ADDRESS = 20
+MAX_FAILURES_PER_ACCOUNT = 100
 # Attempts older than this are of no use to the throttle and are deleted.
 ATTEMPTS_KEPT = timedelta(days=1)
 # Compared against when the username is unknown, so that an unknown name takes
@@ -171,33 +178,62 @@ def verify_password(user: StaffUser, password: str) -> bool:
     return check_password_hash(user.password_hash, password[:MAX_PASSWORD])
 
 
+class Pause(StrEnum):
+    """What repeated failures paused, narrowest first."""
+
+    ACCOUNT_FROM_ADDRESS = "account_from_address"  # this account, from this address
+    ADDRESS = "address"  # every account, from this address
+    ACCOUNT = "account"  # this account, from every address
+
+
 @dataclass(frozen=True)
 class SignInResult:
     user: StaffUser | None
-    throttled: bool = False
+    paused: Pause | None = None
     retry_after: timedelta = timedelta(0)
 
+    @property
+    def throttled(self) -> bool:
+        return self.paused is not None
 
-def _throttle(session: Session, username: str, ip: str | None, now: datetime) -> timedelta | None:
-    """How long until another attempt is allowed, or None when it is allowed now."""
-    since = now - THROTTLE_WINDOW
+
+def _same_address(ip: str | None) -> ColumnElement[bool]:
+    # An unknown address (None) is one client: attempts without one count together.
+    return SignInAttempt.ip.is_(None) if ip is None else SignInAttempt.ip == ip
+
+
+def _throttle(
+    session: Session, username: str, ip: str | None, now: datetime
+) -> tuple[Pause, timedelta] | None:
+    """What is paused and for how long, or None when the attempt may go ahead.
+    When several limits are reached, the longest wait is given (the broader
+    pause on a tie)."""
     recent_failures = (
         SignInAttempt.succeeded.is_(False),
-        SignInAttempt.attempted_at > since,
+        SignInAttempt.attempted_at > now - THROTTLE_WINDOW,
     )
-    limits = [(SignInAttempt.username == username, MAX_FAILURES_PER_USERNAME)]
-    if ip:
-        limits.append((SignInAttempt.ip == ip, MAX_FAILURES_PER_IP))
-    waits = []
-    for condition, limit in limits:
+    account = SignInAttempt.username == username
+    limits = (
+        (Pause.ACCOUNT, (account,), MAX_FAILURES_PER_ACCOUNT),
+        (Pause.ADDRESS, (_same_address(ip),), MAX_FAILURES_PER_ADDRESS),
+        (
+            Pause.ACCOUNT_FROM_ADDRESS,
+            (account, _same_address(ip)),
+            MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS,
+        ),
+    )
+    paused: tuple[Pause, timedelta] | None = None
+    for pause, conditions, limit in limits:
         count, oldest = session.execute(
             select(func.count(), func.min(SignInAttempt.attempted_at)).where(
-                condition, *recent_failures
+                *conditions, *recent_failures
             )
         ).one()
         if count >= limit and oldest is not None:
-            waits.append(oldest + THROTTLE_WINDOW - now)
-    return max(waits) if waits else None
+            wait = oldest + THROTTLE_WINDOW - now
+            if paused is None or wait > paused[1]:
+                paused = (pause, wait)
+    return paused
 
 
 def sign_in(
@@ -206,12 +242,16 @@ def sign_in(
     """Check a password, unless too many recent failures throttle the attempt.
 
     A throttled attempt is not itself counted, so the wait ends when the window
-    has passed the failures that caused it.
+    has passed the failures that caused it. A success clears the account's
+    failures from the same address only: the real user signing in must not wipe
+    the count of an attack on the account from elsewhere.
     """
     name = normalise_username(username)[:64]
-    wait = _throttle(session, name, ip, now)
-    if wait is not None:
-        return SignInResult(None, throttled=True, retry_after=wait)
+    ip = ip or None
+    throttle = _throttle(session, name, ip, now)
+    if throttle is not None:
+        pause, wait = throttle
+        return SignInResult(None, paused=pause, retry_after=wait)
     user = find_staff_user(session, name) if name else None
     valid = check_password_hash(
         user.password_hash if user else _DUMMY_HASH, password[:MAX_PASSWORD]
@@ -222,7 +262,9 @@ def sign_in(
         assert user is not None
         session.execute(
             delete(SignInAttempt).where(
-                SignInAttempt.username == name, SignInAttempt.succeeded.is_(False)
+                SignInAttempt.username == name,
+                _same_address(ip),
+                SignInAttempt.succeeded.is_(False),
             )
         )
         user.last_sign_in_at = now

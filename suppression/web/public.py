@@ -111,7 +111,9 @@ def install(app: Flask) -> None:
             state.sessions, state.vault, state.settings, clock=state.clock
         )
     app.jinja_env.globals.setdefault("purpose_label", purpose_label)
-    ratelimit.install(app, blp, app.extensions[runtime.EXTENSION].settings)
+    ratelimit.install(
+        app, blp, state.settings, one_click_endpoint=f"{blp.name}.{unsubscribe_post.__name__}"
+    )
 
 
 def bad_link(error: TokenError) -> tuple[str, int]:
@@ -217,14 +219,17 @@ def unsubscribe_page(token: str) -> str:
 
 @blp.post("/u/<token>")
 def unsubscribe_post(token: str) -> Response | tuple[str, int] | str:
-    claims = _read_link(token, UNSUBSCRIBING_KINDS)
     one_click = ratelimit.is_one_click()
+    if one_click:
+        # Counted before the token is read: made-up tokens spend the budget too
+        # (the page limit does not count one-clicks to this route).
+        ratelimit.count_one_click()
+    claims = _read_link(token, UNSUBSCRIBING_KINDS)
     if not one_click and request.form.get("action") != "unsubscribe":
         # Neither the RFC 8058 body nor our form: say so, change nothing.
         page = _page(claims, token, unclear=True)
         return render_template("public/unsubscribe.html", **page), 400
     if one_click:
-        ratelimit.count_one_click()
         _accept_one_click(claims)
         return Response(ONE_CLICK_BODY, status=200, mimetype="text/plain")
     outcome = _unsubscribe(claims, claims.purpose, SOURCE_UNSUBSCRIBE_PAGE)

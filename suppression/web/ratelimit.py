@@ -3,16 +3,22 @@ build many apps), counting in memory or, when REDIS_URL is set, in Redis so that
 every worker and host shares the count.
 
 People viewing and submitting pages are limited per client address by
-PUBLIC_RATE_LIMIT. RFC 8058 one-click POSTs are counted apart, under the much
-higher ONE_CLICK_RATE_LIMIT: mailbox providers send them for all their users from
-a handful of addresses, and an unsubscribe must not be lost to a limit meant for
-people. If the limit's storage fails, requests are let through (an opt-out is
-worth more than a limit; pages are counted in memory until Redis is back).
+PUBLIC_RATE_LIMIT. RFC 8058 one-click POSTs to `/u/<token>` are counted apart,
+under the much higher ONE_CLICK_RATE_LIMIT: mailbox providers send them for all
+their users from a handful of addresses, and an unsubscribe must not be lost to a
+limit meant for people. Only that one route is exempt from the page limit: the
+one-click body sent to any other page is a page request like any other. If the
+limit's storage fails, requests are let through (an opt-out is worth more than a
+limit; pages are counted in memory until Redis is back).
 
 A one-click is counted with one hit on the Limiter's own storage
-(`count_one_click`, called by the view) and skipped by Flask-Limiter's
+(`count_one_click`, called by the view before it reads the token, so that a flood
+of made-up tokens spends the budget too) and skipped by Flask-Limiter's
 per-request evaluation of the page limits, which cost about a fifth of a
 one-click's CPU (benchmarks/load.py).
+
+The client address is `request.remote_addr`: behind reverse proxies, the one
+TRUSTED_PROXY_HOPS finds in X-Forwarded-For (suppression/proxies.py).
 """
 
 from __future__ import annotations
@@ -56,7 +62,8 @@ def _is_one_click() -> bool:
 
 
 def client_address() -> str:
-    """The peer address; behind a proxy, run gunicorn with --forwarded-allow-ips."""
+    """The client's address (behind proxies, as TRUSTED_PROXY_HOPS finds it:
+    suppression/proxies.py)."""
     return request.remote_addr or "unknown"
 
 
@@ -68,7 +75,11 @@ class OneClickLimited(Exception):
         self.retry_after = limit.get_expiry()
 
 
-def install(app: Flask, blueprint: Blueprint, settings: Settings) -> Limiter:
+def install(
+    app: Flask, blueprint: Blueprint, settings: Settings, one_click_endpoint: str
+) -> Limiter:
+    """The page limit on every route of `blueprint`; one-clicks POSTed to
+    `one_click_endpoint` (and only there) are counted apart by count_one_click."""
     limiter = Limiter(
         key_func=client_address,
         storage_uri=settings.redis_url or "memory://",
@@ -81,7 +92,7 @@ def install(app: Flask, blueprint: Blueprint, settings: Settings) -> Limiter:
 
     @limiter.request_filter
     def one_click_counted_apart() -> bool:
-        return request.blueprint == blueprint.name and is_one_click()
+        return request.endpoint == one_click_endpoint and is_one_click()
 
     limiter.init_app(app)
     app.extensions[EXTENSION] = limiter

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from suppression import create_app
 from suppression.cli import main
-from suppression.models import ConsentEvent, StaffUser
+from suppression.models import ConsentEvent, SignInAttempt, StaffUser
 from suppression.services import staff as accounts
 
 PASSWORD = "correct horse battery staple"
@@ -100,9 +100,56 @@ def test_repeated_failures_pause_sign_in_with_a_clear_message(client, make_staff
     response = post_sign_in(client, csrf_from)  # even the right password
     assert response.status_code == 429
     html = response.get_data(as_text=True)
-    assert "Too many failed sign-ins" in html
+    assert "Too many failed sign-ins for this account from your address" in html
+    assert "from elsewhere it works as usual" in html
     assert "try again in 15 minutes" in html
     assert client.get("/admin/").status_code == 303
+
+
+def test_a_strangers_wrong_passwords_do_not_lock_the_account_owner_out(
+    app, make_staff_user, csrf_from
+):
+    make_staff_user("alice")
+    stranger, owner = app.test_client(), app.test_client()
+    stranger.environ_base["REMOTE_ADDR"] = "192.0.2.66"
+    owner.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    for _ in range(5):
+        assert post_sign_in(stranger, csrf_from, password="guess").status_code == 401
+    assert post_sign_in(stranger, csrf_from).status_code == 429
+    assert post_sign_in(owner, csrf_from).status_code == 303
+    assert owner.get("/admin/").status_code == 200
+
+
+def test_failures_for_many_accounts_pause_the_address_and_say_so(
+    client, make_staff_user, csrf_from
+):
+    make_staff_user("alice")
+    for n in range(20):
+        post_sign_in(client, csrf_from, username=f"guess{n}", password="guess")
+    response = post_sign_in(client, csrf_from)
+    assert response.status_code == 429
+    html = response.get_data(as_text=True)
+    assert "Too many failed sign-ins from your address" in html
+    assert "paused for every account" in html
+
+
+def test_an_attack_from_many_addresses_pauses_the_account_everywhere_and_says_so(
+    app, client, make_staff_user, csrf_from, clock
+):
+    make_staff_user("alice")
+    session = app.extensions["suppression"].sessions()
+    session.add_all(
+        SignInAttempt(username="alice", ip=f"10.0.{n}.1", succeeded=False, attempted_at=clock())
+        for n in range(accounts.MAX_FAILURES_PER_ACCOUNT)
+    )
+    session.commit()
+    session.close()
+    response = post_sign_in(client, csrf_from)
+    assert response.status_code == 429
+    html = response.get_data(as_text=True)
+    assert "from many addresses" in html
+    assert "paused everywhere" in html
+    assert "ask an admin to reset your password" in html
 
 
 def test_the_throttle_lifts_after_the_window(client, make_staff_user, csrf_from, clock):

@@ -379,6 +379,48 @@ def test_one_click_posts_have_their_own_higher_limit(make_settings, sender_for, 
     assert len(events(session)) == 4
 
 
+def test_the_one_click_body_on_other_pages_counts_against_the_page_limit(
+    make_settings, sender_for, session
+):
+    limited = replace(
+        make_settings(),
+        links=LinkSettings(page_rate_limit="2 per minute", one_click_rate_limit="100 per minute"),
+    )
+    client, sender = sender_for(limited)
+    link = mint(client, sender, "jane.doe@example.com")
+    preferences = path_of(link["preferences_url"])
+    # Only /u/<token> takes one-clicks: the body elsewhere is a page request.
+    answers = [client.post(preferences, data=ONE_CLICK).status_code for _ in range(3)]
+    assert answers == [400, 400, 429]
+    other = {"REMOTE_ADDR": "198.51.100.7"}
+    answers = [
+        client.post("/confirm/made-up", data=ONE_CLICK, environ_base=other).status_code
+        for _ in range(3)
+    ]
+    assert answers == [400, 400, 429]
+    assert events(session) == []
+
+
+def test_one_clicks_with_made_up_tokens_are_counted_and_answered_429_past_the_limit(
+    make_settings, sender_for, session
+):
+    limited = replace(
+        make_settings(),
+        links=LinkSettings(page_rate_limit="100 per minute", one_click_rate_limit="3 per minute"),
+    )
+    client, sender = sender_for(limited)
+    forged = [f"/u/AgE{secrets.token_urlsafe(48)}" for _ in range(4)]
+    answers = [client.post(path, data=ONE_CLICK).status_code for path in forged]
+    assert answers == [400, 400, 400, 429]
+    # The flood spent this address's one-click budget, and only this address's.
+    real = path_of(mint(client, sender, "jane.doe@example.com")["url"])
+    assert client.post(real, data=ONE_CLICK).status_code == 429
+    assert events(session) == []
+    other = {"REMOTE_ADDR": "198.51.100.7"}
+    assert client.post(real, data=ONE_CLICK, environ_base=other).status_code == 200
+    assert len(events(session)) == 1
+
+
 def alarms(session, limit: int = 50):
     """list_alarms, in a transaction that ends at once (SQLite: no lock held)."""
     session.expire_all()

@@ -37,7 +37,7 @@ from suppression.domain.text import is_storable
 from suppression.errors import InvalidInput
 from suppression.models import StaffUser
 from suppression.services import staff as accounts
-from suppression.services.staff import StaffRole
+from suppression.services.staff import Pause, StaffRole
 from suppression.web.staff.blueprint import bp
 
 SESSION_KEY = "staff"
@@ -199,13 +199,8 @@ def sign_in() -> Any:
         db, username, request.form.get("password", ""), request.remote_addr, runtime.now()
     )
     db.commit()
-    if result.throttled:
-        minutes = max(1, -(-int(result.retry_after.total_seconds()) // 60))
-        error = (
-            f"Too many failed sign-ins for this account or from this network. "
-            f"Sign-in is paused: try again in {minutes} minute{'s' if minutes > 1 else ''}, "
-            "or ask an admin to reset your password."
-        )
+    if result.paused is not None:
+        error = _paused_message(result.paused, result.retry_after)
         return render_template(
             "staff/sign_in.html", error=error, next=target, username=username
         ), 429
@@ -218,6 +213,31 @@ def sign_in() -> Any:
         ), 401
     start_session(result.user)
     return redirect(_safe_next(target), 303)
+
+
+# What each pause stops, and why: the person who meets it knows whether another
+# network, an admin's password reset, or only waiting helps.
+PAUSED = {
+    Pause.ACCOUNT_FROM_ADDRESS: (
+        "Too many failed sign-ins for this account from your address. Sign-in to this "
+        "account from here is paused (from elsewhere it works as usual): try again in "
+        "{wait}, or ask an admin to reset your password."
+    ),
+    Pause.ADDRESS: (
+        "Too many failed sign-ins from your address, for one or more accounts. Sign-in "
+        "from here is paused for every account: try again in {wait}."
+    ),
+    Pause.ACCOUNT: (
+        "Too many failed sign-ins for this account from many addresses: someone may be "
+        "guessing its password. Sign-in to this account is paused everywhere: try again "
+        "in {wait}, or ask an admin to reset your password."
+    ),
+}
+
+
+def _paused_message(pause: Pause, retry_after: timedelta) -> str:
+    minutes = max(1, -(-int(retry_after.total_seconds()) // 60))
+    return PAUSED[pause].format(wait=f"{minutes} minute{'s' if minutes > 1 else ''}")
 
 
 @bp.post("/sign-out")
