@@ -110,6 +110,8 @@ class Settings:
     public_base_url: str = "http://127.0.0.1:8000"
     unsubscribe_mailbox: str | None = None
     redis_url: str | None = None
+    # The bearer token /metrics requires (METRICS_TOKEN); None: /metrics is open.
+    metrics_token: str | None = field(default=None, repr=False)
     # Retention (services/retention.py): the policy's 2 and 7 years.
     retention_non_customer_days: int = 730
     retention_days: int = 2557
@@ -179,6 +181,7 @@ class Settings:
             public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             unsubscribe_mailbox=env.get("UNSUBSCRIBE_MAILBOX") or None,
             redis_url=env.get("REDIS_URL") or None,
+            metrics_token=env.get("METRICS_TOKEN") or None,
             retention_non_customer_days=int(env.get("RETENTION_NON_CUSTOMER_DAYS", 730)),
             retention_days=int(env.get("RETENTION_DAYS", 2557)),
             links=links_from_env(env, production=mode == "production"),

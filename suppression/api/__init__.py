@@ -24,6 +24,10 @@ def register(api: Api) -> None:
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API key"}
     )
+    api.spec.components.security_scheme(
+        "metricsToken",
+        {"type": "http", "scheme": "bearer", "description": "METRICS_TOKEN, for /metrics"},
+    )
     for module in (
         health,
         consents,
@@ -55,7 +59,11 @@ class ServiceApi(Api):
             )
         elif not isinstance(data, dict) and error.description:
             # werkzeug's own errors (413, 404, 405...) carry their text only here.
-            error.data = {"message": error.description}
+            error.data = data = {"message": error.description}
+        headers = web.error_headers(error)
+        if headers and isinstance(data, dict):
+            # A 405's Allow (RFC 9110 requires it) and the like survive the JSON shape.
+            data["headers"] = {**headers, **data.get("headers", {})}
         return super().handle_http_exception(error)
 
 
