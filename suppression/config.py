@@ -26,6 +26,7 @@ from suppression.domain.jurisdictions import (
     parse_regimes,
 )
 from suppression.domain.policy import DEFAULT_PURPOSES, EeaPolicy, PolicySettings
+from suppression.production_settings import MAKE_KEY, production_problems
 
 KEYS_FILE = "keys.json"
 DEFAULT_MAX_CONTENT_LENGTH = 256 * 1024 * 1024  # a 1,000,000-address JSON list is ~30 MB
@@ -157,6 +158,11 @@ class Settings:
                 )
             keys = keys_from_env(env)
             database_url = env["DATABASE_URL"]
+            weak = production_problems(
+                env, keys, _flag(env.get("SESSION_COOKIE_SECURE"), default=True)
+            )
+            if weak:
+                raise ConfigError("production refuses these settings:\n- " + "\n- ".join(weak))
         else:
             instance.mkdir(mode=0o700, parents=True, exist_ok=True)
             keys = keys_from_env(env) if env.get("ADDRESS_INDEX_KEY") else local_keys(instance)
@@ -181,7 +187,7 @@ class Settings:
             public_base_url=env.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/"),
             unsubscribe_mailbox=env.get("UNSUBSCRIBE_MAILBOX") or None,
             redis_url=env.get("REDIS_URL") or None,
-            metrics_token=env.get("METRICS_TOKEN") or None,
+            metrics_token=_metrics_token(env),
             retention_non_customer_days=int(env.get("RETENTION_NON_CUSTOMER_DAYS", 730)),
             retention_days=int(env.get("RETENTION_DAYS", 2557)),
             links=links_from_env(env, production=mode == "production"),
@@ -192,6 +198,14 @@ class Settings:
             destinations=_destinations(env),
             mail=mail_from_env(env, production=mode == "production"),
         )
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("METRICS_TOKEN") or None
+    # It travels in a header: visible ASCII only, so that it is compared as sent.
+    if token is not None and not all("!" <= c <= "~" for c in token):
+        raise ConfigError("METRICS_TOKEN must be visible ASCII characters (no spaces)")
+    return token
 
 
 def _destinations(env: Mapping[str, str]) -> DestinationSettings:
@@ -253,7 +267,9 @@ def keys_from_env(env: Mapping[str, str]) -> Keys:
     if any(key_id > 255 for key_id in tokens):
         raise ConfigError("TOKEN_KEYS ids are 0..255 (one byte in each link)")
     if not sealing:
-        raise ConfigError("ADDRESS_SEALING_KEYS holds no key")
+        raise ConfigError(
+            "ADDRESS_SEALING_KEYS holds no key: set it to 1:<key>, a key made with " + MAKE_KEY
+        )
     secret = env.get("SECRET_KEY", "")
     if len(secret) < 32:
         raise ConfigError("SECRET_KEY must be at least 32 characters")
