@@ -18,9 +18,11 @@ from suppression.api import (
     subjects,
     unsubscribe_links,
 )
+from suppression.api.openapi import ServicePlugin, describe_configured_fields
 
 
-def register(api: Api) -> None:
+def register(api: Api, purposes: tuple[str, ...]) -> None:
+    describe_configured_fields(api.ma_plugin, purposes)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API key"}
     )
@@ -46,7 +48,11 @@ def register(api: Api) -> None:
 
 class ServiceApi(Api):
     """flask-smorest's error shape, with a message on every error (API.md); pages
-    get the same errors as HTML."""
+    get the same errors as HTML. The document states the validation's every rule
+    (api/openapi.py)."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app, spec_kwargs={"marshmallow_plugin": ServicePlugin()})
 
     def handle_http_exception(self, error: Any) -> Any:
         if web.is_page_request():
