@@ -36,8 +36,9 @@ blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-send chec
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024  # past this the answer waits on disk, not in memory
 CHECK_CSV_BODY = csv_body(
-    "A header row `email` or `email,country`, then one address a line, with an "
-    "optional country hint (ISO 3166-1 alpha-2, case-insensitive; empty: none). An "
+    "A header row naming the column `email` and optionally `country` (`email` or "
+    "`email,country`), then one address a line, with an optional country hint "
+    "(ISO 3166-1 alpha-2, case-insensitive; empty: none). An "
     "unknown country fails the call (422, naming the lines); an entry that is not an "
     "address is answered `invalid`. Blank lines are skipped; UTF-8, a BOM allowed.",
     "^(?:email(?:\\r?\\n{field})*|email,country(?:\\r?\\n{field}(?:,(?:{codes})?)?)*)"

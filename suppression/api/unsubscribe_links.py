@@ -74,7 +74,13 @@ class LinkRequestSchema(Schema):
         ]
     }
 
-    email = Text(metadata={**EMAIL_DOCUMENTATION, "description": "One recipient"})
+    email = Text(
+        metadata={
+            **EMAIL_DOCUMENTATION,
+            "description": "One recipient (or use `recipients`). "
+            + EMAIL_DOCUMENTATION["description"],
+        }
+    )
     purpose = Purpose(
         allow_all=True,
         metadata={
