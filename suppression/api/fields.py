@@ -51,7 +51,7 @@ class Text(fields.String):
 
 
 # Names email-validator refuses as the end of a domain (its SPECIAL_USE_DOMAIN_NAMES;
-# tests/unit/test_openapi_fields.py keeps the two equal).
+# tests/api/test_openapi_document.py keeps the two equal).
 SPECIAL_USE_DOMAINS = ("arpa", "invalid", "local", "localhost", "onion", "test")
 
 
