@@ -47,7 +47,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
             clock=clock,
         ),
     )
-    api_package.register(api_package.ServiceApi(app))
+    api_package.register(api_package.ServiceApi(app), settings.purposes)
     errors.install(app)
     web.install(app)
     staff_pages.install(app)

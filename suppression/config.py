@@ -26,6 +26,7 @@ from suppression.domain.jurisdictions import (
     parse_regimes,
 )
 from suppression.domain.policy import DEFAULT_PURPOSES, EeaPolicy, PolicySettings
+from suppression.production_settings import MAKE_KEY, production_problems
 
 KEYS_FILE = "keys.json"
 DEFAULT_MAX_CONTENT_LENGTH = 256 * 1024 * 1024  # a 1,000,000-address JSON list is ~30 MB
@@ -113,6 +114,8 @@ class Settings:
     # Reverse proxies in front of the service that append to X-Forwarded-For
     # (suppression/proxies.py); 0: the peer of the socket is the client.
     trusted_proxy_hops: int = 0
+    # The bearer token /metrics requires (METRICS_TOKEN); None: /metrics is open.
+    metrics_token: str | None = field(default=None, repr=False)
     # Retention (services/retention.py): the policy's 2 and 7 years.
     retention_non_customer_days: int = 730
     retention_days: int = 2557
@@ -158,6 +161,11 @@ class Settings:
                 )
             keys = keys_from_env(env)
             database_url = env["DATABASE_URL"]
+            weak = production_problems(
+                env, keys, _flag(env.get("SESSION_COOKIE_SECURE"), default=True)
+            )
+            if weak:
+                raise ConfigError("production refuses these settings:\n- " + "\n- ".join(weak))
         else:
             instance.mkdir(mode=0o700, parents=True, exist_ok=True)
             keys = keys_from_env(env) if env.get("ADDRESS_INDEX_KEY") else local_keys(instance)
@@ -183,6 +191,7 @@ class Settings:
             unsubscribe_mailbox=env.get("UNSUBSCRIBE_MAILBOX") or None,
             redis_url=env.get("REDIS_URL") or None,
             trusted_proxy_hops=trusted_proxy_hops_from_env(env),
+            metrics_token=_metrics_token(env),
             retention_non_customer_days=int(env.get("RETENTION_NON_CUSTOMER_DAYS", 730)),
             retention_days=int(env.get("RETENTION_DAYS", 2557)),
             links=links_from_env(env, production=mode == "production"),
@@ -210,6 +219,14 @@ def trusted_proxy_hops_from_env(env: Mapping[str, str]) -> int:
             "connect to it directly), got " + repr(env["TRUSTED_PROXY_HOPS"][:20])
         )
     return int(text)
+
+
+def _metrics_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("METRICS_TOKEN") or None
+    # It travels in a header: visible ASCII only, so that it is compared as sent.
+    if token is not None and not all("!" <= c <= "~" for c in token):
+        raise ConfigError("METRICS_TOKEN must be visible ASCII characters (no spaces)")
+    return token
 
 
 def _destinations(env: Mapping[str, str]) -> DestinationSettings:
@@ -271,7 +288,9 @@ def keys_from_env(env: Mapping[str, str]) -> Keys:
     if any(key_id > 255 for key_id in tokens):
         raise ConfigError("TOKEN_KEYS ids are 0..255 (one byte in each link)")
     if not sealing:
-        raise ConfigError("ADDRESS_SEALING_KEYS holds no key")
+        raise ConfigError(
+            "ADDRESS_SEALING_KEYS holds no key: set it to 1:<key>, a key made with " + MAKE_KEY
+        )
     secret = env.get("SECRET_KEY", "")
     if len(secret) < 32:
         raise ConfigError("SECRET_KEY must be at least 32 characters")

@@ -1,10 +1,17 @@
 """The operator's commands, run as an operator would, against the test database."""
 
 import os
+import socket
 import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
+from production_env import PRODUCTION_ENV, fixed_key
 
 from suppression.cli import ensure_first_admin_key, main
 from suppression.config import ConfigError, Settings
@@ -92,17 +99,8 @@ def test_production_refuses_to_start_without_explicit_settings(tmp_path):
 
 
 def test_production_starts_with_explicit_settings(tmp_path):
-    key = "A" * 43
     settings = Settings.from_env(
-        {
-            "SUPPRESSION_ENV": "production",
-            "DATABASE_URL": "postgresql://db.internal/suppression",
-            "SECRET_KEY": "x" * 40,
-            "ADDRESS_INDEX_KEY": key,
-            "ADDRESS_SEALING_KEYS": f"1:{key},2:{'B' * 43}",
-            "TOKEN_KEYS": f"1:{key}",
-            "PUBLIC_BASE_URL": "https://optout.example.com",
-        }
+        {**PRODUCTION_ENV, "ADDRESS_SEALING_KEYS": f"1:{fixed_key('s1')},2:{fixed_key('s2')}"}
     )
     assert settings.is_production
     assert settings.database_url.startswith("postgresql+psycopg://")
@@ -142,3 +140,107 @@ def test_serve_refuses_production_without_secrets(monkeypatch):
 def test_bad_policy_settings_stop_the_start(tmp_path, name, value, message):
     with pytest.raises(ConfigError, match=message):
         Settings.from_env({"SUPPRESSION_INSTANCE": str(tmp_path), name: value})
+
+
+def _production(monkeypatch, database: str, **changes: str) -> None:
+    for name, value in {**PRODUCTION_ENV, "DATABASE_URL": database, **changes}.items():
+        monkeypatch.setenv(name, value)
+
+
+def test_a_good_production_configuration_migrates_and_checks(monkeypatch, tmp_path):
+    _production(monkeypatch, f"sqlite:///{tmp_path / 'prod.db'}")
+    monkeypatch.setenv("SUPPRESSION_INSTANCE", str(tmp_path / "instance"))
+    upgrade = CliRunner().invoke(main, ["db", "upgrade"])
+    assert upgrade.exit_code == 0, upgrade.output
+    check = CliRunner().invoke(main, ["db", "check"])
+    assert check.exit_code == 0, check.output
+
+
+def test_a_weak_production_configuration_runs_no_command(monkeypatch, tmp_path):
+    _production(
+        monkeypatch,
+        f"sqlite:///{tmp_path / 'prod.db'}",
+        SECRET_KEY="x" * 40,
+        SESSION_COOKIE_SECURE="false",
+    )
+    monkeypatch.delenv("METRICS_TOKEN")
+    result = CliRunner().invoke(main, ["db", "upgrade"])
+    assert result.exit_code != 0
+    assert "production refuses these settings" in result.output
+    for name in ("SECRET_KEY", "SESSION_COOKIE_SECURE", "METRICS_TOKEN"):
+        assert f"- {name} " in result.output
+    assert not (tmp_path / "prod.db").exists()
+
+
+def test_gunicorn_does_not_serve_a_weak_production_configuration(tmp_path):
+    """The Procfile's web process: the workers build the app from the environment,
+    and a refused configuration stops the server instead of serving."""
+    root = Path(__file__).resolve().parent.parent
+    environ = {
+        **os.environ,
+        **PRODUCTION_ENV,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}",
+        "SUPPRESSION_INSTANCE": str(tmp_path / "instance"),
+        "REDIS_URL": "memory://",
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "--workers", "1", "wsgi:app"],
+        cwd=root,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        output, _ = server.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        output, _ = server.communicate()
+        pytest.fail("gunicorn kept serving a refused configuration:\n" + output)
+    assert server.returncode != 0
+    assert "REDIS_URL must name the Redis server" in output
+
+
+def test_a_good_production_configuration_serves_with_its_metrics_token(tmp_path):
+    """The whole start: migrate, then gunicorn builds the app from a production
+    environment and answers on a real socket; /metrics wants METRICS_TOKEN."""
+    root = Path(__file__).resolve().parent.parent
+    environ = {
+        **os.environ,
+        **PRODUCTION_ENV,
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'prod.db'}",
+        "SUPPRESSION_INSTANCE": str(tmp_path / "instance"),
+    }
+    suppression = str(Path(sys.executable).with_name("suppression"))
+    subprocess.run([suppression, "db", "upgrade"], env=environ, check=True, capture_output=True)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "wsgi:app"],
+        cwd=root,
+        env=environ,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.poll() is None, "gunicorn stopped"
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.ConnectionError:
+                assert time.monotonic() < deadline, "gunicorn did not answer"
+                time.sleep(0.2)
+        refused = requests.get(f"{base}/metrics", timeout=5)
+        assert refused.status_code == 401
+        assert refused.json()["code"] == 401
+        token = {"Authorization": f"Bearer {PRODUCTION_ENV['METRICS_TOKEN']}"}
+        scraped = requests.get(f"{base}/metrics", headers=token, timeout=5)
+        assert scraped.status_code == 200
+        assert "suppression_http_requests_total" in scraped.text
+    finally:
+        server.terminate()
+        server.wait(timeout=30)

@@ -18,11 +18,17 @@ from suppression.api import (
     subjects,
     unsubscribe_links,
 )
+from suppression.api.openapi import ServicePlugin, describe_configured_fields
 
 
-def register(api: Api) -> None:
+def register(api: Api, purposes: tuple[str, ...]) -> None:
+    describe_configured_fields(api.ma_plugin, purposes)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer", "description": "An API key"}
+    )
+    api.spec.components.security_scheme(
+        "metricsToken",
+        {"type": "http", "scheme": "bearer", "description": "METRICS_TOKEN, for /metrics"},
     )
     for module in (
         health,
@@ -42,7 +48,11 @@ def register(api: Api) -> None:
 
 class ServiceApi(Api):
     """flask-smorest's error shape, with a message on every error (API.md); pages
-    get the same errors as HTML."""
+    get the same errors as HTML. The document states the validation's every rule
+    (api/openapi.py)."""
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(app, spec_kwargs={"marshmallow_plugin": ServicePlugin()})
 
     def handle_http_exception(self, error: Any) -> Any:
         if web.is_page_request():
@@ -55,7 +65,11 @@ class ServiceApi(Api):
             )
         elif not isinstance(data, dict) and error.description:
             # werkzeug's own errors (413, 404, 405...) carry their text only here.
-            error.data = {"message": error.description}
+            error.data = data = {"message": error.description}
+        headers = web.error_headers(error)
+        if headers and isinstance(data, dict):
+            # A 405's Allow (RFC 9110 requires it) and the like survive the JSON shape.
+            data["headers"] = {**headers, **data.get("headers", {})}
         return super().handle_http_exception(error)
 
 

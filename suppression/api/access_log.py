@@ -11,6 +11,7 @@ from marshmallow import Schema, fields, validate
 from suppression import runtime
 from suppression.api.auth import protected
 from suppression.api.fields import Text, rfc3339
+from suppression.api.schemas import QuerySchema
 from suppression.models import AccessLogEntry
 from suppression.services.access_log import PAGE_SIZE, list_access
 
@@ -24,7 +25,7 @@ blp = Blueprint(
 MAX_ID = 2**63 - 1
 
 
-class AccessQuerySchema(Schema):
+class AccessQuerySchema(QuerySchema):
     limit = fields.Integer(load_default=PAGE_SIZE, validate=validate.Range(min=1, max=1000))
     before = fields.Integer(
         validate=validate.Range(min=1, max=MAX_ID),

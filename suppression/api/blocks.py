@@ -58,7 +58,7 @@ class Blocks(MethodView):
             )
         )
         session.commit()
-        metrics.CONSENT_CHANGES.labels(data["kind"], ctx.source[:40]).inc()
+        metrics.CONSENT_CHANGES.labels(data["kind"], ctx.source).inc()
         return document, 201
 
 

@@ -16,7 +16,8 @@ from flask_smorest import Blueprint
 
 from suppression import check_helpers, metrics, runtime
 from suppression.api.auth import protected
-from suppression.api.presenters import require_csv_body
+from suppression.api.fields import COUNTRY_CODES
+from suppression.api.presenters import CSV_FIELD, csv_body, require_csv_body
 from suppression.api.schemas import (
     CheckCsvQuerySchema,
     CheckQuerySchema,
@@ -34,11 +35,16 @@ from suppression.services.consents import check_purpose
 blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-send checks")
 
 SPOOL_IN_MEMORY = 8 * 1024 * 1024  # past this the answer waits on disk, not in memory
-# The raw CSV body, for the OpenAPI document (the view reads request.stream itself).
-CSV_BODY = {
-    "required": True,
-    "content": {"text/csv": {"schema": {"type": "string", "example": "email,country\n"}}},
-}
+CHECK_CSV_BODY = csv_body(
+    "A header row naming the column `email` and optionally `country` (`email` or "
+    "`email,country`), then one address a line, with an optional country hint "
+    "(ISO 3166-1 alpha-2, case-insensitive; empty: none). An "
+    "unknown country fails the call (422, naming the lines); an entry that is not an "
+    "address is answered `invalid`. Blank lines are skipped; UTF-8, a BOM allowed.",
+    "^(?:email(?:\\r?\\n{field})*|email,country(?:\\r?\\n{field}(?:,(?:{codes})?)?)*)"
+    "\\r?\\n?$".format(field=CSV_FIELD, codes="|".join(COUNTRY_CODES)),
+    "email,country\nbob@example.com,\nli@example.com,CA\n",
+)
 
 
 class HintNormaliser:
@@ -210,7 +216,7 @@ def _csv_items(stream: IO[bytes], errors: dict[int, list[str]]) -> Iterator[Chec
 class ChecksCsv(MethodView):
     @protected(blp, Role.SENDER)
     @blp.arguments(CheckCsvQuerySchema, location="query")
-    @blp.doc(requestBody=CSV_BODY)
+    @blp.doc(requestBody=CHECK_CSV_BODY)
     @blp.response(200, content_type="text/csv")
     @blp.alt_response(400, response="DEFAULT_ERROR", description="Malformed CSV or not UTF-8")
     @blp.alt_response(415, response="DEFAULT_ERROR", description="The body is not CSV")

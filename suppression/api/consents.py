@@ -75,7 +75,7 @@ class Consents(MethodView):
             view_subject(session, data["email"], subject, settings.policy, ctx.recorded_at)
         )
         session.commit()
-        metrics.CONSENT_CHANGES.labels(data["status"], ctx.source[:40]).inc()
+        metrics.CONSENT_CHANGES.labels(data["status"], ctx.source).inc()
         return document
 
 

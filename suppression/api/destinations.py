@@ -17,6 +17,7 @@ from marshmallow import Schema, fields
 from suppression import runtime
 from suppression.api.auth import protected
 from suppression.api.fields import rfc3339
+from suppression.api.schemas import QuerySchema
 from suppression.connectors.settings import DESTINATION_NAMES
 from suppression.errors import Conflict, NotFound
 from suppression.services.destinations import DestinationStatus, destination_statuses
@@ -48,7 +49,7 @@ class DestinationSchema(Schema):
     )
 
 
-class SyncQuerySchema(Schema):
+class SyncQuerySchema(QuerySchema):
     full = fields.Boolean(
         load_default=False,
         metadata={"description": "Reconcile first: queue everyone not confirmed yet"},
@@ -102,7 +103,17 @@ class Destinations(MethodView):
         return [status_document(status) for status in statuses]
 
 
-@blp.route("/<string:name>/sync")
+@blp.route(
+    "/<string:name>/sync",
+    parameters=[
+        {
+            "in": "path",
+            "name": "name",
+            "description": "A destination; one not enabled answers 409",
+            "schema": {"type": "string", "enum": list(DESTINATION_NAMES)},
+        }
+    ],
+)
 class DestinationSyncNow(MethodView):
     @protected(blp)
     @blp.arguments(SyncQuerySchema, location="query")

@@ -1,10 +1,13 @@
-"""Liveness, readiness and metrics: no key needed."""
+"""Liveness, readiness and metrics: no API key needed (/metrics takes its own
+token when METRICS_TOKEN is set)."""
 
 from __future__ import annotations
 
-from flask import Response
+import hmac
+
+from flask import Response, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 from sqlalchemy import text
 
 from suppression import metrics, runtime
@@ -36,7 +39,30 @@ class Ready(MethodView):
 
 @blp.route("/metrics")
 class Metrics(MethodView):
+    # Open, or (METRICS_TOKEN set) the metrics token: the API keys do not open it.
+    @blp.doc(security=[{}, {"metricsToken": []}])
     @blp.response(200, content_type="text/plain")
+    @blp.alt_response(
+        401, response="DEFAULT_ERROR", description="METRICS_TOKEN is set and was not sent"
+    )
     def get(self) -> Response:
-        """Prometheus text format."""
+        """Prometheus text format. With METRICS_TOKEN set, send
+        `Authorization: Bearer <METRICS_TOKEN>`."""
+        _require_metrics_token()
         return metrics.render()
+
+
+def _require_metrics_token() -> None:
+    token = runtime.settings().metrics_token
+    if token is None:
+        return
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    # Compared in constant time, as bytes: a header may hold any Latin-1 text.
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        presented.strip().encode("utf-8"), token.encode("utf-8")
+    ):
+        abort(
+            401,
+            message="/metrics needs its token: Authorization: Bearer <METRICS_TOKEN>.",
+            headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+        )

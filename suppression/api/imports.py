@@ -14,15 +14,31 @@ from marshmallow import Schema, fields
 
 from suppression import runtime
 from suppression.api.auth import current_actor, protected
-from suppression.api.checks import CSV_BODY
-from suppression.api.fields import Text, rfc3339
-from suppression.api.presenters import require_csv_body
+from suppression.api.fields import Purpose, rfc3339
+from suppression.api.presenters import CSV_FIELD, csv_body, require_csv_body
+from suppression.api.schemas import QuerySchema
 from suppression.database import read_only_session
 from suppression.services.consents import check_purpose
+from suppression.services.import_rows import COLUMNS
 from suppression.services.imports import import_csv
 from suppression.services.suppression_list import suppression_rows
 
 blp = Blueprint("imports", __name__, url_prefix="/v1", description="Bulk import and export")
+
+
+IMPORT_CSV_BODY = csv_body(
+    "A header row naming the columns: `email` (or `email_sha256`, the SHA-256 hex of "
+    "the trimmed, lower-cased address, for a list hashed elsewhere), and optionally "
+    "`status` (opted_out, the default, or opted_in), `purpose` (a configured one; "
+    "default all), `country` (ISO 3166-1 alpha-2), `occurred_at` (ISO 8601, not in "
+    "the future) and `source`; then one row a line. A bad row is answered in "
+    "`rejected` with its line and never stops the good ones. UTF-8, a BOM allowed.",
+    "^(?:email|email_sha256)(?:,(?:{columns}))*(?:\\r?\\n{field}(?:,{field})*)*\\r?\\n?$".format(
+        columns="|".join(c for c in COLUMNS if not c.startswith("email")), field=CSV_FIELD
+    ),
+    "email,status,purpose,country,occurred_at,source\n"
+    "jane@example.com,opted_out,all,US,2026-11-01T09:30:00Z,old_crm\n",
+)
 
 
 class RejectedSchema(Schema):
@@ -37,14 +53,14 @@ class ImportResultSchema(Schema):
     rejected = fields.List(fields.Nested(RejectedSchema))
 
 
-class SuppressionsQuerySchema(Schema):
-    purpose = Text(load_default="email_marketing")
+class SuppressionsQuerySchema(QuerySchema):
+    purpose = Purpose(load_default="email_marketing")
 
 
 @blp.route("/imports")
 class Imports(MethodView):
     @protected(blp)
-    @blp.doc(requestBody=CSV_BODY)
+    @blp.doc(requestBody=IMPORT_CSV_BODY)
     @blp.response(200, ImportResultSchema)
     @blp.alt_response(400, response="DEFAULT_ERROR", description="Malformed CSV or not UTF-8")
     @blp.alt_response(415, response="DEFAULT_ERROR", description="The body is not CSV")

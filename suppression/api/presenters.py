@@ -83,6 +83,20 @@ def subject_document(view: SubjectView) -> dict[str, Any]:
 
 
 CSV_TYPES = {"text/csv", "application/csv", "text/plain", "application/octet-stream"}
+# One CSV field of a documented body: no quote, separator, line break or NUL, and
+# short (the csv module refuses a field over 131,072 characters).
+CSV_FIELD = '[^\\u0000\\r\\n",]{0,254}'
+
+
+def csv_body(description: str, pattern: str, example: str) -> dict[str, Any]:
+    """The OpenAPI request body of a CSV upload; the view reads request.stream."""
+    return {
+        "required": True,
+        "description": description,
+        "content": {
+            "text/csv": {"schema": {"type": "string", "pattern": pattern, "example": example}}
+        },
+    }
 
 
 def require_csv_body() -> None:

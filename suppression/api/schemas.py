@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import Schema, ValidationError, fields, pre_load, validate, validates_schema
 
 from suppression.api.fields import (
+    COUNTRY_CODES,
     MAX_EVIDENCE_BYTES,
     Country,
     Email,
     Evidence,
+    Purpose,
     RawList,
     Text,
     Time,
@@ -23,13 +25,37 @@ BLOCK_KINDS = ("hard_bounce", "complaint", "restriction", "objection", "lift_res
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
+class QuerySchema(Schema):
+    """Query parameters, each given at most once: a second value would be dropped
+    unchecked (`?actor=a&actor=<anything>`), so it is refused instead."""
+
+    @pre_load
+    def given_once(self, data: Any, **_kwargs: Any) -> Any:
+        getlist = getattr(data, "getlist", None)  # webargs' proxy of request.args
+        if getlist is not None:
+            repeated = {
+                name: ["Give this parameter once."]
+                for name, field in self.fields.items()
+                if len(getlist(field.data_key or name)) > 1
+            }
+            if repeated:
+                raise ValidationError(repeated)
+        return data
+
+
 class EvidenceMixin(Schema):
     source = Text(validate=validate.Length(min=1, max=100))
-    occurred_at = Time(metadata={"description": "When it happened (default: now)"})
+    occurred_at = Time(
+        metadata={
+            "description": "When it happened (default: now); not later than now "
+            "(5 minutes of clock skew allowed)"
+        }
+    )
     evidence = Evidence(
         metadata={
             "description": "Free evidence: form, page, text shown; stored sealed; "
-            f"at most {MAX_EVIDENCE_BYTES} bytes as JSON"
+            f"at most {MAX_EVIDENCE_BYTES} bytes as compact UTF-8 JSON; no NUL in its "
+            "keys or strings, at any depth"
         }
     )
     campaign = Text(validate=validate.Length(max=200))
@@ -38,7 +64,7 @@ class EvidenceMixin(Schema):
 
 class ConsentCreateSchema(EvidenceMixin):
     email = Email(required=True)
-    purpose = Text(required=True, metadata={"example": "email_marketing"})
+    purpose = Purpose(required=True, allow_all=True)
     status = Text(required=True, validate=validate.OneOf(CONSENT_STATUSES))
     country = Country()
     country_source = Text(
@@ -57,6 +83,16 @@ class BlockSchema(EvidenceMixin):
 
 class BlockRequestSchema(BlockSchema):
     """One event, or `{"events": [...]}` with up to 10,000 of them."""
+
+    OPENAPI = {
+        "oneOf": [
+            {"required": ["email", "kind"], "not": {"required": ["events"]}},
+            {
+                "required": ["events"],
+                "not": {"anyOf": [{"required": ["email"]}, {"required": ["kind"]}]},
+            },
+        ]
+    }
 
     email = Email()
     kind = Text(validate=validate.OneOf(BLOCK_KINDS))
@@ -111,24 +147,42 @@ class SubjectStateSchema(Schema):
     erased_at = fields.String(allow_none=True)
 
 
-class CheckRequestSchema(Schema):
-    purpose = Text(load_default="email_marketing")
-    addresses = RawList(
-        required=True,
+class CheckEntrySchema(Schema):
+    """An entry of a check list with a country hint; it only describes the entry in
+    the document: api/checks.py reads the list in one pass."""
+
+    email = Text(required=True, metadata={"description": "As in a plain entry"})
+    country = Country(
+        allow_none=True,
         metadata={
-            "description": 'Strings, or objects {"email", "country"?} with a country hint',
-            "type": "array",
-            "items": {},
+            "enum": [*COUNTRY_CODES, ""],
+            "description": "A hint (ISO 3166-1 alpha-2, case-insensitive); empty: none",
         },
     )
 
 
-class CheckQuerySchema(Schema):
+class CheckRequestSchema(Schema):
+    purpose = Purpose(load_default="email_marketing")
+    addresses = RawList(
+        required=True,
+        items=(
+            {
+                "type": "string",
+                "description": "An address as it stands in the list; one that is not "
+                "an address is answered `invalid`",
+            },
+            CheckEntrySchema,
+        ),
+        metadata={"description": 'Strings, or objects {"email", "country"?} with a country hint'},
+    )
+
+
+class CheckQuerySchema(QuerySchema):
     detail = Text(validate=validate.OneOf(("all",)))
 
 
-class CheckCsvQuerySchema(Schema):
-    purpose = Text(load_default="email_marketing")
+class CheckCsvQuerySchema(QuerySchema):
+    purpose = Purpose(load_default="email_marketing")
     only = Text(load_default="all", validate=validate.OneOf(("sendable", "suppressed", "all")))
 
 

@@ -21,7 +21,7 @@ from marshmallow import Schema, fields, validate
 
 from suppression import runtime
 from suppression.api.auth import protected
-from suppression.api.fields import RawList, Text
+from suppression.api.fields import EMAIL_DOCUMENTATION, Purpose, RawList, Text
 from suppression.domain.addresses import canonicalise
 from suppression.domain.policy import ALL_PURPOSES
 from suppression.domain.text import UNSTORABLE_MESSAGE, is_storable
@@ -47,30 +47,60 @@ MAX_ERRORS_SHOWN = 100
 RECIPIENT_FIELDS = frozenset({"email", "purpose", "campaign"})
 
 
+CAMPAIGN_DESCRIPTION = (
+    f"Recorded with the opt-out; at most {MAX_CAMPAIGN_BYTES} bytes (UTF-8), no NUL."
+)
+
+
+class RecipientSchema(Schema):
+    """A recipient of a batch; it only describes the entry in the document: the
+    view reads the list in one pass (Minter.entry)."""
+
+    email = Text(required=True, metadata=EMAIL_DOCUMENTATION)
+    purpose = Purpose(allow_all=True, metadata={"description": "Default: the batch's"})
+    campaign = Text(
+        allow_none=True,
+        validate=validate.Length(max=MAX_CAMPAIGN_BYTES),
+        metadata={"description": CAMPAIGN_DESCRIPTION + " Default: the batch's."},
+    )
+
+
 class LinkRequestSchema(Schema):
-    email = Text(metadata={"description": "One recipient (or use `recipients`)"})
-    purpose = Text(
+    # One recipient, or a batch: never both.
+    OPENAPI = {
+        "oneOf": [
+            {"required": ["email"], "not": {"required": ["recipients"]}},
+            {"required": ["recipients"], "not": {"required": ["email"]}},
+        ]
+    }
+
+    email = Text(
+        metadata={
+            **EMAIL_DOCUMENTATION,
+            "description": "One recipient (or use `recipients`). "
+            + EMAIL_DOCUMENTATION["description"],
+        }
+    )
+    purpose = Purpose(
+        allow_all=True,
         metadata={
             "description": "A configured purpose or `all`; default the first of PURPOSES "
             "(email_marketing). In a batch: the default for every recipient.",
-            "example": "email_marketing",
-        }
+        },
     )
     campaign = Text(
         allow_none=True,
-        validate=validate.Length(max=200),
-        metadata={
-            "description": "Recorded with the opt-out; at most 100 bytes (UTF-8). "
-            "In a batch: the default for every recipient."
-        },
+        validate=validate.Length(max=MAX_CAMPAIGN_BYTES),
+        metadata={"description": CAMPAIGN_DESCRIPTION + " In a batch: the default."},
     )
     recipients = RawList(
+        items=({**EMAIL_DOCUMENTATION, "type": "string"}, RecipientSchema),
         metadata={
             "description": f"Up to {MAX_RECIPIENTS:,} recipients: objects "
             '{"email", "purpose"?, "campaign"?} or plain address strings',
-            "type": "array",
-            "items": {},
-        }
+            "minItems": 1,
+            "maxItems": MAX_RECIPIENTS,
+        },
     )
 
 

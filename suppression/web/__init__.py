@@ -33,9 +33,14 @@ def install(app: Flask) -> None:
         return response
 
 
-def html_error(error: HTTPException) -> tuple[str, int]:
+def html_error(error: HTTPException) -> tuple[str, int, dict[str, str]]:
     """The HTML form of an HTTP error, for the pages."""
     code = error.code or 500
-    return render_template(
-        "error.html", code=code, name=error.name, description=error.description
-    ), code
+    page = render_template("error.html", code=code, name=error.name, description=error.description)
+    return page, code, error_headers(error)
+
+
+def error_headers(error: HTTPException) -> dict[str, str]:
+    """The headers werkzeug gives an error besides its body's type: a 405's `Allow`,
+    a 401's `WWW-Authenticate`."""
+    return {name: value for name, value in error.get_headers() if name.lower() != "content-type"}

@@ -7,19 +7,15 @@ import os
 import stat
 
 import pytest
+from production_env import PRODUCTION_ENV, fixed_key
 
 from suppression.config import ConfigError, LinkSettings, Settings, links_from_env
 
-KEY = "A" * 43
 PRODUCTION = {
-    "SUPPRESSION_ENV": "production",
-    "DATABASE_URL": "postgresql://db.internal/suppression",
-    "SECRET_KEY": "x" * 40,
-    "ADDRESS_INDEX_KEY": KEY,
-    "ADDRESS_SEALING_KEYS": f"1:{KEY}",
-    "TOKEN_KEYS": f"1:{KEY},2:{'B' * 43}",
-    "PUBLIC_BASE_URL": "https://optout.example.com",
+    **PRODUCTION_ENV,
+    "TOKEN_KEYS": f"1:{fixed_key('token 1')},2:{fixed_key('token 2')}",
 }
+KEY = fixed_key("token 3")
 
 
 def test_production_reads_every_token_key_and_mints_with_the_highest():

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from suppression.domain.addresses import InvalidAddress, canonicalise_strict
 from suppression.domain.jurisdictions import UnknownCountry, normalise_country
 from suppression.domain.policy import ALL_PURPOSES
+from suppression.domain.sources import STAFF_CHANNELS
 from suppression.domain.text import is_storable
 
 MAX_TEXT = 500
@@ -19,14 +20,7 @@ UNSTORABLE = (
 )
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 # How the person reached us: stored as the event's source.
-CHANNELS = {
-    "email_request": "Email to us",
-    "phone": "Phone call",
-    "letter": "Letter",
-    "in_person": "In person",
-    "web_form": "Web or signup form",
-    "other": "Other (say how in the reason)",
-}
+CHANNELS = STAFF_CHANNELS
 
 
 @dataclass
