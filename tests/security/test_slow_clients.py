@@ -7,6 +7,7 @@ stalled clients are answered 408 and dropped after the timeouts."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -198,3 +199,50 @@ def test_a_stalled_body_is_answered_408_after_the_io_timeout_and_frees_its_threa
         assert status == 200
         assert seconds < PROMPT
     assert find_secrets(server.output()) == []
+
+
+def read_answers(sock: socket.socket, count: int) -> list[bytes]:
+    """`count` whole answers (head and Content-Length body) from one connection."""
+    received, found = b"", []
+    while len(found) < count:
+        while b"\r\n\r\n" not in received:
+            chunk = sock.recv(4096)
+            assert chunk, f"closed after {received!r}"
+            received += chunk
+        head, _, rest = received.partition(b"\r\n\r\n")
+        length = re.search(rb"Content-Length: (\d+)", head, re.IGNORECASE)
+        assert length, head
+        while len(rest) < int(length.group(1)):
+            rest += sock.recv(4096)
+        found.append(head + b"\r\n\r\n" + rest[: int(length.group(1))])
+        received = rest[int(length.group(1)) :]
+    return found
+
+
+def test_kept_alive_pipelined_and_split_requests_are_answered_and_oversized_heads_refused(
+    server_env, tmp_path
+):
+    request = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with Served(server_env, tmp_path, "--workers", "1", workers=1) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=PROMPT + 3) as sock:
+            # Two requests in one packet, then a third on the same kept-alive
+            # connection, then one whose head arrives in two pieces.
+            sock.sendall(request + request)
+            answers = read_answers(sock, 2)
+            sock.sendall(request)
+            answers += read_answers(sock, 1)
+            sock.sendall(request[:20])
+            time.sleep(0.5)
+            sock.sendall(request[20:])
+            answers += read_answers(sock, 1)
+        assert len(answers) == 4
+        assert all(a.startswith(b"HTTP/1.1 200") for a in answers)
+        assert all(a.endswith(b'{"status":"ok"}\n') for a in answers)
+        # A head over 64 KiB, and one with bare LF line ends: refused at once.
+        huge = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Pad: " + b"a" * 70_000 + b"\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", server.port), timeout=PROMPT + 3) as sock:
+            sock.sendall(huge)
+            assert sock.recv(4096).startswith(b"HTTP/1.1 431 ")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=PROMPT + 3) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\nHost: 127.0.0.1\n\n")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 400 ")
