@@ -19,6 +19,8 @@ Every value below can be changed from the environment.
   gunicorn replaces the worker
 - `GUNICORN_ACCESS_LOG` (none): `-` logs each request to standard output, link
   tokens redacted
+- `PROMETHEUS_MULTIPROC_DIR` (a new temporary folder each start): where the workers
+  keep their metrics, so that /metrics adds up every worker's numbers
 
 The worker (suppression/serving.py) is gunicorn's threaded worker that reads
 request heads without a thread: clients that send half a request and stall
@@ -27,6 +29,8 @@ This file imports nothing of the application: gunicorn's master reads it.
 """
 
 import os
+import shutil
+import tempfile
 
 
 def _number(name: str, default: float) -> float:
@@ -56,6 +60,21 @@ control_socket_disable = True
 
 _HEADER_TIMEOUT = _number("GUNICORN_HEADER_TIMEOUT", 10)
 _IO_TIMEOUT = _number("GUNICORN_IO_TIMEOUT", 30)
+_made_for_metrics: list[str] = []
+
+
+def on_starting(server):
+    """Before the workers are forked: /metrics adds up the numbers of every worker
+    (prometheus_client's multiprocess mode) from files in a folder of their own.
+    `suppression serve` gives one in the instance folder."""
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _made_for_metrics.append(tempfile.mkdtemp(prefix="suppression-metrics-"))
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = _made_for_metrics[-1]
+
+
+def on_exit(server):
+    for folder in _made_for_metrics:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def post_fork(server, worker):

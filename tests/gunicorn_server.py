@@ -29,16 +29,33 @@ def workers_of(pid: int) -> list[int]:
 
 
 class Served:
-    """One `suppression serve` run, from `cwd`, with `env` added to this process's."""
+    """One `suppression serve` run (or `command`, started by the shell with PORT set),
+    from `cwd`, with `env` added to this process's; its output in a file of
+    `log_folder`."""
 
-    def __init__(self, env: dict[str, str], cwd: Path, *args: str, workers: int = 2):
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_folder: Path,
+        *args: str,
+        workers: int = 2,
+        cwd: Path | None = None,
+        command: str | None = None,
+    ):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.workers = workers
-        self.log_path = cwd / f"serve-{self.port}.log"
-        self.command = [SUPPRESSION, "serve", "--port", str(self.port), *args]
-        self.env = {**os.environ, **env}
-        self.cwd = cwd
+        self.log_path = log_folder / f"serve-{self.port}.log"
+        self.command = (
+            ["sh", "-c", f"exec {command}"]
+            if command
+            else [SUPPRESSION, "serve", "--port", str(self.port), *args]
+        )
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        self.env = {**os.environ, **env, "PORT": str(self.port), "PATH": path}
+        if command:
+            self.env["GUNICORN_BIND"] = f"127.0.0.1:{self.port}"  # loopback only
+        self.cwd = cwd or log_folder
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> Served:

@@ -1,8 +1,9 @@
 """gunicorn's settings live in gunicorn.conf.py at the project root: the Procfile's
 web line (and so a plain `gunicorn wsgi:app`) reads it from there, every value
-comes from the environment, and a bad value stops gunicorn naming the variable.
-(`suppression serve` passing it from another directory, with its flags winning,
-is shown by tests/security/test_slow_clients.py on the running server.)"""
+comes from the environment, a bad value stops gunicorn naming the variable, and
+/metrics adds up every worker's numbers. (`suppression serve` passing it from
+another directory, with its flags winning, is shown by
+tests/security/test_slow_clients.py on the running server.)"""
 
 from __future__ import annotations
 
@@ -10,9 +11,13 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from gunicorn_server import Served
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -28,6 +33,12 @@ GUNICORN_VARIABLES = (
     "GUNICORN_HEADER_TIMEOUT",
     "GUNICORN_IO_TIMEOUT",
     "GUNICORN_CMD_ARGS",
+    "PROMETHEUS_MULTIPROC_DIR",
+)
+HEALTHZ_COUNT = re.compile(
+    r'^suppression_http_requests_total\{(?=[^}]*endpoint="/healthz")(?=[^}]*status="200")'
+    r"[^}]*\} ([0-9.e+]+)$",
+    re.MULTILINE,
 )
 
 
@@ -89,3 +100,48 @@ def test_a_bad_value_stops_gunicorn_naming_the_variable(name, value):
     with pytest.raises(subprocess.CalledProcessError) as stopped:
         printed_config(**{name: value})
     assert name in stopped.value.stdout + stopped.value.stderr
+
+
+def healthz_answered(base: str) -> float:
+    with urllib.request.urlopen(base + "/metrics", timeout=10) as page:
+        text = page.read().decode()
+    found = HEALTHZ_COUNT.search(text)
+    assert found, text[:2000]
+    return float(found.group(1))
+
+
+def test_the_procfile_web_line_serves_with_metrics_added_up_over_its_workers(
+    database_url, key_env, admin, tmp_path
+):
+    env = {k: v for k, v in os.environ.items() if k not in GUNICORN_VARIABLES}
+    env.update(
+        key_env,
+        SUPPRESSION_ENV="development",
+        SUPPRESSION_INSTANCE=str(tmp_path / "instance"),
+        DATABASE_URL=database_url,
+        CHECK_PROCESSES="0",
+        WEB_CONCURRENCY="2",
+    )
+    earlier = set(Path(tempfile.gettempdir()).glob("suppression-metrics-*"))
+    with Served(env, tmp_path, workers=2, cwd=ROOT, command=web_command()) as server:
+        before = healthz_answered(server.base)
+        with ThreadPoolExecutor(8) as pool:  # at once: both workers answer some
+            answered = list(pool.map(lambda _: healthz(server.base), range(40)))
+        # Whichever worker answers the scrape, it counts the answers of both.
+        seen = {healthz_answered(server.base) for _ in range(8)}
+        workers = server.worker_pids()
+        made = set(Path(tempfile.gettempdir()).glob("suppression-metrics-*")) - earlier
+        # Each worker writes its numbers to a file of its own in the folder made
+        # for this server (another server of a parallel test run has its own).
+        [folder] = [f for f in made if (f / f"counter_{workers[0]}.db").exists()]
+        files = {path.name for path in folder.iterdir()}
+    assert {f"counter_{pid}.db" for pid in workers} <= files
+    assert answered == [200] * 40
+    assert seen == {before + 40}
+    assert "Using worker: suppression.serving.SlowClientWorker" in server.output()
+    assert not folder.exists()  # removed when gunicorn stopped
+
+
+def healthz(base: str) -> int:
+    with urllib.request.urlopen(base + "/healthz", timeout=10) as answer:
+        return answer.status
