@@ -285,3 +285,21 @@ def test_an_unreachable_database_is_logged_without_the_request_path(outage, capl
     logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert token not in logged
     assert json.dumps(token) not in logged
+
+
+def test_no_pooled_connection_free_within_the_pool_timeout_answers_503(
+    app, client, sender, monkeypatch
+):
+    """Every connection taken (a burst, a slow database): 503 too, not 500."""
+    state = app.extensions["suppression"]
+    url = state.engine.url.render_as_string(hide_password=False)
+    small = database.make_engine(url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    monkeypatch.setattr(state, "engine", small)
+    monkeypatch.setattr(state, "sessions", database.make_session_factory(small))
+    consent = {"email": "busy@example.com", "purpose": "all", "status": "opted_out", "source": "t"}
+    try:
+        with small.connect():  # the pool's one connection, held
+            assert_unavailable(client.post("/v1/consents", json=consent, headers=sender), "api")
+        assert client.post("/v1/consents", json=consent, headers=sender).status_code == 201
+    finally:
+        small.dispose()
