@@ -1,8 +1,9 @@
 """A TCP proxy on loopback between an app under test and its PostgreSQL server,
-which can cut the database off and restore it, as a server restart does to its
-clients: `cut()` closes every open connection at once and, until `restore()`,
-resets each new one as soon as it is accepted. The shared PostgreSQL server
-itself is never touched."""
+which can cut the database off and restore it. `cut()` closes every open
+connection at once and, until `restore()`, resets each new one as soon as it is
+accepted, as a server restart does to its clients; `cut(silent=True)` holds each
+new one open without an answer instead, as a host that is down or a network that
+drops packets does. The shared PostgreSQL server itself is never touched."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ class TcpProxy:
         self.listener.settimeout(0.1)  # the accept loop looks at _closed this often
         self._closed = threading.Event()
         self._cut = threading.Event()
+        self._silent = False
+        self._held: list[socket.socket] = []
         self._open: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._accept, name="tcp-proxy", daemon=True)
@@ -35,12 +38,14 @@ class TcpProxy:
         self.listener.close()
         self._close_all()
 
-    def cut(self) -> None:
+    def cut(self, silent: bool = False) -> None:
+        self._silent = silent
         self._cut.set()
         self._close_all()
 
     def restore(self) -> None:
         self._cut.clear()
+        self._close_all()
 
     def _accept(self) -> None:
         while not self._closed.is_set():
@@ -51,7 +56,11 @@ class TcpProxy:
             client.settimeout(None)
             self.accepted += 1
             if self._cut.is_set():
-                _reset(client)
+                if self._silent:
+                    with self._lock:
+                        self._held.append(client)
+                else:
+                    _reset(client)
                 continue
             try:
                 upstream = socket.create_connection(self.target, timeout=5)
@@ -77,8 +86,11 @@ class TcpProxy:
     def _close_all(self) -> None:
         with self._lock:
             ends = list(self._open)
+            held, self._held = self._held, []
         for end in ends:
             self._close(end)
+        for client in held:
+            _reset(client)
 
     def _close(self, end: socket.socket) -> None:
         with self._lock:

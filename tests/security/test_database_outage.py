@@ -38,6 +38,7 @@ from suppression.services.staff import create_staff_user
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 PASSWORD = "correct horse battery staple"
 RETRY_AFTER = "5"
+CONNECT_TIMEOUT = 5  # database.CONNECT_TIMEOUT_SECONDS
 LIMITS = {"page_rate_limit": "100000 per minute", "one_click_rate_limit": "100000 per minute"}
 
 
@@ -49,6 +50,7 @@ class Outage:
     cut_off: Callable[[], None]
     bring_back: Callable[[], None]
     apps: list[Flask]
+    cut_off_silently: Callable[[], None] | None = None
 
     def app(self, **links: str) -> Flask:
         settings = replace(self.settings, links=LinkSettings(**{**LIMITS, **links}))
@@ -59,6 +61,10 @@ class Outage:
 
     def cut(self) -> None:
         self.cut_off()
+
+    def cut_silently(self) -> None:
+        assert self.cut_off_silently is not None
+        self.cut_off_silently()
 
     def restore(self) -> None:
         self.bring_back()
@@ -78,6 +84,7 @@ def outage(app, engine, database_url, make_settings, tmp_path: Path) -> Iterator
                 proxy.cut,
                 proxy.restore,
                 apps,
+                lambda: proxy.cut(silent=True),
             )
     else:
         folder, away = tmp_path / "store", tmp_path / "store-moved-away"
@@ -303,3 +310,35 @@ def test_no_pooled_connection_free_within_the_pool_timeout_answers_503(
         assert client.post("/v1/consents", json=consent, headers=sender).status_code == 201
     finally:
         small.dispose()
+
+
+def test_a_database_that_does_not_answer_at_all_is_a_503_within_the_connect_timeout(outage, engine):
+    """A host that is down or a network that drops packets: connecting gives up
+    after database.CONNECT_TIMEOUT_SECONDS instead of holding the request."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite opens a file: there is no connection to wait for")
+    app = outage.app()
+    client = app.test_client()
+    sender = api_key(app, "sender")
+    consent = {
+        "email": "silent@example.com",
+        "purpose": "all",
+        "status": "opted_out",
+        "source": "t",
+    }
+    outage.cut_silently()
+    answers: list = []
+    started = time.monotonic()
+    waiting = threading.Thread(
+        target=lambda: answers.append(client.post("/v1/consents", json=consent, headers=sender)),
+        daemon=True,
+    )
+    waiting.start()
+    waiting.join(timeout=CONNECT_TIMEOUT + 15)
+    took = time.monotonic() - started
+    outage.restore()
+    assert answers, "the request was still waiting for the database"
+    assert_unavailable(answers[0], "api")
+    assert CONNECT_TIMEOUT - 1 <= took <= CONNECT_TIMEOUT + 10
+    assert client.post("/v1/consents", json=consent, headers=sender).status_code == 201
+    assert database.CONNECT_TIMEOUT_SECONDS == CONNECT_TIMEOUT
