@@ -78,9 +78,7 @@ class SlowClientWorker(ThreadWorker):
         except TimeoutError:
             # The client stopped reading the answer (a stalled body is answered 408
             # by the app, see _TimedBody): nothing more can be sent on this one.
-            self.log.info(
-                "closed a connection whose client read nothing for %.0f s", self.io_timeout
-            )
+            self.log.info("closed a connection whose client read nothing for %g s", self.io_timeout)
             return False
 
     # --- request heads, read by the main loop ---------------------------------
@@ -159,7 +157,7 @@ class SlowClientWorker(ThreadWorker):
             conn = self.heads[0]
             if not force:
                 self.log.info(
-                    "dropped a client that sent no complete request head within %.0f s",
+                    "dropped a client that sent no complete request head within %g s",
                     self.header_timeout,
                 )
             self._refuse(conn, b"408 Request Timeout")

@@ -246,3 +246,33 @@ def test_kept_alive_pipelined_and_split_requests_are_answered_and_oversized_head
         with socket.create_connection(("127.0.0.1", server.port), timeout=PROMPT + 3) as sock:
             sock.sendall(b"GET /healthz HTTP/1.1\nHost: 127.0.0.1\n\n")
             assert sock.recv(4096).startswith(b"HTTP/1.1 400 ")
+
+
+def test_a_client_that_stops_reading_its_answer_is_dropped_after_the_io_timeout(
+    server_env, sender, tmp_path
+):
+    env = {**server_env, "GUNICORN_THREADS": "1"}
+    addresses = [f"reader-{i}@example.com" for i in range(100_000)]
+    body = json.dumps({"purpose": "email_marketing", "addresses": addresses}).encode()
+    with Served(env, tmp_path, "--workers", "1", workers=1) as server:
+        reader = socket.socket()
+        reader.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # fills at once
+        reader.connect(("127.0.0.1", server.port))
+        reader.sendall(
+            (
+                "POST /v1/checks?detail=all HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                f"Authorization: {sender['Authorization']}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+            ).encode()
+            + body
+        )
+        # The ~6 MB answer outgrows what the sockets buffer; nobody reads it. The one
+        # thread is free again once a write has waited IO_TIMEOUT.
+        deadline = time.monotonic() + 60
+        while "closed a connection whose client read nothing" not in server.output():
+            assert time.monotonic() < deadline, server.output()[-2000:]
+            time.sleep(0.2)
+        status, _body, seconds = call(server.base + "/healthz")
+        reader.close()
+        assert status == 200
+        assert seconds < PROMPT
