@@ -11,8 +11,6 @@ placeholder, an address keeps its first letter and domain (`j***@example.com`).
 
 The service's own loggers are not filtered: they never log any of these (the
 test suite's log guard, tests/log_guard.py, holds them to it).
-
-Standard library only: gunicorn's worker imports this before the app.
 """
 
 from __future__ import annotations
