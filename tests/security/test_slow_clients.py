@@ -168,11 +168,16 @@ def test_half_sent_requests_neither_stop_the_service_nor_outlast_the_header_time
         assert trickled["answer"].startswith(b"HTTP/1.1 408")  # type: ignore[union-attr]
         assert HEADER_TIMEOUT - 0.5 <= trickled["seconds"] <= HEADER_TIMEOUT + 3  # type: ignore[operator]
         assert call(server.base + "/healthz")[0] == 200
+        # A request line gunicorn refuses is logged, its token redacted.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=PROMPT + 3) as sock:
+            sock.sendall(b"GET " + one_click_path.encode() + b"\r\n\r\n")
+            assert sock.recv(4096).startswith(b"HTTP/1.1 400 ")
     output = server.output()
     assert "Using worker: suppression.serving.SlowClientWorker" in output
     assert "dropped a client that sent no complete request head within 3 s" in output
     # gunicorn's access log names the link by its kind only.
     assert '"POST /u/[token] HTTP/1.1" 200' in output
+    assert "Invalid HTTP request line: 'GET /u/[token]'" in output
     assert find_secrets(output) == []
     assert find_addresses(output) == []
 
