@@ -23,8 +23,8 @@ DOCS_ASSETS = "/docs/assets/"
 
 def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = utcnow) -> Flask:
     settings = settings or Settings.from_env()
-    configure_logging(settings)
     app = Flask(__name__, instance_path=str(settings.instance_path))
+    configure_logging(settings, app.logger.name)
     app.config.update(
         SECRET_KEY=settings.keys.secret_key,
         MAX_CONTENT_LENGTH=settings.max_content_length,

@@ -9,6 +9,7 @@ import shutil
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, BinaryIO
 
 import click
@@ -346,12 +347,16 @@ def ensure_first_admin_key(settings: Settings) -> str | None:
         return secret
 
 
+# gunicorn's settings: at the project root, beside migrations/ (see gunicorn.conf.py).
+GUNICORN_CONFIG = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=2, show_default=True, type=int)
-def serve(host: str, port: int, workers: int) -> None:
-    """Migrate, make sure an admin key exists, and run gunicorn."""
+@click.option("--workers", type=int, help="Worker processes  [default: WEB_CONCURRENCY, else 2]")
+def serve(host: str, port: int, workers: int | None) -> None:
+    """Migrate, make sure an admin key exists, and run gunicorn (gunicorn.conf.py)."""
     settings = load_settings()
     database.upgrade(settings.database_url, sealer=database.vault_for(settings).sealer)
     secret = ensure_first_admin_key(settings)
@@ -370,19 +375,8 @@ def serve(host: str, port: int, workers: int) -> None:
         f"serving on http://{host}:{port}/ (docs at /docs); instance {settings.instance_path}"
     )
     sys.stdout.flush()
-    os.execve(
-        sys.executable,
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "--bind",
-            f"{host}:{port}",
-            "--workers",
-            str(workers),
-            "--timeout",
-            "300",
-            "suppression.app:create_app()",
-        ],
-        env,
-    )
+    command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONFIG)]
+    command += ["--bind", f"{host}:{port}"]
+    if workers is not None:
+        command += ["--workers", str(workers)]
+    os.execve(sys.executable, [*command, "suppression.app:create_app()"], env)

@@ -6,7 +6,7 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from suppression.config import Settings
@@ -19,6 +19,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 READ_ONLY = "suppression_read_only"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# A PostgreSQL server that does not answer at all (its host down, the network cut)
+# must not hold a request for the minutes TCP takes to give up: connecting gives up
+# after this long, and the request answers 503 (api/errors.py). A connect_timeout in
+# DATABASE_URL wins.
+CONNECT_TIMEOUT_SECONDS = 5
 
 
 def make_engine(url: str, **options: Any) -> Engine:
@@ -31,7 +36,14 @@ def make_engine(url: str, **options: Any) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     options.setdefault("pool_pre_ping", True)
+    options.setdefault("connect_args", postgresql_connect_args(url))
     return create_engine(url, **options)
+
+
+def postgresql_connect_args(url: str | URL) -> dict[str, Any]:
+    if "connect_timeout" in make_url(url).query:
+        return {}
+    return {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

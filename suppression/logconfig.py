@@ -1,6 +1,8 @@
 """Logging: JSON lines in production, readable lines in development.
 
-No address is ever logged: code logs subject ids or keyed hashes only.
+No address, link token or API key is ever logged: code logs subject ids or keyed
+hashes only, and the loggers that quote request paths (Flask's, gunicorn's,
+Werkzeug's) are redacted (log_redaction.py).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import logging
 import sys
 from datetime import UTC, datetime
 
+from suppression import log_redaction
 from suppression.config import Settings
 
 
@@ -21,12 +24,15 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        if record.exc_info:
-            entry["exc"] = self.formatException(record.exc_info)
+        if record.exc_info or record.exc_text:
+            # exc_text when set: a redacting filter wrote it (log_redaction.py).
+            entry["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(entry)
 
 
-def configure_logging(settings: Settings) -> None:
+def configure_logging(settings: Settings, *request_loggers: str) -> None:
+    """`request_loggers`: more loggers that quote request paths (the Flask app's)."""
+    log_redaction.install(*request_loggers)
     root = logging.getLogger("suppression")
     if root.handlers:
         return

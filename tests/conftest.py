@@ -53,14 +53,18 @@ class Clock:
 @pytest.fixture(scope="session", autouse=True)
 def no_address_in_logs() -> Iterator[AddressLogGuard]:
     """Every record the service (and a test HTTP server) logs during the whole
-    suite is kept by the guard; one holding an email address fails the run."""
+    suite is kept by the guard; one holding an email address, a link token or an
+    API key fails the run."""
     guard = AddressLogGuard()
     root = logging.getLogger()
     root.addHandler(guard)
     yield guard
     root.removeHandler(guard)
     if guard.leaks:
-        pytest.fail("email addresses were logged:\n" + guard.report(), pytrace=False)
+        pytest.fail(
+            "email addresses, link tokens or API keys were logged:\n" + guard.report(),
+            pytrace=False,
+        )
 
 
 def _database_url(tmp_root: Path) -> str:

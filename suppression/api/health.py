@@ -11,6 +11,7 @@ from flask_smorest import Blueprint, abort
 from sqlalchemy import text
 
 from suppression import metrics, runtime
+from suppression.api.errors import RETRY_AFTER_SECONDS
 
 blp = Blueprint("health", __name__, description="Health and metrics")
 
@@ -27,13 +28,13 @@ class Health(MethodView):
 class Ready(MethodView):
     @blp.response(200)
     @blp.alt_response(503, description="The database does not answer")
-    def get(self) -> tuple[dict[str, str], int]:
+    def get(self) -> tuple[dict[str, str], int] | tuple[dict[str, str], int, dict[str, str]]:
         """The database answers."""
         try:
             with runtime.runtime().engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception:  # any failure means not ready
-            return {"status": "unavailable"}, 503
+            return {"status": "unavailable"}, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
         return {"status": "ok"}, 200
 
 

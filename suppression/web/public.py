@@ -36,7 +36,7 @@ from flask_limiter import RateLimitExceeded
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import DBAPIError
 
-from suppression import intake_folder, metrics, runtime
+from suppression import database, intake_folder, metrics, runtime
 from suppression.domain.addresses import mask
 from suppression.domain.policy import ALL_PURPOSES
 from suppression.domain.purposes import PURPOSE_HINTS, purpose_label
@@ -100,6 +100,7 @@ def install(app: Flask) -> None:
     if state.engine.dialect.name == "postgresql":
         app.extensions[INTAKE_ENGINE] = create_engine(
             state.engine.url,
+            connect_args=database.postgresql_connect_args(state.engine.url),
             isolation_level="AUTOCOMMIT",
             hide_parameters=True,  # as database.make_engine: no evidence in an error
             pool_pre_ping=False,
