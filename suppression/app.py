@@ -10,7 +10,7 @@ from flask import Flask, send_from_directory
 
 from suppression import api as api_package
 from suppression import metrics, proxies, runtime, web
-from suppression.api import errors
+from suppression.api import body_limits, errors
 from suppression.config import Settings
 from suppression.database import make_engine, make_session_factory, vault_for
 from suppression.db import utcnow
@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     )
     api_package.register(api_package.ServiceApi(app), settings.purposes)
     errors.install(app)
+    body_limits.install(app, settings.max_json_bytes)
     web.install(app)
     staff_pages.install(app)
     public_pages.install(app)

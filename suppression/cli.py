@@ -166,13 +166,13 @@ def import_file(file: BinaryIO) -> None:
                 commit=session.commit,
             )
     click.echo(
-        f"import {run.id}: {report.imported} imported, {len(report.rejected)} rejected "
+        f"import {run.id}: {report.imported} imported, {report.rejected_total} rejected "
         f"of {report.rows} rows"
     )
-    for line, error in report.rejected[:50]:
+    for line, error in report.rejected:
         click.echo(f"  line {line}: {error}")
-    if len(report.rejected) > 50:
-        click.echo(f"  ... and {len(report.rejected) - 50} more")
+    if report.rejected_total > len(report.rejected):
+        click.echo(f"  ... and {report.rejected_total - len(report.rejected)} more")
 
 
 class _CountingReader(io.RawIOBase):

@@ -29,7 +29,8 @@ from suppression.domain.policy import DEFAULT_PURPOSES, EeaPolicy, PolicySetting
 from suppression.production_settings import MAKE_KEY, production_problems
 
 KEYS_FILE = "keys.json"
-DEFAULT_MAX_CONTENT_LENGTH = 256 * 1024 * 1024  # a 1,000,000-address JSON list is ~30 MB
+DEFAULT_MAX_CONTENT_LENGTH = 256 * 1024 * 1024  # a CSV list of a million rows fits easily
+DEFAULT_MAX_JSON_BYTES = 64 * 1024 * 1024  # a 1,000,000-address JSON list is ~30 MB
 
 
 class ConfigError(RuntimeError):
@@ -103,6 +104,7 @@ class Settings:
     keys: Keys
     policy: PolicySettings = field(default_factory=PolicySettings)
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
+    max_json_bytes: int = DEFAULT_MAX_JSON_BYTES
     max_batch_events: int = 10_000
     check_chunk_size: int = 50_000
     # Helper processes that decide large check lists (suppression/check_helpers.py); 0: none.
@@ -179,6 +181,7 @@ class Settings:
             keys=keys,
             policy=policy_from_env(env),
             max_content_length=int(env.get("MAX_CONTENT_LENGTH", DEFAULT_MAX_CONTENT_LENGTH)),
+            max_json_bytes=int(env.get("MAX_JSON_BYTES", DEFAULT_MAX_JSON_BYTES)),
             max_batch_events=int(env.get("MAX_BATCH_EVENTS", 10_000)),
             check_chunk_size=int(env.get("CHECK_CHUNK_SIZE", 50_000)),
             check_processes=int(

@@ -30,3 +30,38 @@ class NotFound(SuppressionError):
 
 class Conflict(SuppressionError):
     pass
+
+
+class FirstErrors:
+    """Per-position errors of a long input: the first `limit` kept, all counted.
+
+    A list of a million bad entries must not become a million error entries in
+    memory and in the answer; `as_dict` lists the first ones and says how many
+    there are in all under `_total`.
+    """
+
+    LIMIT = 100
+
+    def __init__(self, limit: int = LIMIT) -> None:
+        self.limit = limit
+        self.total = 0
+        self.first: dict[str, list[str]] = {}
+
+    def __bool__(self) -> bool:
+        return self.total > 0
+
+    def add(self, position: int, message: str) -> None:
+        self.total += 1
+        if len(self.first) < self.limit:
+            self.first.setdefault(str(position), []).append(message)
+
+    def as_dict(self) -> dict[str, Any]:
+        listed: dict[str, Any] = dict(self.first)
+        if self.total > len(self.first):
+            listed["_total"] = self.total
+        return listed
+
+    def summary(self, what: str) -> str:
+        shown = len(self.first)
+        more = f"; the first {shown} are listed" if self.total > shown else ""
+        return f"{self.total} {what}{more}"

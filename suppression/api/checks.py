@@ -1,21 +1,30 @@
-"""POST /v1/checks (JSON) and POST /v1/checks.csv (CSV in, CSV out)."""
+"""POST /v1/checks (JSON) and POST /v1/checks.csv (CSV in, CSV out).
+
+Both read the list as it arrives (api/check_lists.py for JSON, the csv module for
+CSV) and write the answer in full before its first byte goes out: a bad entry
+late in a list still gets a clean 4xx, and a client that sends its whole body
+before reading cannot deadlock against us. The answer waits in sealed spools
+(api/sealed_spool.py): in memory up to 8 MiB, past that encrypted on disk under
+a key only this request holds, never as plaintext addresses.
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
-import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterable, Iterator
 from typing import IO, Any
 
-from flask import Response, request, stream_with_context
+import ijson
+from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from suppression import check_helpers, metrics, runtime
 from suppression.api.auth import protected
+from suppression.api.check_lists import CheckRequest, HintNormaliser, json_errors
 from suppression.api.fields import COUNTRY_CODES
 from suppression.api.presenters import CSV_FIELD, csv_body, require_csv_body
 from suppression.api.schemas import (
@@ -24,17 +33,25 @@ from suppression.api.schemas import (
     CheckRequestSchema,
     CheckResponseSchema,
 )
+from suppression.api.sealed_spool import SealedSpool
 from suppression.check_helpers import HelperPool
 from suppression.config import Settings
-from suppression.domain.jurisdictions import UnknownCountry, normalise_country
-from suppression.errors import InvalidInput, MalformedInput
+from suppression.domain.jurisdictions import UnknownCountry
+from suppression.domain.policy import Decision
+from suppression.errors import FirstErrors, InvalidInput, MalformedInput
 from suppression.services.api_keys import Role
 from suppression.services.checks import CheckItem, check_addresses
 from suppression.services.consents import check_purpose
 
 blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-send checks")
 
-SPOOL_IN_MEMORY = 8 * 1024 * 1024  # past this the answer waits on disk, not in memory
+DEFAULT_PURPOSE = "email_marketing"
+ANSWER_CHUNK = 10_000  # answer entries serialised at once into a spool
+CSV_FLUSH_CHARS = 256 * 1024
+CHECK_JSON_BODY = {
+    "required": True,
+    "content": {"application/json": {"schema": CheckRequestSchema}},
+}
 CHECK_CSV_BODY = csv_body(
     "A header row naming the column `email` and optionally `country` (`email` or "
     "`email,country`), then one address a line, with an optional country hint "
@@ -47,75 +64,145 @@ CHECK_CSV_BODY = csv_body(
 )
 
 
-class HintNormaliser:
-    """Country hints repeat across a list; each distinct text is parsed once."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, str | None] = {}
-
-    def __call__(self, value: Any) -> str | None:
-        if value is None or value == "":
-            return None
-        if not isinstance(value, str):
-            raise UnknownCountry(f"country must be a string, not {type(value).__name__}")
-        try:
-            country = self._known[value]
-        except KeyError:
-            try:
-                country = normalise_country(value)
-            except UnknownCountry:
-                country = None
-            self._known[value] = country
-        if country is None:
-            raise UnknownCountry(f"unknown country code {value!r}")
-        return country
-
-
-def _json_items(addresses: list[Any]) -> list[CheckItem]:
-    """(email as sent, hint) per entry; an unknown country fails the call, naming it."""
-    hint = HintNormaliser()
-    items: list[CheckItem] = []
-    errors: dict[int, list[str]] = {}
-    append = items.append
-    for position, entry in enumerate(addresses):
-        if isinstance(entry, str):
-            append((entry, None))
-        elif isinstance(entry, dict):
-            try:
-                append((entry.get("email"), hint(entry.get("country"))))
-            except UnknownCountry as exc:
-                errors[position] = [str(exc)]
-        else:
-            append((entry, None))  # decided as invalid, echoed as sent
-    if errors:
-        raise InvalidInput(
-            f"{len(errors)} unknown country hint(s)", {"json": {"addresses": _first(errors)}}
-        )
-    return items
-
-
-def _first(errors: dict[int, list[str]], limit: int = 100) -> dict[int, list[str]]:
-    return dict(list(errors.items())[:limit])
-
-
 @blp.route("/checks")
 class Checks(MethodView):
     @protected(blp, Role.SENDER)
     @blp.arguments(CheckQuerySchema, location="query")
-    @blp.arguments(CheckRequestSchema)
+    @blp.doc(requestBody=CHECK_JSON_BODY)
     @blp.response(200, CheckResponseSchema)
-    def post(self, query: dict[str, Any], data: dict[str, Any]) -> Response:
-        """Check a list: the suppressed addresses with their reason, or every result."""
+    @blp.alt_response(400, response="DEFAULT_ERROR", description="Malformed JSON")
+    @blp.alt_response(413, response="DEFAULT_ERROR", description="Over MAX_JSON_BYTES")
+    @blp.alt_response(422, response="UNPROCESSABLE_ENTITY")
+    def post(self, query: dict[str, Any]) -> Response:
+        """Check a list: the suppressed addresses with their reason, or every result.
+
+        Entries are strings (an address as it stands in the list; one that is not
+        an address is answered `invalid`) or objects `{"email", "country"?}`. Any
+        other entry fails the call (422), naming its position: the first 100 are
+        listed and `_total` counts them all.
+        """
+        if not request.is_json:
+            raise InvalidInput(
+                "the body is not JSON",
+                {"json": {"addresses": ["Missing data for required field."]}},
+            )
         settings = runtime.settings()
-        purpose = check_purpose(data["purpose"], settings.purposes, allow_all=False)
-        items = _json_items(data["addresses"])
-        detail = query.get("detail") == "all"
-        sendable = invalid = 0
+        answer = JsonAnswer(detail=query.get("detail") == "all")
+        check = CheckRequest(request.stream)
+        decided: Generator[tuple[CheckItem, Decision]] | None = None
+        try:
+            in_order = check.read_head()
+            if not in_order:
+                check.spool_entries()
+            purpose = check_purpose(
+                check.purpose or DEFAULT_PURPOSE, settings.purposes, allow_all=False
+            )
+            decided = _decide(settings, purpose, check.entries())
+            reasons = answer.write(decided)
+            if in_order:
+                check.read_tail()
+            check.raise_entry_errors()
+        except ijson.JSONError as exc:
+            answer.close()
+            raise json_errors(exc) from exc
+        except BaseException:
+            answer.close()
+            raise
+        finally:
+            if decided is not None:
+                decided.close()  # its read transaction ends now, not when collected
+            check.close()
+        _count(purpose, reasons, answer.sendable)
+        return answer.response(purpose)
+
+
+class JsonAnswer:
+    """The JSON answer, built in sealed spools while the list is decided."""
+
+    def __init__(self, detail: bool) -> None:
+        self.suppressed = SealedSpool()
+        self.results = SealedSpool() if detail else None
+        self.total = self.sendable = self.invalid = 0
+
+    def write(self, decided: Iterable[tuple[CheckItem, Decision]]) -> Counter[str]:
+        reasons: Counter[str] = Counter()
         suppressed: list[dict[str, Any]] = []
         results: list[dict[str, Any]] = []
-        reasons: Counter[str] = Counter()
-        session = runtime.read_session()
-        for (email, _), decision in check_addresses(
+        detail = self.results is not None
+        for (email, _), decision in decided:
+            self.total += 1
+            reason = decision.reason_code
+            if decision.sendable:
+                self.sendable += 1
+            else:
+                reasons[reason] += 1
+                suppressed.append({"email": email, "reason": reason})
+                if reason == "invalid":
+                    self.invalid += 1
+                if len(suppressed) >= ANSWER_CHUNK:
+                    _append(self.suppressed, suppressed)
+            if detail:
+                results.append({"email": email, "sendable": decision.sendable, "reason": reason})
+                if len(results) >= ANSWER_CHUNK:
+                    _append(self.results, results)
+        _append(self.suppressed, suppressed)
+        if self.results is not None:
+            _append(self.results, results)
+        return reasons
+
+    def response(self, purpose: str) -> Response:
+        head = json.dumps(
+            {"purpose": purpose, "total": self.total, "sendable": self.sendable},
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+        parts: list[bytes | SealedSpool] = [
+            head[:-1].encode() + b',"suppressed":[',
+            self.suppressed,
+            b'],"invalid":' + str(self.invalid).encode(),
+        ]
+        if self.results is not None:
+            parts += [b',"results":[', self.results, b"]"]
+        parts.append(b"}")
+        length = sum(len(p) if isinstance(p, bytes) else p.size for p in parts)
+        response = Response(_stream(parts, self.close), mimetype="application/json")
+        response.content_length = length
+        return response
+
+    def close(self) -> None:
+        self.suppressed.close()
+        if self.results is not None:
+            self.results.close()
+
+
+def _append(spool: SealedSpool | None, entries: list[dict[str, Any]]) -> None:
+    """Entries as the inside of a JSON array, after those written before."""
+    if spool is None or not entries:
+        return
+    text = json.dumps(entries, ensure_ascii=False, separators=(",", ":"))[1:-1]
+    spool.write((b"," if spool.size else b"") + text.encode())
+    entries.clear()
+
+
+def _stream(parts: list[bytes | SealedSpool], close: Any) -> Iterator[bytes]:
+    # A generator: the server closes it when the client goes away, and the spools
+    # are forgotten then as well.
+    try:
+        for part in parts:
+            if isinstance(part, bytes):
+                yield part
+            else:
+                yield from part.blocks()
+    finally:
+        close()
+
+
+def _decide(
+    settings: Settings, purpose: str, items: Iterable[CheckItem]
+) -> Generator[tuple[CheckItem, Decision]]:
+    session = runtime.read_session()
+    try:
+        yield from check_addresses(
             session,
             runtime.vault(),
             settings.policy,
@@ -124,39 +211,9 @@ class Checks(MethodView):
             runtime.now(),
             settings.check_chunk_size,
             *_helpers(settings),
-        ):
-            reason = decision.reason_code
-            if decision.sendable:
-                sendable += 1
-            else:
-                reasons[reason] += 1
-                suppressed.append({"email": email, "reason": reason})
-                if reason == "invalid":
-                    invalid += 1
-            if detail:
-                results.append({"email": email, "sendable": decision.sendable, "reason": reason})
+        )
+    finally:
         session.rollback()  # nothing was written; end the read transaction now
-        _count(purpose, reasons, sendable)
-        body: dict[str, Any] = {
-            "purpose": purpose,
-            "total": len(items),
-            "sendable": sendable,
-            "suppressed": suppressed,
-            "invalid": invalid,
-        }
-        if detail:
-            body["results"] = results
-        return Response(_json_bytes(body), mimetype="application/json")
-
-
-def _json_bytes(body: dict[str, Any]) -> bytes:
-    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False)
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        # An entry echoed as sent holds a lone surrogate (JSON "\ud800"), which has
-        # no UTF-8 form: escaped, the answer echoes it exactly as it was sent.
-        return json.dumps(body, separators=(",", ":")).encode("ascii")
 
 
 def _helpers(settings: Settings) -> tuple[HelperPool | None, int]:
@@ -172,7 +229,7 @@ def _count(purpose: str, reasons: Counter[str], sendable: int) -> None:
         metrics.CHECKED.labels(purpose, reason).inc(count)
 
 
-def _csv_items(stream: IO[bytes], errors: dict[int, list[str]]) -> Iterator[CheckItem]:
+def _csv_items(stream: IO[bytes], errors: FirstErrors) -> Iterator[CheckItem]:
     text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = csv.reader(text)
     line = 1
@@ -199,7 +256,7 @@ def _csv_items(stream: IO[bytes], errors: dict[int, list[str]]) -> Iterator[Chec
                 try:
                     country = hint(row[country_at].strip())
                 except UnknownCountry as exc:
-                    errors[line] = [str(exc)]
+                    errors.add(line, str(exc))
                     continue
             yield (email, country)
     except UnicodeDecodeError as exc:
@@ -223,35 +280,24 @@ class ChecksCsv(MethodView):
     def post(self, query: dict[str, Any]) -> Response:
         """Check a CSV (header `email`, optionally `country`): `email,sendable,reason`.
 
-        `only=sendable` answers just the `email` column: the cleaned list.
+        `only=sendable` answers just the `email` column: the cleaned list. Unknown
+        country hints fail the call (422) naming their lines: the first 100 are
+        listed and `_total` counts them all.
         """
         require_csv_body()
         settings = runtime.settings()
         purpose = check_purpose(query["purpose"], settings.purposes, allow_all=False)
         only = query["only"]
-        # The whole answer is written before the first byte goes out: a client that
-        # sends the whole body before reading cannot deadlock against us, and a bad
-        # row later in the file still gets a clean 4xx.
-        spool = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed by the generator)
-            max_size=SPOOL_IN_MEMORY, mode="w+", encoding="utf-8", newline=""
-        )
-        writer = csv.writer(spool, lineterminator="\n")
+        spool = SealedSpool()
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(["email"] if only == "sendable" else ["email", "sendable", "reason"])
-        errors: dict[int, list[str]] = {}
+        errors = FirstErrors()
         reasons: Counter[str] = Counter()
         sendable = 0
-        session = runtime.read_session()
+        decided = _decide(settings, purpose, _csv_items(request.stream, errors))
         try:
-            for (email, _), decision in check_addresses(
-                session,
-                runtime.vault(),
-                settings.policy,
-                purpose,
-                _csv_items(request.stream, errors),
-                runtime.now(),
-                settings.check_chunk_size,
-                *_helpers(settings),
-            ):
+            for (email, _), decision in decided:
                 if decision.sendable:
                     sendable += 1
                     if only != "suppressed":
@@ -260,23 +306,25 @@ class ChecksCsv(MethodView):
                     reasons[decision.reason_code] += 1
                     if only != "sendable":
                         writer.writerow([email, "false", decision.reason_code])
+                if buffer.tell() >= CSV_FLUSH_CHARS:
+                    _flush(buffer, spool)
+            _flush(buffer, spool)
             if errors:
                 raise InvalidInput(
-                    f"{len(errors)} unknown country hint(s)", {"csv": _first(errors)}
+                    errors.summary("unknown country hint(s)"), {"csv": errors.as_dict()}
                 )
         except BaseException:
             spool.close()
             raise
         finally:
-            session.rollback()
+            decided.close()
         _count(purpose, reasons, sendable)
-        spool.seek(0)
-        return Response(stream_with_context(_drain(spool)), mimetype="text/csv")
+        response = Response(_stream([spool], spool.close), mimetype="text/csv")
+        response.content_length = spool.size
+        return response
 
 
-def _drain(spool: IO[str]) -> Iterator[str]:
-    try:
-        while block := spool.read(256 * 1024):
-            yield block
-    finally:
-        spool.close()
+def _flush(buffer: io.StringIO, spool: SealedSpool) -> None:
+    spool.write(buffer.getvalue().encode("utf-8"))
+    buffer.seek(0)
+    buffer.truncate()

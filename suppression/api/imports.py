@@ -50,7 +50,11 @@ class ImportResultSchema(Schema):
     import_id = fields.Integer()
     rows = fields.Integer()
     imported = fields.Integer()
-    rejected = fields.List(fields.Nested(RejectedSchema))
+    rejected = fields.List(
+        fields.Nested(RejectedSchema),
+        metadata={"description": "The first 100 rows refused, by line"},
+    )
+    rejected_total = fields.Integer(metadata={"description": "All the rows refused"})
 
 
 class SuppressionsQuerySchema(QuerySchema):
@@ -85,6 +89,7 @@ class Imports(MethodView):
             "rows": report.rows,
             "imported": report.imported,
             "rejected": [{"line": line, "error": error} for line, error in report.rejected],
+            "rejected_total": report.rejected_total,
         }
 
 

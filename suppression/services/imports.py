@@ -76,11 +76,22 @@ class PreparedChunk:
     created_with_country: set[str]
 
 
+REJECTED_LISTED = 100  # a file of a million bad rows must not become a million errors
+
+
 @dataclass
 class ImportReport:
     rows: int = 0
     imported: int = 0
-    rejected: list[tuple[int, str]] = field(default_factory=list)
+    rejected: list[tuple[int, str]] = field(default_factory=list)  # the first, by line
+    rejected_total: int = 0
+
+    def reject(self, rows: list[tuple[int, str]]) -> None:
+        """Rows of one chunk refused; chunks come in line order."""
+        self.rejected_total += len(rows)
+        room = REJECTED_LISTED - len(self.rejected)
+        if room > 0 and rows:
+            self.rejected.extend(sorted(rows)[:room])
 
 
 def import_csv(
@@ -105,14 +116,13 @@ def import_csv(
         with ReadAhead(_prepared(reader.read(text), writer.prepare, CHUNK)) as chunks:
             for chunk in chunks:
                 report.rows += chunk.rows
-                report.rejected.extend(chunk.rejected)
                 refused = writer.write(chunk)
-                report.rejected.extend(refused)
+                report.reject(chunk.rejected + refused)
                 report.imported += len(chunk.good) - len(refused)
                 run.rows, run.imported, run.rejected = (
                     report.rows,
                     report.imported,
-                    len(report.rejected),
+                    report.rejected_total,
                 )
                 session.flush()
                 commit()
@@ -120,7 +130,6 @@ def import_csv(
                     progress(chunk.rows)
     finally:
         text.detach()
-    report.rejected.sort()
     run.finished_at = now
     session.flush()
     commit()

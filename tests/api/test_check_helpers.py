@@ -64,8 +64,8 @@ def seed(client, headers, admin_headers):
         "bob@example.com",
         {"email": "li@example.com", "country": "CA"},
         "not an address",
-        42,
-        None,
+        "",
+        "a@@example.com",
         "jörg@bücher.example",
     ]
     return [kinds[i % len(kinds)] for i in range(150)]

@@ -61,19 +61,144 @@ def test_detail_all_answers_every_address_in_input_order(client, sender):
     ]
 
 
-def test_invalid_entries_are_reported_per_line_never_failing_the_list(client, sender):
+def test_strings_that_are_not_addresses_are_answered_invalid(client, sender):
     response = client.post(
         "/v1/checks",
-        json={"addresses": ["ok@example.com", "nope", 42, None, {"email": 7}, {}, "a@@b.com"]},
+        json={"addresses": ["ok@example.com", "nope", {"email": ""}, "a@@b.com"]},
         headers=sender,
     )
     assert response.status_code == 200
     body = response.get_json()
-    assert body["total"] == 7
-    assert body["sendable"] == 1
-    assert body["invalid"] == 6
-    assert [s["email"] for s in body["suppressed"]] == ["nope", 42, None, 7, None, "a@@b.com"]
+    assert (body["total"], body["sendable"], body["invalid"]) == (4, 1, 3)
+    assert [s["email"] for s in body["suppressed"]] == ["nope", "", "a@@b.com"]
     assert {s["reason"] for s in body["suppressed"]} == {"invalid"}
+
+
+def test_entries_of_the_wrong_type_fail_the_call_by_position(client, sender):
+    addresses = ["ok@example.com", 42, None, {"email": 7}, {}, [], {"country": "DE"}]
+    response = client.post("/v1/checks", json={"addresses": addresses}, headers=sender)
+    assert response.status_code == 422
+    listed = response.get_json()["errors"]["json"]["addresses"]
+    assert sorted(listed, key=int) == ["1", "2", "3", "4", "5", "6"]
+    assert listed["3"] == ["`email` must be a string."]
+    assert listed["4"] == ["`email` is missing."]
+    assert "_total" not in listed
+
+
+def test_a_list_of_millions_of_bad_entries_lists_the_first_100_and_counts_all(client, sender):
+    body = b'{"addresses":[' + b",".join([b"0"] * 20_000) + b"]}"
+    response = client.post("/v1/checks", data=body, content_type="application/json", headers=sender)
+    assert response.status_code == 422
+    answer = response.get_json()
+    listed = answer["errors"]["json"]["addresses"]
+    assert listed.pop("_total") == 20_000
+    assert sorted(map(int, listed)) == list(range(100))
+    assert answer["message"] == "20000 entries are not valid; the first 100 are listed"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        '{"addresses": ["a@example.com", "b@example.de"], "purpose": "email_marketing"}',
+        '{"addresses": ["a@example.com", "b@example.de"]}',
+        '  {"purpose": "email_marketing", "addresses": ["a@example.com", "b@example.de"]}\n',
+    ],
+    ids=["purpose-after", "purpose-absent", "purpose-first"],
+)
+def test_purpose_may_come_anywhere_or_default(client, sender, body):
+    response = client.post(
+        "/v1/checks?detail=all", data=body, content_type="application/json", headers=sender
+    )
+    assert response.status_code == 200, response.get_json()
+    answer = response.get_json()
+    assert answer["purpose"] == "email_marketing"
+    assert [(r["email"], r["reason"]) for r in answer["results"]] == [
+        ("a@example.com", None),
+        ("b@example.de", "eea"),
+    ]
+
+
+def test_a_later_purpose_is_applied_to_a_list_spooled_in_several_blocks(
+    make_settings, sender_for, monkeypatch
+):
+    monkeypatch.setattr("suppression.api.check_lists.SPOOLED_ENTRIES", 3)
+    monkeypatch.setattr("suppression.api.checks.ANSWER_CHUNK", 4)
+    settings = make_settings()
+    object.__setattr__(settings, "check_chunk_size", 5)
+    client, headers = sender_for(settings)
+    record(client, headers, "user4@example.com", purpose="ad_audiences")
+    addresses = [f"user{i}@example.com" for i in range(11)]
+    response = client.post(
+        "/v1/checks?detail=all",
+        json={"addresses": addresses, "purpose": "ad_audiences"},
+        headers=headers,
+    )
+    assert response.status_code == 200, response.get_json()
+    answer = response.get_json()
+    assert answer["purpose"] == "ad_audiences"
+    assert [r["email"] for r in answer["results"]] == addresses
+    assert [s["email"] for s in answer["suppressed"]] == ["user4@example.com"]
+    assert int(response.headers["Content-Length"]) == len(response.data)
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ('{"addresses": [], "list": 1}', "list", "Unknown field."),
+        ('{"addresses": [], "addresses": []}', "addresses", "Give this field once."),
+        ('{"purpose": 3, "addresses": []}', "purpose", "Not a valid string."),
+        ('{"purpose": "email_marketing"}', "addresses", "Missing data for required field."),
+    ],
+)
+def test_fields_of_the_request_are_validated(client, sender, body, field, message):
+    response = client.post("/v1/checks", data=body, content_type="application/json", headers=sender)
+    assert response.status_code == 422
+    assert response.get_json()["errors"]["json"][field] == [message]
+
+
+def test_a_body_that_is_not_json_is_422_naming_the_list(client, sender):
+    response = client.post("/v1/checks", data="a@example.com", headers=sender)
+    assert response.status_code == 422
+    assert "addresses" in response.get_json()["errors"]["json"]
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        (b'{"addresses": []} {"addresses": []}', 400),
+        (b'{"addresses": ["a@example.com"', 400),
+        (b'{"addresses": ["a@example.com" "b@example.com"]}', 400),
+        (b"[1, 2]", 422),
+        (b'"a@example.com"', 422),
+    ],
+    ids=["trailing-data", "cut-short", "no-comma", "a-list", "a-string"],
+)
+def test_a_body_that_is_not_one_json_object_is_refused(client, sender, body, status):
+    response = client.post("/v1/checks", data=body, content_type="application/json", headers=sender)
+    assert response.status_code == status
+    assert response.get_json()["code"] == status
+
+
+def test_lone_surrogate_escapes_are_422_by_position_not_read_as_question_marks(client, sender):
+    body = (
+        b'{"addresses": ["ok@example.com", "jane\\ud800@example.com",'
+        b' "x\\udc00\\ud800@example.com", {"email": "b\\udfff@example.com"}]}'
+    )
+    response = client.post("/v1/checks", data=body, content_type="application/json", headers=sender)
+    assert response.status_code == 422
+    listed = response.get_json()["errors"]["json"]["addresses"]
+    assert sorted(listed) == ["1", "2", "3"]
+    assert "lone surrogate" in listed["1"][0]
+
+
+def test_escaped_astral_characters_are_echoed_as_sent(client, sender):
+    body = b'{"addresses": ["\\ud83d\\ude00@example.com", "x\\\\ud800"]}'
+    response = client.post(
+        "/v1/checks?detail=all", data=body, content_type="application/json", headers=sender
+    )
+    assert response.status_code == 200, response.get_json()
+    emails = [r["email"] for r in response.get_json()["results"]]
+    assert emails == ["\U0001f600@example.com", "x\\ud800"]
 
 
 def test_reasons_follow_the_contracts_order(client, sender):

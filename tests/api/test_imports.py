@@ -55,6 +55,23 @@ def test_mixed_good_and_bad_rows_import_the_good_and_name_the_bad(client, admin,
     assert run.finished_at is not None
 
 
+def test_a_file_of_many_bad_rows_lists_the_first_100_by_line_and_counts_all(
+    client, admin, session, monkeypatch
+):
+    monkeypatch.setattr(imports, "CHUNK", 7)  # the first 100 gathered across chunks
+    lines = ["email,status"]
+    for i in range(600):
+        lines.append(f"u{i}@example.com,opted_out" if i % 50 == 0 else f"bad{i},maybe")
+    response = upload(client, admin, "\n".join(lines) + "\n")
+    assert response.status_code == 200
+    result = response.get_json()
+    assert (result["rows"], result["imported"], result["rejected_total"]) == (600, 12, 588)
+    expected = [i + 2 for i in range(600) if i % 50][:100]
+    assert [r["line"] for r in result["rejected"]] == expected
+    run = session.scalars(select(ImportRun)).one()
+    assert (run.rows, run.imported, run.rejected) == (600, 12, 588)
+
+
 def test_imported_events_carry_their_evidence_and_chain(client, admin, session, vault):
     upload(client, admin, "email,occurred_at,source\na@example.com,2025-05-05T00:00:00Z,esp\n")
     event = session.scalars(select(ConsentEvent)).one()

@@ -1,0 +1,90 @@
+"""A write-then-read buffer for answers too large to hold in memory.
+
+A check answer is written in full before its first byte goes out (a bad row late
+in a list still gets a clean 4xx, and a client that sends its whole body before
+reading cannot deadlock against us), and it holds every address checked. The
+first `in_memory` bytes stay in memory; past that, blocks go to an unlinked
+temporary file sealed with AES-GCM under a key made for this spool alone and
+held only in this process's memory, so what reaches the disk cannot be read
+back by anyone once the request ends, nor while it runs without the process.
+"""
+
+from __future__ import annotations
+
+import struct
+import tempfile
+from collections.abc import Iterator
+from typing import IO
+
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+IN_MEMORY_BYTES = 8 * 1024 * 1024
+BLOCK_BYTES = 256 * 1024
+_LENGTH = struct.Struct(">I")
+
+
+class SealedSpool:
+    """Bytes in, the same bytes out, once, in order; `close` forgets them."""
+
+    def __init__(self, in_memory: int | None = None) -> None:
+        self._in_memory = IN_MEMORY_BYTES if in_memory is None else in_memory
+        self._kept: list[bytes] = []
+        self._kept_bytes = 0
+        self._pending = bytearray()
+        self._file: IO[bytes] | None = None
+        self._aead: AESGCM | None = None
+        self._sealed_blocks = 0
+        self.size = 0  # bytes written, all told
+
+    @property
+    def spilled(self) -> bool:
+        return self._file is not None
+
+    def write(self, data: bytes) -> None:
+        self.size += len(data)
+        self._pending += data
+        if len(self._pending) >= BLOCK_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        block = bytes(self._pending)
+        self._pending.clear()
+        if self._file is None and self._kept_bytes + len(block) <= self._in_memory:
+            self._kept.append(block)
+            self._kept_bytes += len(block)
+            return
+        if self._file is None:
+            self._file = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+            self._aead = AESGCM(AESGCM.generate_key(bit_length=256))
+        assert self._aead is not None
+        # A counter nonce: never repeated under this spool's one-time key.
+        nonce = self._sealed_blocks.to_bytes(12, "big")
+        self._sealed_blocks += 1
+        sealed = self._aead.encrypt(nonce, block, None)
+        self._file.write(_LENGTH.pack(len(sealed)))
+        self._file.write(sealed)
+
+    def blocks(self) -> Iterator[bytes]:
+        """The bytes written, in blocks; read once."""
+        self._flush()
+        while self._kept:
+            yield self._kept.pop(0)
+        if self._file is None:
+            return
+        assert self._aead is not None
+        self._file.flush()
+        self._file.seek(0)
+        for number in range(self._sealed_blocks):
+            (length,) = _LENGTH.unpack(self._file.read(_LENGTH.size))
+            sealed = self._file.read(length)
+            yield self._aead.decrypt(number.to_bytes(12, "big"), sealed, None)
+
+    def close(self) -> None:
+        self._kept.clear()
+        self._pending.clear()
+        self._aead = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
