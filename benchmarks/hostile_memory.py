@@ -35,13 +35,12 @@ import requests
 from benchmarks.checks import KEY_ENV, git_state
 from benchmarks.server import MemorySampler, Server, pss, rss
 from benchmarks.store import drop_postgresql, recreate_postgresql
-from suppression.config import Settings, normalise_database_url
+from suppression.config import DEFAULT_MAX_JSON_BYTES, Settings, normalise_database_url
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
 MB = 1024 * 1024
 GROWTH_TARGET = 150 * MB  # peak PSS of the whole server over its idle reading
-DEFAULT_MAX_JSON_BYTES = 64 * MB  # the service's default for MAX_JSON_BYTES
 JSON_SLACK = 4096  # the largest JSON body sent stays this far under MAX_JSON_BYTES
 LARGE = 60 * MB  # "about 60 MB" bodies, kept under MAX_JSON_BYTES for the JSON ones
 PURPOSE = b'"purpose":"email_marketing"'
@@ -334,10 +333,19 @@ def verdict(run: Run) -> str:
     return "PASS" if run.pss_growth <= GROWTH_TARGET and not run.stopped else "FAIL"
 
 
+def floor_ratio(run: Run, floors: dict[str, dict[str, float]]) -> str:
+    """The server's PSS growth over what json.loads of the same body allocates."""
+    floor = floors.get(run.kind)
+    if not floor or not floor["peak_bytes"]:
+        return "-"
+    return f"{run.pss_growth / floor['peak_bytes']:.2f}"
+
+
 def print_table(runs: list[Run], floors: dict[str, dict[str, float]]) -> None:
     header = (
         f"{'database':<11}{'kind':<25}{'body MB':>8}  {'status':<8}{'seconds':>8}"
-        f"{'CPU s':>7}{'answer':>11}{'idle MB':>8}{'PSS +MB':>9}{'1 proc +MB':>11}  target"
+        f"{'CPU s':>7}{'answer':>11}{'idle MB':>8}{'PSS +MB':>9}{'1 proc +MB':>11}"
+        f"{'x floor':>8}  target"
     )
     print()
     print(header)
@@ -347,7 +355,7 @@ def print_table(runs: list[Run], floors: dict[str, dict[str, float]]) -> None:
             f"{run.database:<11}{run.kind:<25}{run.body_bytes / MB:>8.1f}  {run.status:<8}"
             f"{run.seconds:>8.1f}{run.server_cpu:>7.1f}{size_text(run.answer_bytes):>11}"
             f"{run.idle_pss / MB:>8.0f}{run.pss_growth / MB:>9.0f}"
-            f"{run.worst_rss_growth / MB:>11.0f}  {verdict(run)}"
+            f"{run.worst_rss_growth / MB:>11.0f}{floor_ratio(run, floors):>8}  {verdict(run)}"
             + (f" ({run.stopped})" if run.stopped else "")
         )
     print()
