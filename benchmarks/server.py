@@ -26,11 +26,20 @@ def free_port() -> int:
 
 
 def children(pid: int) -> list[int]:
+    """The processes `pid` started, from any of its threads: a threaded worker
+    starts the check's helpers from the thread serving the request, and the
+    kernel lists a child under the thread that started it."""
+    found: list[int] = []
     try:
-        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+        threads = list(Path(f"/proc/{pid}/task").iterdir())
     except OSError:
-        return []
-    return [int(p) for p in text.split()]
+        return found
+    for thread in threads:
+        try:
+            found += [int(p) for p in (thread / "children").read_text().split()]
+        except OSError:
+            continue  # the thread ended
+    return found
 
 
 def descendants(pid: int) -> list[int]:

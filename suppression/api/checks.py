@@ -4,7 +4,7 @@ Both read the list as it arrives (api/check_lists.py for JSON, the csv module fo
 CSV) and write the answer in full before its first byte goes out: a bad entry
 late in a list still gets a clean 4xx, and a client that sends its whole body
 before reading cannot deadlock against us. The answer waits in sealed spools
-(api/sealed_spool.py): in memory up to 8 MiB, past that encrypted on disk under
+(api/sealed_spool.py): in memory up to 1 MiB, past that encrypted on disk under
 a key only this request holds, never as plaintext addresses.
 """
 

@@ -18,7 +18,7 @@ from typing import IO
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-IN_MEMORY_BYTES = 8 * 1024 * 1024
+IN_MEMORY_BYTES = 1024 * 1024  # most answers; a million-address one is 30-75 MB
 BLOCK_BYTES = 256 * 1024
 _LENGTH = struct.Struct(">I")
 
