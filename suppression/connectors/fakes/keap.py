@@ -29,6 +29,8 @@ _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 # Keap's `Error` schema (swagger.yml): {code, message, status, details: [{domain, resource}]}.
+# The schema names the fields only; the values put in `status` and `details` here are
+# the fake's own.
 def keap_error(status: int, message: str, resource: str | None = None) -> dict[str, Any]:
     phrase = {
         400: "BAD_REQUEST",
@@ -40,8 +42,10 @@ def keap_error(status: int, message: str, resource: str | None = None) -> dict[s
     return {"code": status, "message": message, "status": phrase, "details": details}
 
 
-# A path the API does not route: what a wrong base URL reaches. Its body is a web
-# server's page, not Keap's error shape.
+# A path the API does not route. What Keap's gateway answers there is not documented
+# (swagger.yml declares a 404 per operation without saying what it means); the fake
+# answers as a server that is not Keap's API would, which is what a wrong base URL
+# or route reaches: a 404 with a web page, not Keap's `Error` body.
 ROUTE_NOT_FOUND = "<html><head><title>404 Not Found</title></head><body>Not Found</body></html>"
 
 
@@ -237,7 +241,9 @@ class FakeKeap(FakePlatform):
         except Exception:
             return _xml_fault(1, "Unreadable XML-RPC request")
         # APIEmailService.php (infusionsoft-php): optOut(email, optOutReason) -> bool,
-        # getOptStatus(email) -> int, each after the placeholder key.
+        # getOptStatus(email) -> int, each after the placeholder key. Fault codes as
+        # the community Ruby client numbers them (nateleavitt/infusionsoft
+        # exception_handler.rb: 12 InvalidParameter); Keap publishes no list.
         if method == "APIEmailService.optOut":
             if len(params) != 3 or not all(isinstance(p, str) for p in params):
                 return _xml_fault(12, "[InvalidParameter]optOut takes (key, email, reason)")
