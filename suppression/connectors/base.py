@@ -25,6 +25,9 @@ class FailureKind(StrEnum):
     TRANSIENT = "transient"  # 5xx, timeout, connection: retry with backoff
     AUTH = "auth"  # credentials refused or lacking permission: operator must act
     PERMANENT = "permanent"  # the platform refuses this request as such
+    # Not the platform answering (a wrong base URL or route): nothing is confirmed,
+    # the rows park at once and the operator fixes the settings, then retries them.
+    CONFIGURATION = "configuration"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +90,7 @@ _SEVERITY = {
     FailureKind.TRANSIENT: 1,
     FailureKind.AUTH: 2,
     FailureKind.PERMANENT: 3,
+    FailureKind.CONFIGURATION: 4,
 }
 
 
@@ -118,6 +122,12 @@ class AuthError(DestinationError):
 
 class PermanentError(DestinationError):
     kind = FailureKind.PERMANENT
+
+
+class ConfigurationError(DestinationError):
+    """The answer did not come from the platform's API as configured."""
+
+    kind = FailureKind.CONFIGURATION
 
 
 @runtime_checkable

@@ -106,7 +106,7 @@ class _Env:
     def ids(self, name: str) -> tuple[str, ...]:
         return tuple(p.strip() for p in (self.get(name) or "").split(",") if p.strip())
 
-    def number(self, name: str, default: float, integer: bool = False) -> Any:
+    def number(self, name: str, default: float | None, integer: bool = False) -> Any:
         raw = self.get(name)
         if raw is None:
             return default
@@ -183,7 +183,8 @@ def _keap(env: _Env) -> keap.KeapConfig | None:
         method=method,
         batch_size=_batch(env, 100),
         concurrency=max(1, env.number("CONCURRENCY", 4, integer=True)),
-        max_requests_per_second=env.number("MAX_RPS", 8.0),
+        # Unset: paced at the credential kind's per-minute quota (keap_quota).
+        max_requests_per_second=env.number("MAX_RPS", None),
     )
 
 

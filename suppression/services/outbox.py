@@ -13,7 +13,8 @@ settled after the platform answered.
 - `settle_done` / `settle_failed` record the platform's answer: a row is deleted
   only when the platform confirmed; a failure waits with exponential backoff and
   jitter, a 429 waits as long as asked, and after too many attempts the row is
-  parked (failed_at) until an operator retries it.
+  parked (failed_at) until an operator retries it; a configuration failure (the
+  answer did not come from the platform) parks it at once.
 
 Services flush, never commit: the caller's edge commits.
 """
@@ -493,6 +494,8 @@ def settle_failed(
         limit = (
             sync.permanent_attempts if failure.kind == FailureKind.PERMANENT else sync.max_attempts
         )
+        if failure.kind == FailureKind.CONFIGURATION:
+            limit = 1  # retrying a wrong base URL proves nothing: park, the operator acts
         limit = min(limit, sync.max_attempts)
         by_attempts: dict[int, list[int]] = {}
         for row in rows:

@@ -11,7 +11,8 @@ Each keeps what it was told (`removed`, `opted_out`, ...), logs requests
 (`requests`, off with keep_requests=False for big runs) and answers faults:
 `fail_next`, `start_outage`/`end_outage`, `flaky`, and platform-specific
 rate-limit answers (Meta `throttle_next`, Google `resource_exhausted()`,
-Microsoft `call_rate_exceeded()`).
+Microsoft `call_rate_exceeded()`, Keap's quota buckets `throttle_per_minute` and
+`quota_per_day` with its quota headers, and XML-RPC faults by `xmlrpc_fault`).
 """
 
 from __future__ import annotations

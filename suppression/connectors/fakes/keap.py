@@ -1,26 +1,68 @@
-"""A fake Keap: REST v2 email status, XML-RPC APIEmailService.optOut, and the
-OAuth token endpoint with rotating refresh tokens (research §1)."""
+"""A fake Keap: REST v2 email status (PATCH and GET), XML-RPC
+APIEmailService.optOut and getOptStatus, request quotas with Keap's headers, and
+the OAuth token endpoint with rotating refresh tokens (research §1).
+
+Sources of the rules it enforces: infusionsoft/keap-sdk `sdks/v2/swagger.yml`
+(paths, bodies, the `Error` and `RestEmailAddressStatus` schemas),
+infusionsoft/infusionsoft-php `src/Infusionsoft/Api/APIEmailService.php` and
+`src/Infusionsoft/Infusionsoft.php` (XML-RPC methods and endpoint), and Keap's
+"API Token Quota and Usage Measurements" page (quotas and headers)."""
 
 from __future__ import annotations
 
 import base64
 import re
 import secrets
+import threading
+import time
 import xmlrpc.client
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from werkzeug.wrappers import Request, Response
 
-from suppression.connectors.fakes.base import FakePlatform
+from suppression.connectors.fakes.base import FakePlatform, Fault
 
 _STATUS = re.compile(r"^/crm/rest/v2/emailAddresses/(?P<email>[^/]+)/status$")
 _XMLRPC = re.compile(r"^/crm/xmlrpc(?:/v1)?$")
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
-def keap_error(status: int, message: str) -> dict[str, Any]:
-    phrase = {400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 404: "NOT_FOUND"}.get(status, "ERROR")
-    return {"code": status, "message": message, "status": phrase, "details": []}
+# Keap's `Error` schema (swagger.yml): {code, message, status, details: [{domain, resource}]}.
+# The schema names the fields only; the values put in `status` and `details` here are
+# the fake's own.
+def keap_error(status: int, message: str, resource: str | None = None) -> dict[str, Any]:
+    phrase = {
+        400: "BAD_REQUEST",
+        401: "UNAUTHENTICATED",
+        404: "NOT_FOUND",
+        405: "METHOD_NOT_ALLOWED",
+    }.get(status, "ERROR")
+    details = [{"domain": "emailAddresses", "resource": resource}] if resource else []
+    return {"code": status, "message": message, "status": phrase, "details": details}
+
+
+# A path the API does not route. What Keap's gateway answers there is not documented
+# (swagger.yml declares a 404 per operation without saying what it means); the fake
+# answers as a server that is not Keap's API would, which is what a wrong base URL
+# or route reaches: a 404 with a web page, not Keap's `Error` body.
+ROUTE_NOT_FOUND = "<html><head><title>404 Not Found</title></head><body>Not Found</body></html>"
+
+
+def quota_violation() -> dict[str, Any]:
+    """Keap's gateway 429 body (community.keap.com "Apigee migration update", Keap staff)."""
+    return {
+        "fault": {
+            "faultstring": "Rate limit quota violation. Quota limit exceeded.",
+            "detail": {"errorcode": "policies.ratelimit.QuotaViolation"},
+        }
+    }
+
+
+def xmlrpc_fault(code: int, message: str) -> Fault:
+    """A Fault answer for `fail_next` (an XML-RPC fault travels in a 200)."""
+    body = xmlrpc.client.dumps(xmlrpc.client.Fault(code, message), methodresponse=True)
+    return Fault(200, body, headers={"Content-Type": "text/xml"})
 
 
 class FakeKeap(FakePlatform):
@@ -33,9 +75,22 @@ class FakeKeap(FakePlatform):
         client_secret: str = "keap-secret",
         refresh_token: str = "keap-refresh-0",
         known_only: bool = False,
+        throttle_per_minute: int | None = None,
+        quota_per_day: int | None = None,
         **options: Any,
     ):
         super().__init__(**options)
+        # Keap's quotas (quota page): a key 240 a minute and 30,000 a day, an OAuth
+        # pair 1,500 and 150,000. None: not enforced and no headers (benchmarks).
+        self.throttle_per_minute = throttle_per_minute
+        self.quota_per_day = quota_per_day
+        self.minute_started = time.monotonic()
+        self.minute_used = 0
+        self.day_used = 0
+        self.quota_lock = threading.Lock()
+        # Addresses Keap keeps opted in whatever it is asked (a 200 with opted_in true,
+        # an XML-RPC optOut answering false and getOptStatus 1).
+        self.ignores_opt_out: set[str] = set()
         self.api_key = api_key
         self.client_id = client_id
         self.client_secret = client_secret
@@ -65,10 +120,63 @@ class FakeKeap(FakePlatform):
             return self.json_response(keap_error(401, "Invalid Access Token"), 401)
         status = _STATUS.match(request.path)
         if status is not None:
-            return self._rest_status(request, status.group("email"))
-        if _XMLRPC.match(request.path) and request.method == "POST":
-            return self._xmlrpc(request)
-        return self.json_response(keap_error(404, "No such endpoint"), 404)
+            response = self._within_quota() or self._rest_status(request, status.group("email"))
+        elif _XMLRPC.match(request.path) and request.method == "POST":
+            response = self._within_quota() or self._xmlrpc(request)
+        else:
+            response = Response(ROUTE_NOT_FOUND, 404, mimetype="text/html")
+        response.headers.extend(self._quota_headers())
+        return response
+
+    # Quotas (Keap's quota page: the buckets, 429 when spent, the headers) ---------
+
+    def _within_quota(self) -> Response | None:
+        """Count this call; a 429 with the gateway's body once a bucket is spent."""
+        with self.quota_lock:
+            if time.monotonic() - self.minute_started >= 60:
+                self.minute_started = time.monotonic()
+                self.minute_used = 0
+            over_minute = self.throttle_per_minute is not None and (
+                self.minute_used >= self.throttle_per_minute
+            )
+            over_day = self.quota_per_day is not None and self.day_used >= self.quota_per_day
+            if over_minute or over_day:
+                return self.json_response(quota_violation(), 429)
+            self.minute_used += 1
+            self.day_used += 1
+        return None
+
+    def _quota_headers(self) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        with self.quota_lock:
+            if self.quota_per_day is not None:
+                midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+                expiry = midnight + timedelta(days=1)
+                headers.update(
+                    {
+                        "x-keap-product-quota-limit": str(self.quota_per_day),
+                        "x-keap-product-quota-time-unit": "day",
+                        "x-keap-product-quota-interval": "1",
+                        "x-keap-product-quota-available": str(
+                            max(0, self.quota_per_day - self.day_used)
+                        ),
+                        "x-keap-product-quota-used": str(self.day_used),
+                        "x-keap-product-quota-expiry-time": str(int(expiry.timestamp() * 1000)),
+                    }
+                )
+            if self.throttle_per_minute is not None:
+                headers.update(
+                    {
+                        "x-keap-product-throttle-limit": str(self.throttle_per_minute),
+                        "x-keap-product-throttle-time-unit": "minute",
+                        "x-keap-product-throttle-interval": "1",
+                        "x-keap-product-throttle-available": str(
+                            max(0, self.throttle_per_minute - self.minute_used)
+                        ),
+                        "x-keap-product-throttle-used": str(self.minute_used),
+                    }
+                )
+        return headers
 
     def _authorised(self, request: Request) -> bool:
         key = request.headers.get("X-Keap-API-Key")
@@ -78,14 +186,35 @@ class FakeKeap(FakePlatform):
         with self.lock:
             return bearer in self.access_tokens
 
+    def _held(self, email: str) -> bool:
+        return not self.known_only or email in self.contacts
+
     def _opt_out(self, email: str, reason: str) -> bool:
         with self.lock:
-            if self.known_only and email not in self.contacts:
+            if not self._held(email) or email in self.ignores_opt_out:
                 return False
             self.opted_out[email] = reason
             return True
 
+    def _status_object(self, email: str) -> dict[str, Any]:
+        """`RestEmailAddressStatus` (swagger.yml): email and create_time required."""
+        with self.lock:
+            out = email in self.opted_out
+        return {
+            "email": email,
+            "opted_in": not out,
+            "status": "MANUAL" if out else "SINGLE_OPT_IN",
+            "create_time": "2026-01-01T00:00:00Z",
+        }
+
     def _rest_status(self, request: Request, email: str) -> Response:
+        if request.method == "GET":
+            # GET /rest/v2/emailAddresses/{email}/status (getEmailAddressStatus).
+            if not self._held(email):
+                return self.json_response(
+                    keap_error(404, f"Email address {email} not found", "emailAddress"), 404
+                )
+            return self.json_response(self._status_object(email))
         if request.method != "PATCH":
             return self.json_response(keap_error(405, "Method not allowed"), 405)
         body = request.get_json(silent=True)
@@ -97,32 +226,48 @@ class FakeKeap(FakePlatform):
         if not _ADDRESS.match(email):
             # Keap echoes the address it could not use: connectors must redact it.
             return self.json_response(keap_error(400, f"Invalid email address {email}"), 400)
-        if not self._opt_out(email, reason):
-            return self.json_response(keap_error(404, f"Email address {email} not found"), 404)
-        return self.json_response(
-            {
-                "email": email,
-                "opted_in": False,
-                "status": "MANUAL",
-                "create_time": "2026-01-01T00:00:00Z",
-            }
-        )
+        if not self._held(email):
+            return self.json_response(
+                keap_error(404, f"Email address {email} not found", "emailAddress"), 404
+            )
+        self._opt_out(email, reason)
+        # The 200 body is the address's status after the change: `opted_in` says
+        # whether the opt-out took.
+        return self.json_response(self._status_object(email))
 
     def _xmlrpc(self, request: Request) -> Response:
         try:
             params, method = xmlrpc.client.loads(request.get_data())
         except Exception:
             return _xml_fault(1, "Unreadable XML-RPC request")
-        if method != "APIEmailService.optOut":
-            return _xml_fault(2, f"No method matching {method}")
-        if len(params) != 3 or not all(isinstance(p, str) for p in params):
-            return _xml_fault(3, "optOut takes (key, email, reason)")
-        _key, email, reason = params
-        if not reason.strip():
-            return _xml_fault(4, "A reason is required")
-        answer = self._opt_out(email, reason)
+        # APIEmailService.php (infusionsoft-php): optOut(email, optOutReason) -> bool,
+        # getOptStatus(email) -> int, each after the placeholder key. Fault codes as
+        # the community Ruby client numbers them (nateleavitt/infusionsoft
+        # exception_handler.rb: 12 InvalidParameter); Keap publishes no list.
+        if method == "APIEmailService.optOut":
+            if len(params) != 3 or not all(isinstance(p, str) for p in params):
+                return _xml_fault(12, "[InvalidParameter]optOut takes (key, email, reason)")
+            _key, email, reason = params
+            if not reason.strip():
+                return _xml_fault(12, "[InvalidParameter]A reason is required")
+            answer: object = self._opt_out(email, reason)
+        elif method == "APIEmailService.getOptStatus":
+            if len(params) != 2 or not all(isinstance(p, str) for p in params):
+                return _xml_fault(12, "[InvalidParameter]getOptStatus takes (key, email)")
+            answer = self._opt_status(params[1])
+        else:
+            # The wording Keap's XML-RPC server gives an unknown method
+            # (bvalosek/infusionsoft-api issue 3, quoted from a live answer).
+            return _xml_fault(0, f"No such handler: {method}")
         body = xmlrpc.client.dumps((answer,), methodresponse=True)
         return Response(body, 200, mimetype="text/xml")
+
+    def _opt_status(self, email: str) -> int:
+        """0 non-marketable (opted out, or no marketable record), 1 single opt-in."""
+        with self.lock:
+            if email in self.ignores_opt_out or (self._held(email) and email not in self.opted_out):
+                return 1
+            return 0
 
     def _token(self, request: Request) -> Response:
         header = request.headers.get("Authorization", "")
