@@ -141,17 +141,26 @@ class _Env:
                 f"{self.prefix.lower()} destination is incomplete; set " + ", ".join(missing)
             )
 
-    def bearer(self, token_url: str, scope: str | None = None, basic: bool = False) -> BearerAuth:
+    def bearer(
+        self,
+        token_url: str,
+        scope: str | None = None,
+        basic: bool = False,
+        public_client: bool = False,
+    ) -> BearerAuth:
+        """A fixed access token, or an OAuth client; `public_client` allows one
+        registered without a secret."""
         token = self.get("ACCESS_TOKEN")
         if token:
             return BearerAuth(access_token=token)
         if self.get("REFRESH_TOKEN") or self.get("CLIENT_ID"):
-            self.require("CLIENT_ID", "CLIENT_SECRET", "REFRESH_TOKEN")
+            secret = () if public_client else ("CLIENT_SECRET",)
+            self.require("CLIENT_ID", *secret, "REFRESH_TOKEN")
             return BearerAuth(
                 oauth=OAuthClient(
                     token_url=self.url("TOKEN_URL", token_url),
                     client_id=self.get("CLIENT_ID") or "",
-                    client_secret=self.get("CLIENT_SECRET") or "",
+                    client_secret=self.get("CLIENT_SECRET"),
                     refresh_token=self.get("REFRESH_TOKEN") or "",
                     scope=scope,
                     basic_auth=basic,
@@ -246,7 +255,8 @@ def _linkedin(env: _Env) -> linkedin.LinkedInConfig | None:
 
 
 def _microsoft(env: _Env) -> microsoft.MicrosoftConfig | None:
-    bearer = env.bearer(microsoft.TOKEN_URL, scope=microsoft.SCOPE)
+    # A desktop/mobile ("public client") registration has no secret.
+    bearer = env.bearer(microsoft.TOKEN_URL, scope=microsoft.SCOPE, public_client=True)
     if not bearer.configured:
         return None
     env.require("DEVELOPER_TOKEN", "CUSTOMER_ID", "ACCOUNT_ID", "AUDIENCE_IDS")

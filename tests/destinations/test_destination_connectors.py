@@ -301,7 +301,7 @@ def test_microsoft_applies_a_remove_with_its_headers_and_lowercase_hashes(connec
     assert headers["Customerid"] == "111"
     assert headers["Customeraccountid"] == "222"
     data = call.body["CustomerListUserData"]
-    assert data["AudienceId"] == 9000001
+    assert data["AudienceId"] == "9000001"
     assert data["ActionType"] == "Remove"
     assert data["CustomerListItemSubType"] == "Email"
     assert data["CustomerListItems"] == [sha("jane.doe+news@gmail.com"), sha("bob@example.com")]

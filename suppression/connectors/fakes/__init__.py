@@ -61,6 +61,7 @@ def environment_for(
         env.update(
             MICROSOFT_BASE_URL=microsoft.base_url,
             MICROSOFT_ACCESS_TOKEN=microsoft.access_token,
+            MICROSOFT_TOKEN_URL=microsoft.token_url,
             MICROSOFT_DEVELOPER_TOKEN=microsoft.developer_token,
             MICROSOFT_CUSTOMER_ID=microsoft.customer_id,
             MICROSOFT_ACCOUNT_ID=microsoft.account_id,
