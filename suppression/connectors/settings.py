@@ -211,6 +211,7 @@ def _meta(env: _Env) -> meta.MetaConfig | None:
         exclusion_audience_id=env.get("EXCLUSION_AUDIENCE_ID"),
         base_url=env.url("BASE_URL", meta.DEFAULT_BASE_URL),
         batch_size=_batch(env, meta.MAX_ROWS, meta.MAX_ROWS),
+        app_secret=env.get("APP_SECRET"),
     )
 
 

@@ -1,6 +1,9 @@
 """Microsoft, Meta and LinkedIn read as their references say: request types,
 every fault shape, throttling and auth codes, app secret proofs, API versions."""
 
+import hashlib
+import hmac
+
 import pytest
 
 from suppression.connectors.base import (
@@ -120,3 +123,63 @@ def test_microsoft_web_app_client_sends_its_secret(connect, fakes):
     assert connector.push(Operation.SUPPRESS, [BOB]).confirmed == {2}
     (grant,) = fakes.microsoft.token_requests
     assert grant["client_secret"] == "ms-web-secret"
+
+
+# Meta ------------------------------------------------------------------------
+
+
+def _graph_error(code: int, kind: str = "OAuthException", subcode: int | None = None) -> dict:
+    error = {"message": f"(#{code}) refused", "type": kind, "code": code, "fbtrace_id": "A"}
+    if subcode is not None:
+        error["error_subcode"] = subcode
+    return {"error": error}
+
+
+def test_meta_sends_the_appsecret_proof_the_app_requires(connect, fakes):
+    fakes.meta.app_secret = "meta-app-secret"
+    connector = connect("meta")
+    assert connector.push(Operation.SUPPRESS, [BOB]).confirmed == {2}
+    (call,) = fakes.meta.requests
+    expected = hmac.new(b"meta-app-secret", b"meta-test-token", hashlib.sha256).hexdigest()
+    assert call.body["appsecret_proof"] == expected
+
+
+def test_meta_without_the_app_secret_is_refused_where_the_app_requires_it(connect, fakes):
+    fakes.meta.app_secret = "meta-app-secret"
+    with pytest.raises(PermanentError, match="appsecret_proof"):
+        connect("meta", drop=("META_APP_SECRET",)).push(Operation.SUPPRESS, [BOB])
+    with pytest.raises(PermanentError, match="Invalid appsecret_proof"):
+        connect("meta", {"META_APP_SECRET": "not-the-secret"}).push(Operation.SUPPRESS, [BOB])
+    assert fakes.meta.removed == {"23850000000000001": set()}
+
+
+def test_meta_sends_no_proof_without_an_app_secret(connect, fakes):
+    assert connect("meta").push(Operation.SUPPRESS, [BOB]).confirmed == {2}
+    (call,) = fakes.meta.requests
+    assert "appsecret_proof" not in call.body
+
+
+@pytest.mark.parametrize("code", [4, 17, 32, 341, 613, 80000, 80003, 80004, 80014])
+def test_meta_throttling_codes_are_rate_limits_even_as_oauth_exceptions(connect, fakes, code):
+    fakes.meta.fail_next(1, Fault(400, _graph_error(code)))
+    with pytest.raises(RateLimited, match=str(code)):
+        connect("meta").push(Operation.SUPPRESS, [BOB])
+
+
+@pytest.mark.parametrize(
+    ("code", "subcode", "expected"),
+    [
+        (190, 463, AuthError),
+        (102, None, AuthError),
+        (10, None, AuthError),
+        (200, None, AuthError),
+        (1, None, TransientError),
+        (2, None, TransientError),
+        (100, None, PermanentError),
+        (368, None, PermanentError),
+    ],
+)
+def test_meta_oauth_exceptions_are_judged_by_their_code(connect, fakes, code, subcode, expected):
+    fakes.meta.fail_next(1, Fault(400, _graph_error(code, subcode=subcode)))
+    with pytest.raises(expected):
+        connect("meta").push(Operation.SUPPRESS, [BOB])

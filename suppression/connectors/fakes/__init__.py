@@ -41,6 +41,8 @@ def environment_for(
             META_ACCESS_TOKEN=meta.access_token,
             META_AUDIENCE_IDS=",".join(sorted(meta.audiences)),
         )
+        if meta.app_secret is not None:
+            env["META_APP_SECRET"] = meta.app_secret
     if google is not None:
         env.update(
             GOOGLE_BASE_URL=google.base_url,
