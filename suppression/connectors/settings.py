@@ -6,8 +6,10 @@ switches a configured one off. Credentials are never part of a repr.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 from suppression.connectors import google, keap, linkedin, meta, microsoft
@@ -24,6 +26,8 @@ KINDS = {
     "microsoft": microsoft.MicrosoftConnector.kind,
 }
 CHANNELS = {name: Channel.CRM if name == "keap" else Channel.ADS for name in DESTINATION_NAMES}
+
+logger = logging.getLogger("suppression.destinations")
 
 
 class DestinationConfigError(ValueError):
@@ -54,6 +58,8 @@ class DestinationSettings:
     email_purpose: str = "email_marketing"
     ads_purpose: str = "ad_audiences"
     sync: SyncSettings = field(default_factory=SyncSettings)
+    # Settings that work today but need the operator soon, by destination name.
+    warnings: Mapping[str, str] = field(default_factory=dict)
 
     def config(self, name: str) -> Any:
         return getattr(self, name) if name in DESTINATION_NAMES else None
@@ -70,6 +76,12 @@ class DestinationSettings:
 
 
 TokenStoreFor = Callable[[str], TokenStore]
+
+
+def log_warnings(settings: DestinationSettings) -> None:
+    """Logged at start (the web app and the worker); also shown with the status."""
+    for name, warning in settings.warnings.items():
+        logger.warning("destination %s: %s", name, warning)
 
 
 def build_connector(
@@ -245,12 +257,20 @@ def _linkedin(env: _Env) -> linkedin.LinkedInConfig | None:
     if not bearer.configured:
         return None
     env.require("SEGMENT_IDS")
+    version = env.get("VERSION", linkedin.DEFAULT_VERSION) or linkedin.DEFAULT_VERSION
+    try:
+        linkedin.version_month(version)
+    except ValueError:
+        raise DestinationConfigError(
+            f"LINKEDIN_VERSION must be a LinkedIn version, YYYYMM (such as "
+            f"{linkedin.DEFAULT_VERSION}), got {version[:20]!r}"
+        ) from None
     return linkedin.LinkedInConfig(
         segment_ids=env.ids("SEGMENT_IDS"),
         bearer=bearer,
         exclusion_segment_id=env.get("EXCLUSION_SEGMENT_ID"),
         base_url=env.url("BASE_URL", linkedin.DEFAULT_BASE_URL),
-        version=env.get("VERSION", linkedin.DEFAULT_VERSION) or linkedin.DEFAULT_VERSION,
+        version=version,
         batch_size=_batch(env, linkedin.DEFAULT_BATCH),
     )
 
@@ -278,8 +298,9 @@ def _microsoft(env: _Env) -> microsoft.MicrosoftConfig | None:
     )
 
 
-def destinations_from_env(env: Mapping[str, str]) -> DestinationSettings:
-    """Every destination whose credentials are set; raises DestinationConfigError."""
+def destinations_from_env(env: Mapping[str, str], today: date | None = None) -> DestinationSettings:
+    """Every destination whose credentials are set; raises DestinationConfigError.
+    `today` (UTC by default) dates the warnings."""
     readers = {
         "keap": _keap,
         "meta": _meta,
@@ -292,9 +313,17 @@ def destinations_from_env(env: Mapping[str, str]) -> DestinationSettings:
         name for name in DESTINATION_NAMES if not _Env(env, name.upper()).flag("ENABLED", True)
     )
     sync = _Env(env, "SYNC")
+    today = today or datetime.now(UTC).date()
+    warnings: dict[str, str] = {}
+    linkedin_config = configs["linkedin"]
+    if linkedin_config is not None and "linkedin" not in disabled:
+        warning = linkedin.version_warning(linkedin_config.version, today)
+        if warning:
+            warnings["linkedin"] = warning
     return DestinationSettings(
         **configs,
         disabled=disabled,
+        warnings=warnings,
         email_purpose=_Env(env, "KEAP").get("PURPOSE", "email_marketing") or "email_marketing",
         ads_purpose=_Env(env, "AD_AUDIENCES").get("PURPOSE", "ad_audiences") or "ad_audiences",
         sync=SyncSettings(

@@ -3,6 +3,7 @@ every fault shape, throttling and auth codes, app secret proofs, API versions.""
 
 import hashlib
 import hmac
+from datetime import date
 
 import pytest
 
@@ -20,7 +21,11 @@ from suppression.connectors.fakes.microsoft import (
     operation_error,
     wrapped,
 )
-from suppression.connectors.settings import build_connector, destinations_from_env
+from suppression.connectors.settings import (
+    DestinationConfigError,
+    build_connector,
+    destinations_from_env,
+)
 
 BOB = Member(2, "bob@example.com", "eea")
 
@@ -183,3 +188,68 @@ def test_meta_oauth_exceptions_are_judged_by_their_code(connect, fakes, code, su
     fakes.meta.fail_next(1, Fault(400, _graph_error(code, subcode=subcode)))
     with pytest.raises(expected):
         connect("meta").push(Operation.SUPPRESS, [BOB])
+
+
+# LinkedIn --------------------------------------------------------------------
+
+TODAY = date(2026, 12, 4)
+
+
+def linkedin_settings(fakes, version: str, today: date = TODAY):
+    return destinations_from_env({**fakes.environment(), "LINKEDIN_VERSION": version}, today)
+
+
+@pytest.mark.parametrize(
+    ("version", "months"), [("202512", 12), ("202511", 13), ("202206", 54), ("202411.01", 25)]
+)
+def test_linkedin_version_older_than_a_year_is_a_warning(fakes, version, months):
+    warning = linkedin_settings(fakes, version).warnings["linkedin"]
+    assert f"LINKEDIN_VERSION {version} is {months} months old" in warning
+
+
+@pytest.mark.parametrize("version", ["202601", "202603", "202612"])
+def test_linkedin_version_within_its_year_is_no_warning(fakes, version):
+    assert linkedin_settings(fakes, version).warnings == {}
+
+
+def test_linkedin_version_warning_follows_the_clock(fakes):
+    assert linkedin_settings(fakes, "202603", date(2027, 2, 28)).warnings == {}
+    assert "linkedin" in linkedin_settings(fakes, "202603", date(2027, 3, 1)).warnings
+
+
+def test_linkedin_version_warning_only_for_an_enabled_linkedin(fakes):
+    env = {**fakes.environment(), "LINKEDIN_VERSION": "202206", "LINKEDIN_ENABLED": "false"}
+    assert destinations_from_env(env, TODAY).warnings == {}
+
+
+@pytest.mark.parametrize("version", ["2026-03", "20260301", "202613", "v202603", "latest"])
+def test_linkedin_version_must_be_yyyymm(fakes, version):
+    with pytest.raises(DestinationConfigError, match="LINKEDIN_VERSION must be"):
+        linkedin_settings(fakes, version)
+
+
+def test_linkedin_defaults_are_the_documented_version_and_our_batch(fakes):
+    env = {k: v for k, v in fakes.environment().items() if k != "LINKEDIN_VERSION"}
+    config = destinations_from_env(env, TODAY).linkedin
+    assert (config.version, config.batch_size) == ("202603", 5_000)
+
+
+@pytest.fixture
+def sunset_linkedin_version(destination_env):
+    """A version years past LinkedIn's window, set before the app is built."""
+    destination_env["LINKEDIN_VERSION"] = "202206"
+
+
+def test_an_old_linkedin_version_is_logged_at_start(sunset_linkedin_version, caplog, app):
+    records = caplog.get_records("setup")  # the app is built while the test is set up
+    warnings = [r for r in records if r.name == "suppression.destinations"]
+    assert [r.levelname for r in warnings] == ["WARNING"]
+    assert "destination linkedin: LINKEDIN_VERSION 202206 is" in warnings[0].getMessage()
+
+
+def test_an_old_linkedin_version_shows_in_the_destination_status(
+    sunset_linkedin_version, client, admin
+):
+    listing = {item["name"]: item for item in client.get("/v1/destinations", headers=admin).json}
+    assert "LINKEDIN_VERSION 202206 is" in listing["linkedin"]["warning"]
+    assert listing["meta"]["warning"] is None

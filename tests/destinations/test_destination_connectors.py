@@ -261,7 +261,7 @@ def test_linkedin_batch_creates_remove_elements_with_the_versioned_headers(conne
     assert result.confirmed == {1, 2}
     (call,) = fakes.linkedin.requests
     assert call.path == "/rest/dmpSegments/880001/users"
-    assert call.headers["Linkedin-Version"] == "202604"
+    assert call.headers["Linkedin-Version"] == "202603"
     assert call.headers["X-Restli-Protocol-Version"] == "2.0.0"
     assert call.headers["X-Restli-Method"] == "BATCH_CREATE"
     assert call.body["elements"][0] == {
