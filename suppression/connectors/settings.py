@@ -59,7 +59,7 @@ class DestinationSettings:
     ads_purpose: str = "ad_audiences"
     sync: SyncSettings = field(default_factory=SyncSettings)
     # Settings that work today but need the operator soon, by destination name.
-    warnings: Mapping[str, str] = field(default_factory=dict)
+    warnings: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def config(self, name: str) -> Any:
         return getattr(self, name) if name in DESTINATION_NAMES else None

@@ -164,6 +164,14 @@ def test_meta_sends_no_proof_without_an_app_secret(connect, fakes):
     assert "appsecret_proof" not in call.body
 
 
+def test_meta_app_secret_is_never_part_of_a_settings_repr(fakes):
+    fakes.meta.app_secret = "meta-app-secret-1"
+    settings = destinations_from_env(fakes.environment())
+    assert settings.meta.app_secret == "meta-app-secret-1"
+    assert "meta-app-secret-1" not in repr(settings)
+    assert hash(settings) == hash(destinations_from_env(fakes.environment()))
+
+
 @pytest.mark.parametrize("code", [4, 17, 32, 341, 613, 80000, 80003, 80004, 80014])
 def test_meta_throttling_codes_are_rate_limits_even_as_oauth_exceptions(connect, fakes, code):
     fakes.meta.fail_next(1, Fault(400, _graph_error(code)))
