@@ -12,6 +12,7 @@ from suppression import api as api_package
 from suppression import metrics, proxies, runtime, web
 from suppression.api import body_limits, errors
 from suppression.config import Settings
+from suppression.connectors.settings import log_warnings
 from suppression.database import make_engine, make_session_factory, vault_for
 from suppression.db import utcnow
 from suppression.logconfig import configure_logging
@@ -25,6 +26,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     settings = settings or Settings.from_env()
     app = Flask(__name__, instance_path=str(settings.instance_path))
     configure_logging(settings, app.logger.name)
+    log_warnings(settings.destinations)
     app.config.update(
         SECRET_KEY=settings.keys.secret_key,
         MAX_CONTENT_LENGTH=settings.max_content_length,

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from suppression import database
 from suppression.config import ConfigError, Settings
-from suppression.connectors.settings import DESTINATION_NAMES
+from suppression.connectors.settings import DESTINATION_NAMES, log_warnings
 from suppression.db import utcnow
 from suppression.logconfig import configure_logging
 from suppression.services.destinations import destination_statuses
@@ -89,6 +89,7 @@ def sync(ctx: click.Context, loop: bool, full: bool, names: tuple[str, ...]) -> 
     settings = _settings()
     configure_logging(settings)
     logging.getLogger("suppression").setLevel(logging.INFO)
+    log_warnings(settings.destinations)
     disabled = [n for n in names if not settings.destinations.is_enabled(n)]
     if disabled:
         raise click.ClickException(f"not enabled: {', '.join(disabled)} (see the README)")
@@ -161,6 +162,8 @@ def sync_status() -> None:
         )
         if status.last_error:
             line += f"\tlast error {rfc3339(status.last_error_at)}: {status.last_error}"
+        if status.warning:
+            line += f"\twarning: {status.warning}"
         click.echo(line)
         alarm = alarm or bool(status.failed or status.overdue)
     if alarm:

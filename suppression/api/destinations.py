@@ -47,6 +47,10 @@ class DestinationSchema(Schema):
     paused_until = fields.String(
         allow_none=True, metadata={"description": "The platform asked us to wait (429)"}
     )
+    warning = fields.String(
+        allow_none=True,
+        metadata={"description": "A setting to change soon (an API version near its sunset)"},
+    )
 
 
 class SyncQuerySchema(QuerySchema):
@@ -87,6 +91,7 @@ def status_document(status: DestinationStatus) -> dict[str, Any]:
         "last_error": status.last_error,
         "last_error_at": rfc3339(status.last_error_at),
         "paused_until": rfc3339(status.paused_until),
+        "warning": status.warning,
     }
 
 

@@ -3,14 +3,23 @@
 `POST /rest/dmpSegments/{segmentId}/users` with `X-RestLi-Method: BATCH_CREATE`
 and elements `{"action": "REMOVE", "userIds": [{"idType": "SHA256_EMAIL", ...}]}`.
 The answer has one status per element, in request order, so each member is
-judged on its own. LinkedIn documents no batch limit; 5,000 elements a call is
-what integrations use. It sends no Retry-After on 429.
+judged on its own. It sends no Retry-After on 429.
+
+Sources (learn.microsoft.com/linkedin/marketing): "DMP Segment Users"
+(matched-audiences/create-and-manage-segment-users) documents the request and a
+rate limit of 500 requests a minute per member, but no limit on elements a
+call: 5,000 is our own default, not LinkedIn's. "Versioning" (versioning) says
+each monthly `LinkedIn-Version` (YYYYMM) is supported for a minimum of one year
+before sunset; the Migrations page lists 202603 as the latest with its sunset
+on March 16, 2027.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import requests
@@ -28,9 +37,11 @@ from suppression.connectors.oauth import BearerAuth, BearerToken, TokenStore
 from suppression.domain.audience_hashes import linkedin_email_sha256
 
 DEFAULT_BASE_URL = "https://api.linkedin.com/rest"
-DEFAULT_VERSION = "202604"
+DEFAULT_VERSION = "202603"
 TOKEN_URL = "https://www.linkedin.com/oauth/v2/accessToken"
 DEFAULT_BATCH = 5_000
+SUPPORT_MONTHS = 12  # "supported and stable for a minimum of one year before sunset"
+_VERSION = re.compile(r"(?P<year>20\d\d)(?P<month>0[1-9]|1[0-2])(?:\.\d{2})?")
 
 
 @dataclass(frozen=True)
@@ -135,6 +146,27 @@ class LinkedInConnector:
 
     def close(self) -> None:
         self.http.close()
+
+
+def version_month(version: str) -> tuple[int, int]:
+    """(year, month) of a `LinkedIn-Version` such as 202603 (or a patch, 202603.01)."""
+    match = _VERSION.fullmatch(version)
+    if match is None:
+        raise ValueError(f"{version!r} is not a LinkedIn version (YYYYMM)")
+    return int(match["year"]), int(match["month"])
+
+
+def version_warning(version: str, today: date) -> str | None:
+    """A warning when the version is older than LinkedIn's support window: it may
+    have been sunset already, and calls with it refused."""
+    year, month = version_month(version)
+    age = (today.year - year) * 12 + today.month - month
+    if age < SUPPORT_MONTHS:
+        return None
+    return (
+        f"LINKEDIN_VERSION {version} is {age} months old: LinkedIn supports a version "
+        f"for at least {SUPPORT_MONTHS} months and then sunsets it; set a newer one"
+    )
 
 
 def element_failure(element: Any) -> Failure | None:

@@ -5,11 +5,20 @@
 account) and `POST /{exclusion_audience_id}/users` (an exclusion audience).
 Payload schema `EMAIL_SHA256`: SHA-256 hex of the trimmed, lower-cased
 address; at most 10,000 rows a call. The token travels in the Authorization
-header, never in a URL. Errors are Graph error codes, not HTTP statuses.
+header, never in a URL. Errors are Graph error codes, not HTTP statuses: an
+error is judged by its code, whatever its `type` (`OAuthException` carries
+throttling codes as well as token errors).
+
+With an app secret configured, every call carries `appsecret_proof` (HMAC-SHA256
+of the access token keyed with the app secret, hex), as
+facebook/facebook-python-business-sdk facebook_business/session.py adds it;
+apps with "Require App Secret" refuse calls without it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import secrets
 from collections.abc import Sequence
@@ -35,8 +44,15 @@ DEFAULT_BASE_URL = "https://graph.facebook.com/v25.0"
 MAX_ROWS = 10_000
 SCHEMA = "EMAIL_SHA256"
 
-AUTH_CODES = frozenset({102, 190, 200, 294, 10, 463, 467})  # token / permission problems
-THROTTLE_CODES = frozenset({4, 17, 32, 613, 80000, 80003, 80004, 80014})
+# Token and permission problems (Graph error handling page: 102 session, 190 token,
+# 10 and 200-299 permissions; 463 and 467 are token expiry subcodes answered as codes).
+AUTH_CODES = frozenset({10, 102, 190, 463, 467, *range(200, 300)})
+# Throttling (Graph rate-limiting and error-code pages): 4 application, 17 user, 32
+# page, 613 custom, 341 application limit, and the business-use-case codes.
+BUSINESS_USE_CASE_CODES = frozenset(
+    {80000, 80001, 80002, 80003, 80004, 80005, 80006, 80008, 80009, 80014}
+)
+THROTTLE_CODES = frozenset({4, 17, 32, 341, 613}) | BUSINESS_USE_CASE_CODES
 THROTTLE_SUBCODES = frozenset({2446079, 1487742})
 TRANSIENT_CODES = frozenset({1, 2, 2650})
 AUDIENCE_BLOCKED_SUBCODE = 1713230
@@ -50,6 +66,7 @@ class MetaConfig:
     exclusion_audience_id: str | None = None
     base_url: str = DEFAULT_BASE_URL
     batch_size: int = MAX_ROWS
+    app_secret: str | None = None  # then every call carries appsecret_proof
 
     def __repr__(self) -> str:
         return f"MetaConfig(audience_ids={self.audience_ids!r}, base_url={self.base_url!r})"
@@ -115,6 +132,9 @@ class MetaConnector:
                 }
             ),
         }
+        proof = appsecret_proof(self.config.access_token, self.config.app_secret)
+        if proof:
+            form["appsecret_proof"] = proof  # in the body: kept out of URLs
         headers = {"Authorization": f"Bearer {self.config.access_token}"}
         response = self.http.request(method, self.base_url + path, headers=headers, data=form)
         answer = body_json(response)
@@ -128,6 +148,13 @@ class MetaConnector:
 
     def close(self) -> None:
         self.http.close()
+
+
+def appsecret_proof(access_token: str, app_secret: str | None) -> str | None:
+    """HMAC-SHA256 of the access token keyed with the app secret, hex (session.py)."""
+    if not app_secret:
+        return None
+    return hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()
 
 
 def meta_error(response: requests.Response, answer: Any) -> DestinationError:
@@ -148,7 +175,7 @@ def meta_error(response: requests.Response, answer: Any) -> DestinationError:
     text += f": {error.get('message', '')}"
     if code in THROTTLE_CODES or subcode in THROTTLE_SUBCODES:
         return RateLimited(text, regain_access_seconds(response))
-    if code in AUTH_CODES or (error.get("type") == "OAuthException" and code != 100):
+    if code in AUTH_CODES:
         return AuthError(text)
     if subcode == AUDIENCE_BLOCKED_SUBCODE:
         return PermanentError(text)

@@ -4,6 +4,14 @@
 `Remove`, at most 1,000 SHA-256 hashes (lower-case hex) a call. The answer's
 `PartialErrors` name failing items by `Index`; the rest were applied. Error
 117 CallRateExceeded means: wait 60 seconds and send again.
+
+Sources (MicrosoftDocs/Advertising, BingAds/BingAds-Python-SDK): `AudienceId` is
+a string (customerlistuserdata.md JSON template; SDK
+openapi_client/models/campaign/customer_list_user_data.py). A failed call answers
+a fault either bare or wrapped in `{"ApplicationFault": {...}}`
+(guides/php-sdk-migration-soap-to-rest.md), the fault being an `AdApiFaultDetail`
+with `Errors` or an `ApiFaultDetail` with `OperationErrors` and `BatchErrors`
+(SDK application_fault.py, ad_api_fault_detail.py, api_fault_detail.py).
 """
 
 from __future__ import annotations
@@ -35,7 +43,10 @@ SCOPE = "https://ads.microsoft.com/msads.manage offline_access"
 MAX_ITEMS = 1_000
 CALL_RATE_EXCEEDED = 117
 CALL_RATE_WAIT_SECONDS = 60.0
-AUTH_CODES = frozenset({105, 106, 109})  # invalid credentials, not authorised, expired
+# InvalidCredentials, UserIsNotAuthorized, UserCompromised, AuthenticationTokenExpired
+# (guides/operation-error-codes.md): the operator must act, whatever the HTTP status.
+AUTH_CODES = frozenset({105, 106, 108, 109})
+ERROR_LISTS = ("Errors", "OperationErrors", "BatchErrors", "PartialErrors")
 
 
 @dataclass(frozen=True)
@@ -99,7 +110,7 @@ class MicrosoftConnector:
     def _apply(self, audience: str, action: str, members: Sequence[Member]) -> PushResult:
         hashes = [microsoft_email_sha256(m.email) for m in members]
         data: dict[str, Any] = {
-            "AudienceId": int(audience),
+            "AudienceId": audience,  # a string in the reference and the SDK
             "ActionType": action,
             "CustomerListItemSubType": "Email",
             "CustomerListItems": hashes,
@@ -139,11 +150,16 @@ class MicrosoftConnector:
 
 
 def _errors(answer: Any) -> list[dict[str, Any]]:
+    """Every error of a fault, bare or wrapped in ApplicationFault."""
     if not isinstance(answer, dict):
         return []
+    wrapped = answer.get("ApplicationFault")
+    if isinstance(wrapped, dict):
+        answer = wrapped
     found = [answer] if "Code" in answer or "ErrorCode" in answer else []
-    for key in ("OperationErrors", "BatchErrors", "Errors", "PartialErrors"):
-        found += [e for e in answer.get(key) or [] if isinstance(e, dict)]
+    for key in ERROR_LISTS:
+        listed = answer.get(key)
+        found += [e for e in listed if isinstance(e, dict)] if isinstance(listed, list) else []
     return found
 
 
@@ -172,8 +188,10 @@ def microsoft_error_from(
 def microsoft_error(response: requests.Response, answer: Any) -> DestinationError:
     errors = _errors(answer)
     if errors:
+        # A rate limit only asks for a wait; refused credentials need the operator.
         rate = next((e for e in errors if _code(e) == CALL_RATE_EXCEEDED), None)
-        return microsoft_error_from(rate or errors[0], response)
+        auth = next((e for e in errors if _code(e) in AUTH_CODES), None)
+        return microsoft_error_from(rate or auth or errors[0], response)
     status = response.status_code
     text = f"Microsoft: HTTP {status}"
     if status == 429:

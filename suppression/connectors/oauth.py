@@ -29,7 +29,7 @@ EARLY_REFRESH_SECONDS = 120.0
 class OAuthClient:
     token_url: str
     client_id: str
-    client_secret: str
+    client_secret: str | None  # None for a public client (a native app has no secret)
     refresh_token: str  # the seed, from the environment
     scope: str | None = None
     basic_auth: bool = False  # client credentials in an Authorization: Basic header
@@ -148,10 +148,14 @@ class BearerToken:
         form = {"grant_type": "refresh_token", "refresh_token": refresh_token}
         headers = {"Accept": "application/json"}
         if oauth.basic_auth:
-            pair = f"{oauth.client_id}:{oauth.client_secret}".encode()
+            pair = f"{oauth.client_id}:{oauth.client_secret or ''}".encode()
             headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
         else:
-            form.update(client_id=oauth.client_id, client_secret=oauth.client_secret)
+            form["client_id"] = oauth.client_id
+            # A public client sends no secret: Microsoft refuses one from it
+            # (MicrosoftDocs/Advertising guides/authentication-oauth-get-tokens.md).
+            if oauth.client_secret:
+                form["client_secret"] = oauth.client_secret
         if oauth.scope:
             form["scope"] = oauth.scope
         response = self.http.request("POST", oauth.token_url, headers=headers, data=form)

@@ -6,8 +6,10 @@ switches a configured one off. Credentials are never part of a repr.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
 from typing import Any
 
 from suppression.connectors import google, keap, linkedin, meta, microsoft
@@ -24,6 +26,8 @@ KINDS = {
     "microsoft": microsoft.MicrosoftConnector.kind,
 }
 CHANNELS = {name: Channel.CRM if name == "keap" else Channel.ADS for name in DESTINATION_NAMES}
+
+logger = logging.getLogger("suppression.destinations")
 
 
 class DestinationConfigError(ValueError):
@@ -54,6 +58,8 @@ class DestinationSettings:
     email_purpose: str = "email_marketing"
     ads_purpose: str = "ad_audiences"
     sync: SyncSettings = field(default_factory=SyncSettings)
+    # Settings that work today but need the operator soon, by destination name.
+    warnings: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     def config(self, name: str) -> Any:
         return getattr(self, name) if name in DESTINATION_NAMES else None
@@ -70,6 +76,12 @@ class DestinationSettings:
 
 
 TokenStoreFor = Callable[[str], TokenStore]
+
+
+def log_warnings(settings: DestinationSettings) -> None:
+    """Logged at start (the web app and the worker); also shown with the status."""
+    for name, warning in settings.warnings.items():
+        logger.warning("destination %s: %s", name, warning)
 
 
 def build_connector(
@@ -141,17 +153,26 @@ class _Env:
                 f"{self.prefix.lower()} destination is incomplete; set " + ", ".join(missing)
             )
 
-    def bearer(self, token_url: str, scope: str | None = None, basic: bool = False) -> BearerAuth:
+    def bearer(
+        self,
+        token_url: str,
+        scope: str | None = None,
+        basic: bool = False,
+        public_client: bool = False,
+    ) -> BearerAuth:
+        """A fixed access token, or an OAuth client; `public_client` allows one
+        registered without a secret."""
         token = self.get("ACCESS_TOKEN")
         if token:
             return BearerAuth(access_token=token)
         if self.get("REFRESH_TOKEN") or self.get("CLIENT_ID"):
-            self.require("CLIENT_ID", "CLIENT_SECRET", "REFRESH_TOKEN")
+            secret = () if public_client else ("CLIENT_SECRET",)
+            self.require("CLIENT_ID", *secret, "REFRESH_TOKEN")
             return BearerAuth(
                 oauth=OAuthClient(
                     token_url=self.url("TOKEN_URL", token_url),
                     client_id=self.get("CLIENT_ID") or "",
-                    client_secret=self.get("CLIENT_SECRET") or "",
+                    client_secret=self.get("CLIENT_SECRET"),
                     refresh_token=self.get("REFRESH_TOKEN") or "",
                     scope=scope,
                     basic_auth=basic,
@@ -203,6 +224,7 @@ def _meta(env: _Env) -> meta.MetaConfig | None:
         exclusion_audience_id=env.get("EXCLUSION_AUDIENCE_ID"),
         base_url=env.url("BASE_URL", meta.DEFAULT_BASE_URL),
         batch_size=_batch(env, meta.MAX_ROWS, meta.MAX_ROWS),
+        app_secret=env.get("APP_SECRET"),
     )
 
 
@@ -236,18 +258,27 @@ def _linkedin(env: _Env) -> linkedin.LinkedInConfig | None:
     if not bearer.configured:
         return None
     env.require("SEGMENT_IDS")
+    version = env.get("VERSION", linkedin.DEFAULT_VERSION) or linkedin.DEFAULT_VERSION
+    try:
+        linkedin.version_month(version)
+    except ValueError:
+        raise DestinationConfigError(
+            f"LINKEDIN_VERSION must be a LinkedIn version, YYYYMM (such as "
+            f"{linkedin.DEFAULT_VERSION}), got {version[:20]!r}"
+        ) from None
     return linkedin.LinkedInConfig(
         segment_ids=env.ids("SEGMENT_IDS"),
         bearer=bearer,
         exclusion_segment_id=env.get("EXCLUSION_SEGMENT_ID"),
         base_url=env.url("BASE_URL", linkedin.DEFAULT_BASE_URL),
-        version=env.get("VERSION", linkedin.DEFAULT_VERSION) or linkedin.DEFAULT_VERSION,
+        version=version,
         batch_size=_batch(env, linkedin.DEFAULT_BATCH),
     )
 
 
 def _microsoft(env: _Env) -> microsoft.MicrosoftConfig | None:
-    bearer = env.bearer(microsoft.TOKEN_URL, scope=microsoft.SCOPE)
+    # A desktop/mobile ("public client") registration has no secret.
+    bearer = env.bearer(microsoft.TOKEN_URL, scope=microsoft.SCOPE, public_client=True)
     if not bearer.configured:
         return None
     env.require("DEVELOPER_TOKEN", "CUSTOMER_ID", "ACCOUNT_ID", "AUDIENCE_IDS")
@@ -268,8 +299,9 @@ def _microsoft(env: _Env) -> microsoft.MicrosoftConfig | None:
     )
 
 
-def destinations_from_env(env: Mapping[str, str]) -> DestinationSettings:
-    """Every destination whose credentials are set; raises DestinationConfigError."""
+def destinations_from_env(env: Mapping[str, str], today: date | None = None) -> DestinationSettings:
+    """Every destination whose credentials are set; raises DestinationConfigError.
+    `today` (UTC by default) dates the warnings."""
     readers = {
         "keap": _keap,
         "meta": _meta,
@@ -282,9 +314,17 @@ def destinations_from_env(env: Mapping[str, str]) -> DestinationSettings:
         name for name in DESTINATION_NAMES if not _Env(env, name.upper()).flag("ENABLED", True)
     )
     sync = _Env(env, "SYNC")
+    today = today or datetime.now(UTC).date()
+    warnings: dict[str, str] = {}
+    linkedin_config = configs["linkedin"]
+    if linkedin_config is not None and "linkedin" not in disabled:
+        warning = linkedin.version_warning(linkedin_config.version, today)
+        if warning:
+            warnings["linkedin"] = warning
     return DestinationSettings(
         **configs,
         disabled=disabled,
+        warnings=warnings,
         email_purpose=_Env(env, "KEAP").get("PURPOSE", "email_marketing") or "email_marketing",
         ads_purpose=_Env(env, "AD_AUDIENCES").get("PURPOSE", "ad_audiences") or "ad_audiences",
         sync=SyncSettings(

@@ -78,6 +78,7 @@ class DestinationStatus:
     last_error_at: datetime | None
     paused_until: datetime | None
     full_requested_at: datetime | None
+    warning: str | None = None  # a setting the operator must change soon
 
 
 def destination_statuses(
@@ -115,6 +116,7 @@ def destination_statuses(
                 last_error_at=row.last_error_at if row else None,
                 paused_until=row.paused_until if row else None,
                 full_requested_at=row.full_requested_at if row else None,
+                warning=settings.warnings.get(name),
             )
         )
     return statuses

@@ -103,3 +103,10 @@ def test_the_procfile_worker_runs_the_sync_loop():
 
     procfile = Path(__file__).resolve().parents[2] / "Procfile"
     assert "worker: suppression sync --loop" in procfile.read_text().splitlines()
+
+
+def test_sync_status_shows_a_destination_warning(cli, destination_env, monkeypatch):
+    monkeypatch.setenv("LINKEDIN_VERSION", "202206")  # years past LinkedIn's support window
+    result = cli.invoke(main, ["sync", "status"])
+    (line,) = [line for line in result.output.splitlines() if line.startswith("linkedin")]
+    assert "warning: LINKEDIN_VERSION 202206 is" in line

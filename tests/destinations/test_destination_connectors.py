@@ -261,7 +261,7 @@ def test_linkedin_batch_creates_remove_elements_with_the_versioned_headers(conne
     assert result.confirmed == {1, 2}
     (call,) = fakes.linkedin.requests
     assert call.path == "/rest/dmpSegments/880001/users"
-    assert call.headers["Linkedin-Version"] == "202604"
+    assert call.headers["Linkedin-Version"] == "202603"
     assert call.headers["X-Restli-Protocol-Version"] == "2.0.0"
     assert call.headers["X-Restli-Method"] == "BATCH_CREATE"
     assert call.body["elements"][0] == {
@@ -301,7 +301,7 @@ def test_microsoft_applies_a_remove_with_its_headers_and_lowercase_hashes(connec
     assert headers["Customerid"] == "111"
     assert headers["Customeraccountid"] == "222"
     data = call.body["CustomerListUserData"]
-    assert data["AudienceId"] == 9000001
+    assert data["AudienceId"] == "9000001"
     assert data["ActionType"] == "Remove"
     assert data["CustomerListItemSubType"] == "Email"
     assert data["CustomerListItems"] == [sha("jane.doe+news@gmail.com"), sha("bob@example.com")]

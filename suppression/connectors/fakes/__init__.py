@@ -42,6 +42,8 @@ def environment_for(
             META_ACCESS_TOKEN=meta.access_token,
             META_AUDIENCE_IDS=",".join(sorted(meta.audiences)),
         )
+        if meta.app_secret is not None:
+            env["META_APP_SECRET"] = meta.app_secret
     if google is not None:
         env.update(
             GOOGLE_BASE_URL=google.base_url,
@@ -62,6 +64,7 @@ def environment_for(
         env.update(
             MICROSOFT_BASE_URL=microsoft.base_url,
             MICROSOFT_ACCESS_TOKEN=microsoft.access_token,
+            MICROSOFT_TOKEN_URL=microsoft.token_url,
             MICROSOFT_DEVELOPER_TOKEN=microsoft.developer_token,
             MICROSOFT_CUSTOMER_ID=microsoft.customer_id,
             MICROSOFT_ACCOUNT_ID=microsoft.account_id,

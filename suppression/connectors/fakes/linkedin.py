@@ -1,4 +1,8 @@
-"""A fake LinkedIn Marketing API: DMP segment users, BATCH_CREATE (research §4)."""
+"""A fake LinkedIn Marketing API: DMP segment users, BATCH_CREATE (research §4).
+
+Source: learn.microsoft.com/linkedin/marketing/matched-audiences/
+create-and-manage-segment-users ("DMP Segment Users"), named on each rule.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,6 @@ from werkzeug.wrappers import Request, Response
 
 from suppression.connectors.fakes.base import FakePlatform, is_sha256_hex
 
-MAX_ELEMENTS = 5_000
 _USERS = re.compile(r"^/rest/dmpSegments/(?P<segment>\d+)/users$")
 
 
@@ -24,7 +27,7 @@ class FakeLinkedIn(FakePlatform):
         self,
         access_token: str = "linkedin-test-token",
         segment_ids: tuple[str, ...] = ("880001",),
-        version: str = "202604",
+        version: str = "202603",
         **options: Any,
     ):
         super().__init__(**options)
@@ -66,10 +69,10 @@ class FakeLinkedIn(FakePlatform):
             return self.json_response(linkedin_error(404, "No such segment"), 404)
         body = request.get_json(silent=True)
         elements = body.get("elements") if isinstance(body, dict) else None
-        if not isinstance(elements, list) or not 1 <= len(elements) <= MAX_ELEMENTS:
-            return self.json_response(
-                linkedin_error(400, f"elements: between 1 and {MAX_ELEMENTS}"), 400
-            )
+        # BATCH_CREATE takes a list of elements; the page documents no upper limit
+        # on their number, so the fake enforces none (it records each batch size).
+        if not isinstance(elements, list) or not elements:
+            return self.json_response(linkedin_error(400, "elements: at least one"), 400)
         answers = []
         with self.lock:
             self.batch_sizes.append(len(elements))
