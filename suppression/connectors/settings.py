@@ -53,6 +53,7 @@ class DestinationSettings:
     disabled: frozenset[str] = frozenset()
     email_purpose: str = "email_marketing"
     ads_purpose: str = "ad_audiences"
+    keap_pull_minutes: float = 15.0  # Keap's non-marketable addresses, read at most this often
     sync: SyncSettings = field(default_factory=SyncSettings)
 
     def config(self, name: str) -> Any:
@@ -286,6 +287,7 @@ def destinations_from_env(env: Mapping[str, str]) -> DestinationSettings:
         disabled=disabled,
         email_purpose=_Env(env, "KEAP").get("PURPOSE", "email_marketing") or "email_marketing",
         ads_purpose=_Env(env, "AD_AUDIENCES").get("PURPOSE", "ad_audiences") or "ad_audiences",
+        keap_pull_minutes=_Env(env, "KEAP").number("PULL_MINUTES", 15.0),
         sync=SyncSettings(
             max_attempts=max(1, sync.number("MAX_ATTEMPTS", 8, integer=True)),
             permanent_attempts=max(1, sync.number("PERMANENT_ATTEMPTS", 3, integer=True)),
