@@ -53,7 +53,7 @@ class DestinationSettings:
     disabled: frozenset[str] = frozenset()
     email_purpose: str = "email_marketing"
     ads_purpose: str = "ad_audiences"
-    keap_pull_minutes: float = 15.0  # Keap's non-marketable addresses, read at most this often
+    keap_pull_minutes: float = 15.0  # how often Keap's opt-outs are read back; 0: never
     sync: SyncSettings = field(default_factory=SyncSettings)
 
     def config(self, name: str) -> Any:

@@ -132,8 +132,10 @@ class DestinationSync:
 
     def _keap_pull(self, reader: KeapStatusReader | None) -> KeapPull | None:
         """Keap's own opt-outs, spam reports and bounces, read back while Keap is
-        an enabled destination."""
+        an enabled destination (KEAP_PULL_MINUTES=0 turns the pull off)."""
         config = self.destinations.keap
+        if self.destinations.keap_pull_minutes <= 0:
+            return None
         if reader is None:
             if config is None or not self.destinations.is_enabled("keap"):
                 return None

@@ -30,6 +30,12 @@ def sha(text: str) -> str:
 
 
 @pytest.fixture
+def destination_env(destination_env):
+    """The pull at its default interval (the other destination tests turn it off)."""
+    return {**destination_env, "KEAP_PULL_MINUTES": "15"}
+
+
+@pytest.fixture
 def keap(fakes, clock):
     """The fake Keap on the test clock: statuses set "inside Keap" carry its time."""
     fakes.keap.now = clock
@@ -189,12 +195,21 @@ def test_a_pull_runs_at_most_every_keap_pull_minutes(worker, keap, clock):
 
 
 def test_keap_pull_minutes_is_a_setting(destination_env, settings, make_worker, keap, clock):
-    env = {**destination_env, "KEAP_PULL_MINUTES": "5"}
-    worker = make_worker(settings=replace(settings, destinations=destinations_from_env(env)))
-    worker.register()
-    worker.run_pass()
+    def worker_with(minutes: str):
+        env = {**destination_env, "KEAP_PULL_MINUTES": minutes}
+        worker = make_worker(settings=replace(settings, destinations=destinations_from_env(env)))
+        worker.register()
+        return worker
+
+    five = worker_with("5")
+    five.run_pass()
     clock.advance(minutes=5)
-    worker.run_pass()
+    five.run_pass()
+    assert len(list_calls(keap)) == 2
+    never = worker_with("0")
+    clock.advance(minutes=60)
+    never.run_pass()
+    assert never.keap_pull is None
     assert len(list_calls(keap)) == 2
 
 
