@@ -13,7 +13,8 @@ Keap's status (infusionsoft/keap-sdk, sdks/v2/swagger.yml, RestEmailAddressStatu
 
 Marketable statuses, and non-marketable ones that say nothing about the person
 (NON_MARKETABLE, UNENGAGED_NON_MARKETABLE, LOCKDOWN, INVALID, DEACTIVATED), change
-nothing. The event's time is Keap's `create_time`, so an older Keap status never
+nothing, and so does anything about an erased subject. The event's time is
+Keap's `create_time`, so an older Keap status never
 overrides a newer opt-in here; a Keap status already recorded (an event from
 `keap` with the same action at or after that time) is not recorded again, and a
 MANUAL opt-out no later than our own confirmed push to Keap is that push's echo.
@@ -92,7 +93,8 @@ def record_keap_status(
         return "unreadable"
     subject = find_subject(session, vault, canonical)
     if subject is not None and (
-        _already_recorded(session, subject.id, action, status.create_time)
+        subject.erased_at is not None  # suppressed for good; nothing to add
+        or _already_recorded(session, subject.id, action, status.create_time)
         or (action == OPTED_OUT and _echoes_our_push(session, subject.id, status))
     ):
         return "known"

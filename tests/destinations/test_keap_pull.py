@@ -272,6 +272,18 @@ def test_an_older_keap_opt_out_never_overrides_a_newer_opt_in_here(
         assert session.scalars(select(ConsentState.status)).one() == "opted_in"
 
 
+def test_an_erased_subject_gets_nothing_new_from_keap(worker, keap, record, clock, sessions):
+    subject_id = record("gone@example.com")
+    with sessions() as session:
+        session.execute(update(Subject).where(Subject.id == subject_id).values(erased_at=clock()))
+        session.commit()
+    keap.set_status("gone@example.com", "HARD_BOUNCE", at=clock() + timedelta(minutes=1))
+    clock.advance(minutes=2)
+    report = worker.pull_keap()
+    assert (report.read, report.known, report.recorded) == (1, 1, 0)
+    assert keap_events(sessions) == []
+
+
 def test_an_address_keap_cannot_be_read_back_is_skipped(worker, keap, sessions):
     keap.set_status("not an address", "LIST_UNSUBSCRIBE")
     report = worker.pull_keap()

@@ -88,6 +88,8 @@ class FakeKeap(FakePlatform):
             if self.known_only and email not in self.contacts:
                 return False
             self.opted_out[email] = reason
+            # Listed back with the status this fake's PATCH answers ("Opt-Out: Manual",
+            # the one swagger.yml says an API opt-in can undo).
             self.set_status(email, "MANUAL")
             return True
 
