@@ -57,6 +57,7 @@ class DestinationSettings:
     disabled: frozenset[str] = frozenset()
     email_purpose: str = "email_marketing"
     ads_purpose: str = "ad_audiences"
+    keap_pull_minutes: float = 15.0  # how often Keap's opt-outs are read back; 0: never
     sync: SyncSettings = field(default_factory=SyncSettings)
     # Settings that work today but need the operator soon, by destination name.
     warnings: Mapping[str, str] = field(default_factory=dict, hash=False)
@@ -327,6 +328,7 @@ def destinations_from_env(env: Mapping[str, str], today: date | None = None) -> 
         warnings=warnings,
         email_purpose=_Env(env, "KEAP").get("PURPOSE", "email_marketing") or "email_marketing",
         ads_purpose=_Env(env, "AD_AUDIENCES").get("PURPOSE", "ad_audiences") or "ad_audiences",
+        keap_pull_minutes=_Env(env, "KEAP").number("PULL_MINUTES", 15.0),
         sync=SyncSettings(
             max_attempts=max(1, sync.number("MAX_ATTEMPTS", 8, integer=True)),
             permanent_attempts=max(1, sync.number("PERMANENT_ATTEMPTS", 3, integer=True)),

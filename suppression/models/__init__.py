@@ -13,6 +13,7 @@ from suppression.models.core import (
     Subject,
 )
 from suppression.models.intake import OneClickIntake
+from suppression.models.keap_pull import KeapPullCursor
 from suppression.models.opt_in_requests import OptInRequest
 from suppression.models.rights import HashedSuppression, ImportRun, PurgeRun
 from suppression.models.staff import AccessLogEntry, SignInAttempt, StaffUser
@@ -27,6 +28,7 @@ __all__ = [
     "DecisionInputs",
     "HashedSuppression",
     "ImportRun",
+    "KeapPullCursor",
     "OneClickIntake",
     "OptInRequest",
     "PurgeRun",

@@ -638,3 +638,47 @@ def subject_destination_status(session: Session, subject_id: int) -> list[Subjec
             )
         )
     return statuses
+
+
+def settle_reported_by_platform(
+    session: Session, destination: str, subject_id: int, reason: str, now: datetime
+) -> None:
+    """The platform itself reported this person suppressed (Keap's own opt-out list):
+    nothing is pushed back to it. Its waiting row goes, and it is recorded as
+    holding the person suppressed, so the drain does not echo the change."""
+    targets = session.scalar(
+        select(Destination.targets).where(
+            Destination.name == destination, Destination.enabled.is_(True)
+        )
+    )
+    if targets is None:
+        return
+    session.execute(
+        delete(OutboxRow)
+        .where(
+            OutboxRow.destination == destination,
+            OutboxRow.subject_id == subject_id,
+            OutboxRow.claimed_by.is_(None),
+            OutboxRow.failed_at.is_(None),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    statement = insert(session, DestinationSubject).values(
+        destination=destination,
+        subject_id=subject_id,
+        suppressed=True,
+        reason=reason,
+        targets=targets,
+        observed_at=now,
+        confirmed_at=now,
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["destination", "subject_id"],
+            set_={
+                key: statement.excluded[key]
+                for key in ("suppressed", "reason", "targets", "observed_at", "confirmed_at")
+            },
+            where=DestinationSubject.observed_at <= statement.excluded.observed_at,
+        )
+    )

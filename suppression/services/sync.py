@@ -35,6 +35,7 @@ from suppression.connectors.base import (
     PushResult,
     redact,
 )
+from suppression.connectors.keap_pull import KeapStatusReader
 from suppression.connectors.settings import CHANNELS, build_connector
 from suppression.db import utcnow
 from suppression.domain.sealing import SealError
@@ -50,6 +51,7 @@ from suppression.services.destinations import (
     targets_fingerprint,
 )
 from suppression.services.erasure import finish_pending_erasures
+from suppression.services.keap_pull import KeapPull, KeapPullReport
 from suppression.services.push_decisions import SubjectFacts, load_facts, push_reason
 from suppression.services.reconcile import ReconcileReport, reconcile
 
@@ -101,6 +103,7 @@ class DestinationSync:
         rng: random.Random | None = None,
         worker: str | None = None,
         chores: Sequence[Callable[[], object]] = (),
+        keap_reader: KeapStatusReader | None = None,
     ):
         self.sessions = sessions
         # Other queues the worker drains first in every pass (confirmation mails).
@@ -125,10 +128,33 @@ class DestinationSync:
         self._housekept_at: datetime | None = None
         self._released_at: dict[str, datetime] = {}
         self.targets = {name: targets_fingerprint(c.targets) for name, c in self.connectors.items()}
+        self.keap_pull = self._keap_pull(keap_reader)
+
+    def _keap_pull(self, reader: KeapStatusReader | None) -> KeapPull | None:
+        """Keap's own opt-outs, spam reports and bounces, read back while Keap is
+        an enabled destination (KEAP_PULL_MINUTES=0 turns the pull off)."""
+        config = self.destinations.keap
+        if self.destinations.keap_pull_minutes <= 0:
+            return None
+        if reader is None:
+            if config is None or not self.destinations.is_enabled("keap"):
+                return None
+            pusher = self.connectors.get("keap")
+            reader = KeapStatusReader(
+                config,
+                self.destinations.sync.http_timeout_seconds,
+                # One OAuth token for pushing and reading: Keap rotates refresh tokens.
+                bearer=getattr(pusher, "bearer", None),
+                token_store=SealedTokenStore(self.sessions, self.vault, "keap"),
+            )
+        every = timedelta(minutes=self.destinations.keap_pull_minutes)
+        return KeapPull(self.sessions, self.vault, reader, every, self.clock)
 
     def close(self) -> None:
         for connector in self.connectors.values():
             connector.close()
+        if self.keap_pull is not None:
+            self.keap_pull.close()
 
     def register(self) -> list[str]:
         with self.sessions() as session:
@@ -151,6 +177,7 @@ class DestinationSync:
         self.fold_one_clicks()
         self.run_chores()
         self.register()
+        self.pull_keap()
         reports = []
         for name in names or list(self.connectors):
             report = PassReport(name)
@@ -178,6 +205,17 @@ class DestinationSync:
         if folded:
             logger.info("%d one-click unsubscribes folded into the event log", folded)
         return folded
+
+    def pull_keap(self) -> KeapPullReport | None:
+        """Keap's non-marketable addresses, at most every KEAP_PULL_MINUTES: new
+        ones become events before the drain, so this pass pushes them."""
+        if self.keap_pull is None:
+            return None
+        try:
+            return self.keap_pull.run()
+        except Exception:  # a pull failing must not stop the destinations
+            logger.exception("Keap pull failed; it runs again when next due")
+            return None
 
     def run_chores(self) -> None:
         for chore in self.chores:

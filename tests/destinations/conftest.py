@@ -58,8 +58,10 @@ def fakes() -> Iterator[Fakes]:
 
 @pytest.fixture
 def destination_env(fakes: Fakes) -> dict[str, str]:
-    """Edit this dict in a test (before `settings` is built) to change settings."""
-    return {**fakes.environment(), "SYNC_HTTP_TIMEOUT_SECONDS": "5"}
+    """Edit this dict in a test (before `settings` is built) to change settings.
+    The Keap pull is off here (it adds a GET to Keap's requests and faults);
+    test_keap_pull.py turns it on."""
+    return {**fakes.environment(), "SYNC_HTTP_TIMEOUT_SECONDS": "5", "KEAP_PULL_MINUTES": "0"}
 
 
 @pytest.fixture

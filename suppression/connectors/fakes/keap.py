@@ -16,6 +16,7 @@ import secrets
 import threading
 import time
 import xmlrpc.client
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -100,6 +101,7 @@ class FakeKeap(FakePlatform):
         self.contacts: set[str] = set()
         self.opted_out: dict[str, str] = {}  # address -> reason
         self.refreshes = 0
+        self._init_status_list()
 
     @property
     def base_url(self) -> str:
@@ -118,6 +120,8 @@ class FakeKeap(FakePlatform):
             return self._token(request)
         if not self._authorised(request):
             return self.json_response(keap_error(401, "Invalid Access Token"), 401)
+        if request.path == _LIST:
+            return self._list_statuses(request)
         status = _STATUS.match(request.path)
         if status is not None:
             response = self._within_quota() or self._rest_status(request, status.group("email"))
@@ -194,6 +198,9 @@ class FakeKeap(FakePlatform):
             if not self._held(email) or email in self.ignores_opt_out:
                 return False
             self.opted_out[email] = reason
+            # Listed back with the status this fake's PATCH answers ("Opt-Out: Manual",
+            # the one swagger.yml says an API opt-in can undo).
+            self.set_status(email, "MANUAL")
             return True
 
     def _status_object(self, email: str) -> dict[str, Any]:
@@ -296,6 +303,147 @@ class FakeKeap(FakePlatform):
                 "scope": "full",
             }
         )
+
+    # The status list, read back by the service (connectors/keap_pull.py) ---------
+    # Source of every rule here: infusionsoft/keap-sdk, sdks/v2/swagger.yml,
+    # `GET /rest/v2/emailAddresses` (listEmailAddressStatuses) and its schemas
+    # ListEmailAddressStatusResponse and RestEmailAddressStatus.
+
+    def _init_status_list(self) -> None:
+        self.now: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self.statuses: dict[str, tuple[str, datetime]] = {}  # address -> (status, create_time)
+        self.list_queries: list[dict[str, str]] = []  # each listing's query parameters
+
+    def set_status(self, email: str, status: str, at: datetime | None = None) -> None:
+        """What happens inside Keap: the person clicks Keap's footer unsubscribe
+        (LIST_UNSUBSCRIBE), reports spam (SPAM), bounces (HARD_BOUNCE), or staff
+        change the status in Keap. `at` is the status's create_time."""
+        if status not in STATUSES:
+            raise ValueError(f"Keap has no status {status!r}")
+        with self.lock:
+            self.statuses[email] = (status, at or self.now())
+
+    def _list_statuses(self, request: Request) -> Response:
+        if request.method != "GET":
+            return self.json_response(keap_error(405, "Method not allowed"), 405)
+        with self.lock:
+            self.list_queries.append(request.args.to_dict())
+        try:
+            wanted = _filter(request.args.get("filter", ""))
+            size = _page_size(request.args.get("page_size"))
+            order = _order(request.args.get("order_by"))
+            start = _offset(request.args.get("page_token"))
+        except ValueError as exc:
+            return self.json_response(keap_error(400, str(exc)), 400)
+        with self.lock:
+            rows = [
+                _status_entry(email, status, at)
+                for email, (status, at) in self.statuses.items()
+                if wanted(email, status)
+            ]
+        field, descending = order
+        rows.sort(key=lambda row: (row[field], row["email"]), reverse=descending)
+        page = rows[start : start + size]
+        body: dict[str, Any] = {"email_addresses": page}
+        if start + size < len(rows):
+            body["next_page_token"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+        return self.json_response(body)
+
+
+_LIST = "/crm/rest/v2/emailAddresses"
+# swagger.yml RestEmailAddressStatus.status: the enum, and which of them are marketable
+# (the marketable ones are the states PATCH opted_in=true reaches or keeps).
+MARKETABLE = frozenset({"UNENGAGED_MARKETABLE", "SINGLE_OPT_IN", "DOUBLE_OPT_IN", "CONFIRMED"})
+STATUSES = MARKETABLE | {
+    "UNENGAGED_NON_MARKETABLE",
+    "NON_MARKETABLE",
+    "LOCKDOWN",
+    "BOUNCE",
+    "HARD_BOUNCE",
+    "MANUAL",
+    "ADMIN",
+    "SYSTEM",
+    "LIST_UNSUBSCRIBE",
+    "FEEDBACK",
+    "SPAM",
+    "INVALID",
+    "DEACTIVATED",
+}
+# swagger.yml page_size: maximum 1000, minimum 0.
+MAX_PAGE_SIZE = 1000
+# swagger.yml order_by: one of these fields, then asc or desc.
+ORDER_FIELDS = ("email", "status", "create_time")
+
+
+def _status_entry(email: str, status: str, at: datetime) -> dict[str, Any]:
+    return {
+        "email": email,
+        "opted_in": status in MARKETABLE,
+        "status": status,
+        "create_time": at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _filter(text: str) -> Callable[[str, str], bool]:
+    """swagger.yml filter: fields `emails` (set), `statuses` (set), `opted_in`
+    (boolean), each with `==`; several are joined by `;` (as the other list
+    operations' examples show)."""
+    emails: set[str] | None = None
+    statuses: set[str] | None = None
+    opted_in: bool | None = None
+    for part in filter(None, text.split(";")):
+        name, sep, value = part.partition("==")
+        if not sep:
+            raise ValueError(f"Invalid filter {part!r}: use field==value")
+        values = {v.strip() for v in value.split(",") if v.strip()}
+        if name == "emails":
+            emails = values
+        elif name == "statuses":
+            unknown = values - STATUSES
+            if unknown:
+                raise ValueError(f"Invalid status {sorted(unknown)[0]}")
+            statuses = values
+        elif name == "opted_in":
+            if value not in ("true", "false"):
+                raise ValueError("opted_in must be true or false")
+            opted_in = value == "true"
+        else:
+            raise ValueError(f"Invalid filter field {name!r}")
+
+    def wanted(email: str, status: str) -> bool:
+        return (
+            (emails is None or email in emails)
+            and (statuses is None or status in statuses)
+            and (opted_in is None or (status in MARKETABLE) == opted_in)
+        )
+
+    return wanted
+
+
+def _page_size(text: str | None) -> int:
+    if text is None:
+        return MAX_PAGE_SIZE
+    if not text.isdigit() or int(text) > MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be 0..{MAX_PAGE_SIZE}")
+    return int(text) or MAX_PAGE_SIZE
+
+
+def _order(text: str | None) -> tuple[str, bool]:
+    if not text:
+        return "email", False
+    field, _, direction = text.strip().partition(" ")
+    if field not in ORDER_FIELDS or direction.strip() not in ("", "asc", "desc"):
+        raise ValueError(f"Invalid order_by {text!r}")
+    return field, direction.strip() == "desc"
+
+
+def _offset(token: str | None) -> int:
+    if not token:
+        return 0
+    try:
+        return int(base64.urlsafe_b64decode(token.encode()).decode())
+    except ValueError:
+        raise ValueError("Invalid page_token") from None
 
 
 def _xml_fault(code: int, message: str) -> Response:
