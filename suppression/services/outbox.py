@@ -122,7 +122,6 @@ _ENQUEUE_MANY = (
                 _WAITING_ROW.c.subject_id == _QUEUED.c.subject_id,
                 _WAITING_ROW.c.claimed_by.is_(None),
                 _WAITING_ROW.c.failed_at.is_(None),
-                _WAITING_ROW.c.request_id.is_(None),
             )
             # OFFSET keeps PostgreSQL from turning NOT EXISTS into an anti-join: it
             # hashed every waiting row of the destination for each chunk (O(N^2)
@@ -165,6 +164,9 @@ def enqueue_subjects(
 ) -> int:
     """Rows for many subjects of one destination (full reconcile); returns how many.
 
+    A subject whose row awaits an accepted request's outcome gets none: that row
+    is confirmed or pushed again by itself.
+
     PostgreSQL: one INSERT ... SELECT over the id array, each subject's waiting row
     looked up in the subject index. SQLite: look up, then insert, per chunk."""
     ids = list(subject_ids)
@@ -187,7 +189,6 @@ def enqueue_subjects(
                     OutboxRow.subject_id.in_(chunk),
                     OutboxRow.claimed_by.is_(None),
                     OutboxRow.failed_at.is_(None),
-                    OutboxRow.request_id.is_(None),
                 )
             )
         )

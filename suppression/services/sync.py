@@ -267,6 +267,12 @@ class DestinationSync:
         while True:
             claimed_at = self.clock()
             with self.sessions() as session:
+                destination = session.get(Destination, name)
+                if destination is None or not destination.enabled:
+                    return
+                if destination.paused_until and destination.paused_until > claimed_at:
+                    report.paused_until = destination.paused_until
+                    return
                 rows = outbox.claim_awaiting(
                     session, name, self.worker, claimed_at, sync.lease_seconds, limit
                 )
@@ -277,11 +283,17 @@ class DestinationSync:
             for row in rows:
                 by_request.setdefault(row.request_id, []).append(row)
             statuses: dict[str, RequestStatus | DestinationError] = {}
+            unreadable: DestinationError | None = None
             for request_id in by_request:
+                if unreadable is not None:  # an outage or a 429: read the rest later
+                    statuses[request_id] = unreadable
+                    continue
                 try:
                     statuses[request_id] = connector.request_status(request_id)
                 except DestinationError as exc:
                     statuses[request_id] = exc
+                    if exc.kind != FailureKind.PERMANENT:
+                        unreadable = exc
             stop = self._settle_requests(name, by_request, statuses, report)
             if stop or len(rows) < limit:
                 return
@@ -308,9 +320,9 @@ class DestinationSync:
                     outbox.read_again(
                         session, self.worker, [r.id for r in rows], now + timedelta(seconds=wait)
                     )
-                    report.processing += len(rows)
                     if status.kind == FailureKind.RATE_LIMITED:
-                        outbox.pause(session, name, now + timedelta(seconds=wait))
+                        report.paused_until = now + timedelta(seconds=wait)
+                        outbox.pause(session, name, report.paused_until)
                     continue
                 if isinstance(status, DestinationError):
                     status = RequestStatus.failed(status.failure())

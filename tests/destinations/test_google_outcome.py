@@ -5,8 +5,9 @@ job status)."""
 
 import hashlib
 from dataclasses import replace
+from datetime import timedelta
 
-from suppression.connectors.fakes.google import Outcome
+from suppression.connectors.fakes.google import Outcome, resource_exhausted
 from suppression.connectors.settings import destinations_from_env
 from suppression.models.destinations import DestinationSubject, OutboxRow
 from suppression.services.outbox import pushes_for
@@ -226,3 +227,43 @@ def test_a_failed_ads_api_job_is_retried(
     row = google_row(sessions)
     assert (row.attempts, row.request_id) == (1, None)
     assert "the job failed" in row.last_error
+
+
+def test_a_full_reconcile_while_a_request_is_processing_adds_no_second_row(
+    worker, record, fakes, outbox_rows
+):
+    record("jane@example.com", purpose="ad_audiences")
+    worker.run_pass()
+    report = google_report(worker.run_pass(["google"], full=True))
+    assert report.reconciled == 0  # the accepted row confirms or retries by itself
+    assert outbox_rows(destination="google") == 1
+    assert fakes.google.batch_sizes == [1]
+
+
+def test_a_rate_limited_status_read_keeps_the_rows_waiting_and_pauses_google(
+    worker, record, fakes, sessions, clock, settings
+):
+    record("jane@example.com", purpose="ad_audiences")
+    worker.run_pass()
+    clock.advance(seconds=settings.destinations.sync.status_seconds)
+    fakes.google.fail_next(1, resource_exhausted(60))
+    report = google_report(worker.run_pass())
+    assert report.paused_until == clock() + timedelta(seconds=60)
+    row = google_row(sessions)
+    assert row.request_id is not None  # still the same request, read again later
+    assert row.attempts == 0
+    assert row.available_at == clock() + timedelta(seconds=60)
+
+
+def test_a_request_google_does_not_know_is_pushed_again(
+    worker, record, fakes, sessions, clock, settings
+):
+    record("jane@example.com", purpose="ad_audiences")
+    worker.run_pass()
+    fakes.google.accepted.clear()  # its status read answers INVALID_REQUEST_ID
+    clock.advance(seconds=settings.destinations.sync.status_seconds)
+    assert google_report(worker.run_pass()).retrying == 1
+    row = google_row(sessions)
+    assert row.request_id is None
+    assert row.attempts == 1
+    assert "INVALID_ARGUMENT" in row.last_error
