@@ -302,10 +302,13 @@ class GoogleConnector:
             {"query": query},
             self._ads_headers(),
         )
-        found = {}
-        for row in answer.get("results") or [] if isinstance(answer, dict) else []:
+        results = answer.get("results") if isinstance(answer, dict) else None
+        found: dict[str, dict[str, Any]] = {}
+        for row in results or []:
             job = (row or {}).get("offlineUserDataJob") or {}
-            found[str(job.get("id", job_id(str(job.get("resourceName", ""))) or ""))] = job
+            number = job_id(str(job.get("resourceName", "")))
+            if number is not None:
+                found[number] = job
         processing = False
         for job_number in job_ids:
             job = found.get(job_number)
