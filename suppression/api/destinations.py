@@ -65,6 +65,12 @@ class SyncReportSchema(Schema):
     claimed = fields.Integer()
     suppressed = fields.Integer(metadata={"description": "Suppressions the platform confirmed"})
     restored = fields.Integer(metadata={"description": "Exclusion-list removals confirmed"})
+    accepted = fields.Integer(
+        metadata={"description": "Pushes the platform accepted and processes later"}
+    )
+    processing = fields.Integer(
+        metadata={"description": "Rows whose request the platform is still processing"}
+    )
     not_found = fields.Integer(metadata={"description": "The platform holds no such address"})
     unchanged = fields.Integer(metadata={"description": "Nothing to push (sendable, or done)"})
     no_address = fields.Integer(metadata={"description": "Erased before it could be pushed"})

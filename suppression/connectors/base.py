@@ -51,11 +51,14 @@ class Failure:
 
 @dataclass
 class PushResult:
-    """Per member: confirmed, not held by the platform at all, or failed."""
+    """Per member: confirmed, not held by the platform at all, failed, or
+    accepted: the platform took the request and processes it later, and the
+    outcome is read with `request_status(request_id)` (see FollowsRequests)."""
 
     confirmed: set[int] = field(default_factory=set)
     not_found: set[int] = field(default_factory=set)
     failures: dict[int, Failure] = field(default_factory=dict)
+    accepted: dict[int, str] = field(default_factory=dict)  # member key -> request id
 
     @classmethod
     def all_confirmed(cls, members: Iterable[Member]) -> PushResult:
@@ -65,6 +68,7 @@ class PushResult:
         """A failure for a member replaces its success; the worse failure wins."""
         self.confirmed.discard(key)
         self.not_found.discard(key)
+        self.accepted.pop(key, None)
         current = self.failures.get(key)
         if current is None or _SEVERITY[failure.kind] > _SEVERITY[current.kind]:
             self.failures[key] = failure
@@ -75,8 +79,11 @@ class PushResult:
         merged = PushResult()
         for key, failure in [*self.failures.items(), *other.failures.items()]:
             merged.fail(key, failure)
+        for key, request_id in [*self.accepted.items(), *other.accepted.items()]:
+            if key not in merged.failures:
+                merged.accepted[key] = request_id
         for key in self.confirmed | self.not_found | other.confirmed | other.not_found:
-            if key in merged.failures:
+            if key in merged.failures or key in merged.accepted:
                 continue
             if key in self.not_found and key in other.not_found:
                 merged.not_found.add(key)
@@ -153,6 +160,45 @@ class Connector(Protocol):
     def push(self, operation: Operation, members: Sequence[Member]) -> PushResult: ...
 
     def close(self) -> None: ...
+
+
+class RequestState(StrEnum):
+    PROCESSING = "processing"  # not final yet: ask again later
+    SUCCEEDED = "succeeded"  # every member of the request is done
+    FAILED = "failed"  # the request failed: its members are retried or parked
+
+
+@dataclass(frozen=True, slots=True)
+class RequestStatus:
+    state: RequestState
+    failure: Failure | None = None  # with FAILED: what to record and how to retry
+
+    @classmethod
+    def processing(cls) -> RequestStatus:
+        return cls(RequestState.PROCESSING)
+
+    @classmethod
+    def succeeded(cls) -> RequestStatus:
+        return cls(RequestState.SUCCEEDED)
+
+    @classmethod
+    def failed(cls, failure: Failure) -> RequestStatus:
+        return cls(RequestState.FAILED, failure)
+
+
+@runtime_checkable
+class FollowsRequests(Protocol):
+    """A destination that accepts a push and processes it later: `push` answers
+    members as accepted with a request id, and the outcome is read afterwards.
+    The request id is opaque to the caller, who keeps it until it is final."""
+
+    def request_status(self, request_id: str) -> RequestStatus:
+        """Where the request stands; raises DestinationError when it cannot be read."""
+        ...
+
+    def end_pass(self) -> None:
+        """The pass has pushed everything it will: submit what was only collected."""
+        ...
 
 
 _ADDRESS = re.compile(r"[^\s/\"'<>(),;:=?&]+(?:@|%40)[^\s/\"'<>(),;:=?&]+", re.IGNORECASE)

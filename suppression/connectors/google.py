@@ -5,8 +5,17 @@ and 10 destinations a request, hashed with Data Manager's normalisation incl.
 the gmail rules) is the default: the Google Ads API no longer takes new
 Customer Match adopters. The Ads API path (an OfflineUserDataJob per user list:
 create, addOperations with `remove`, run) is the fallback for allowlisted
-developer tokens. Both answer asynchronously; an accepted request is what the
-platform confirms. Removals need no consent signal.
+developer tokens. Removals need no consent signal.
+
+Both process a removal after answering: an accepted remove is not yet a removal.
+`push` answers its members as accepted with a request id, and `request_status`
+reads the outcome later: `requestStatus:retrieve` for Data Manager
+(ingestion_service.proto, request_status_per_destination.proto), the job's
+status through GoogleAdsService search for the Ads API
+(offline_user_data_job.proto; google-ads-python
+examples/remarketing/add_customer_match_user_list.py, `check_job_status`).
+The Ads API path keeps one job per user list for a whole pass (Google advises
+few large jobs) and runs them in `end_pass`.
 """
 
 from __future__ import annotations
@@ -15,6 +24,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 
@@ -28,6 +38,7 @@ from suppression.connectors.base import (
     PermanentError,
     PushResult,
     RateLimited,
+    RequestStatus,
     TransientError,
 )
 from suppression.connectors.http import Http, body_json, retry_after_seconds
@@ -46,6 +57,17 @@ MAX_MEMBERS = 10_000
 MAX_DESTINATIONS = 10
 TRANSIENT_STATUSES = frozenset({"UNAVAILABLE", "INTERNAL", "DEADLINE_EXCEEDED", "ABORTED"})
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)s$")
+# Request ids we hand out: which API, then the platform's ids, comma-separated.
+DATA_MANAGER_PREFIX = "datamanager:"
+ADS_PREFIX = "ads:"
+# ProcessingErrorReason (processing_errors.proto) worth retrying as such; any
+# other reason is the data's or the account's problem (permanent).
+TRANSIENT_PROCESSING_ERRORS = frozenset(
+    {"PROCESSING_ERROR_REASON_INTERNAL_ERROR", "PROCESSING_ERROR_REASON_UNSPECIFIED"}
+)
+# OfflineUserDataJobFailureReason (enums/offline_user_data_job_failure_reason.proto)
+# that names no cause: the job is retried like an outage.
+UNNAMED_JOB_FAILURES = frozenset({"", "UNSPECIFIED", "UNKNOWN"})
 
 
 @dataclass(frozen=True)
@@ -54,7 +76,7 @@ class GoogleConfig:
     user_list_ids: tuple[str, ...]
     bearer: BearerAuth = field(default_factory=BearerAuth)
     login_account_id: str | None = None
-    product: str = "GOOGLE_ADS"
+    account_type: str = "GOOGLE_ADS"  # ProductAccount.account_type (destination.proto)
     api: str = "data_manager"  # or "ads_api"
     base_url: str = DEFAULT_BASE_URL
     ads_base_url: str = DEFAULT_ADS_BASE_URL
@@ -83,6 +105,8 @@ class GoogleConnector:
         self.batch_size = min(config.batch_size, MAX_MEMBERS)
         self.http = Http("Google", timeout)
         self.bearer = BearerToken("Google", config.bearer, self.http, token_store)
+        # Ads API: the job each user list collects removals in during this pass.
+        self._open_jobs: dict[str, str] = {}
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -102,6 +126,7 @@ class GoogleConnector:
         config = self.config
         hashes = sorted({google_data_manager_email_sha256(m.email) for m in members})
         lists = config.user_list_ids
+        request_ids = []
         for start in range(0, len(lists), MAX_DESTINATIONS):
             destinations = [self._destination(u) for u in lists[start : start + MAX_DESTINATIONS]]
             body = {
@@ -113,75 +138,216 @@ class GoogleConnector:
             }
             url = config.base_url.rstrip("/") + "/audienceMembers:remove"
             answer = self._post(url, body, {})
-            if not isinstance(answer, dict) or "requestId" not in answer:
+            request_id = answer.get("requestId") if isinstance(answer, dict) else None
+            if not isinstance(request_id, str) or not request_id or "," in request_id:
                 raise TransientError("Google: the remove request was not acknowledged")
-        return PushResult.all_confirmed(members)
+            request_ids.append(request_id)
+        accepted = DATA_MANAGER_PREFIX + ",".join(request_ids)
+        return PushResult(accepted={m.key: accepted for m in members})
 
     def _destination(self, user_list: str) -> dict[str, Any]:
         config = self.config
+        # `product` is deprecated in favour of `accountType` (destination.proto,
+        # ProductAccount): only `accountType` is sent.
         destination: dict[str, Any] = {
             "operatingAccount": {
-                "product": config.product,
+                "accountType": config.account_type,
                 "accountId": _digits(config.operating_account_id),
             },
             "productDestinationId": user_list,
         }
         if config.login_account_id:
             destination["loginAccount"] = {
-                "product": config.product,
+                "accountType": config.account_type,
                 "accountId": _digits(config.login_account_id),
             }
         return destination
 
+    def _data_manager_status(self, request_ids: Sequence[str]) -> RequestStatus:
+        """GET /v1/requestStatus:retrieve?requestId=... per request: one status per
+        destination (request_status_per_destination.proto). SUCCESS everywhere is
+        done; FAILED or PARTIAL_SUCCESS anywhere fails the members (the status
+        counts errors per reason, it does not say which members failed, and a
+        second removal of the same people is harmless); anything else is not final."""
+        url = self.config.base_url.rstrip("/") + "/requestStatus:retrieve"
+        processing = False
+        for request_id in request_ids:
+            query = urlencode({"requestId": request_id})
+            answer = self._send("GET", f"{url}?{query}", None, {})
+            answer = answer if isinstance(answer, dict) else {}
+            statuses = answer.get("requestStatusPerDestination")
+            if not isinstance(statuses, list) or not statuses:
+                processing = True  # nothing to read yet
+                continue
+            for status in statuses:
+                status = status if isinstance(status, dict) else {}
+                state = status.get("requestStatus")
+                if state in ("FAILED", "PARTIAL_SUCCESS"):
+                    return RequestStatus.failed(processing_failure(state, status.get("errorInfo")))
+                if state != "SUCCESS":
+                    processing = True  # PROCESSING, or REQUEST_STATUS_UNKNOWN
+        return RequestStatus.processing() if processing else RequestStatus.succeeded()
+
+    # Following a request ------------------------------------------------------
+
+    def request_status(self, request_id: str) -> RequestStatus:
+        if request_id.startswith(DATA_MANAGER_PREFIX) and self.config.api == "data_manager":
+            return self._data_manager_status(request_id[len(DATA_MANAGER_PREFIX) :].split(","))
+        if request_id.startswith(ADS_PREFIX) and self.config.api == "ads_api":
+            return self._ads_job_status(request_id[len(ADS_PREFIX) :].split(","))
+        # Accepted by the other API (GOOGLE_API changed since): push again.
+        return RequestStatus.failed(
+            Failure(FailureKind.TRANSIENT, "Google: the request was made with the other API")
+        )
+
+    def end_pass(self) -> None:
+        """Ads API: run the jobs this pass collected removals in (one per user list)."""
+        jobs, self._open_jobs = list(self._open_jobs.values()), {}
+        first_error: DestinationError | None = None
+        for resource in jobs:
+            try:
+                self._run_job(resource)
+            except DestinationError as exc:  # the next status read runs it again
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+
     # Google Ads API (fallback) ----------------------------------------------
 
-    def _ads_api_remove(self, members: Sequence[Member]) -> PushResult:
+    def _ads_headers(self) -> dict[str, str]:
         config = self.config
-        customer = _digits(config.operating_account_id)
-        base = config.ads_base_url.rstrip("/")
         headers = {"developer-token": config.developer_token or ""}
         if config.login_account_id:
             headers["login-customer-id"] = _digits(config.login_account_id)
+        return headers
+
+    def _ads_base(self) -> str:
+        return self.config.ads_base_url.rstrip("/")
+
+    def _ads_api_remove(self, members: Sequence[Member]) -> PushResult:
+        """Add remove operations to this pass's job of each user list (created on
+        first use): the jobs run at the end of the pass, not per batch."""
         by_hash: dict[str, list[int]] = {}
         for member in members:
             by_hash.setdefault(google_ads_email_sha256(member.email), []).append(member.key)
         hashes = sorted(by_hash)
-        result = PushResult.all_confirmed(members)
-        for user_list in config.user_list_ids:
-            job = {
-                "job": {
-                    "type": "CUSTOMER_MATCH_USER_LIST",
-                    "customerMatchUserListMetadata": {
-                        "userList": f"customers/{customer}/userLists/{user_list}"
-                    },
-                }
-            }
-            created = self._post(
-                f"{base}/customers/{customer}/offlineUserDataJobs:create", job, headers
-            )
-            resource = created.get("resourceName") if isinstance(created, dict) else None
-            if not isinstance(resource, str) or "/offlineUserDataJobs/" not in resource:
-                raise TransientError("Google Ads: no job resource name in the answer")
+        result = PushResult()
+        jobs = []
+        for user_list in self.config.user_list_ids:
+            resource = self._job_of(user_list)
+            jobs.append(resource)
             operations = {
                 "enablePartialFailure": True,
                 "operations": [
                     {"remove": {"userIdentifiers": [{"hashedEmail": h}]}} for h in hashes
                 ],
             }
-            added = self._post(f"{base}/{resource}:addOperations", operations, headers)
+            added = self._post(
+                f"{self._ads_base()}/{resource}:addOperations", operations, self._ads_headers()
+            )
             for index, message in partial_failures(added):
                 if 0 <= index < len(hashes):
                     for key in by_hash[hashes[index]]:
                         result.fail(key, Failure(FailureKind.PERMANENT, f"Google Ads: {message}"))
-            self._post(f"{base}/{resource}:run", {}, headers)
+        accepted = ADS_PREFIX + ",".join(job_id(resource) for resource in jobs)
+        for member in members:
+            if member.key not in result.failures:
+                result.accepted[member.key] = accepted
         return result
+
+    def _job_of(self, user_list: str) -> str:
+        resource = self._open_jobs.get(user_list)
+        if resource is not None:
+            return resource
+        customer = _digits(self.config.operating_account_id)
+        job = {
+            "job": {
+                "type": "CUSTOMER_MATCH_USER_LIST",
+                "customerMatchUserListMetadata": {
+                    "userList": f"customers/{customer}/userLists/{user_list}"
+                },
+            }
+        }
+        created = self._post(
+            f"{self._ads_base()}/customers/{customer}/offlineUserDataJobs:create",
+            job,
+            self._ads_headers(),
+        )
+        resource = created.get("resourceName") if isinstance(created, dict) else None
+        if not isinstance(resource, str) or job_id(resource) is None:
+            raise TransientError("Google Ads: no job resource name in the answer")
+        self._open_jobs[user_list] = resource
+        return resource
+
+    def _run_job(self, resource: str) -> None:
+        self._post(f"{self._ads_base()}/{resource}:run", {}, self._ads_headers())
+
+    def _ads_job_status(self, job_ids: Sequence[str]) -> RequestStatus:
+        """The jobs' status by GoogleAdsService search (offline_user_data_job.proto:
+        PENDING, RUNNING, SUCCESS, FAILED with failure_reason). A job still PENDING
+        was never run (its worker stopped before the end of its pass): it is run now."""
+        if not all(j.isdigit() for j in job_ids):
+            return RequestStatus.failed(
+                Failure(FailureKind.TRANSIENT, "Google Ads: not a job id; pushing again")
+            )
+        customer = _digits(self.config.operating_account_id)
+        query = (
+            "SELECT offline_user_data_job.resource_name, offline_user_data_job.id, "
+            "offline_user_data_job.status, offline_user_data_job.failure_reason "
+            "FROM offline_user_data_job "
+            f"WHERE offline_user_data_job.id IN ({', '.join(job_ids)})"
+        )
+        answer = self._post(
+            f"{self._ads_base()}/customers/{customer}/googleAds:search",
+            {"query": query},
+            self._ads_headers(),
+        )
+        results = answer.get("results") if isinstance(answer, dict) else None
+        found: dict[str, dict[str, Any]] = {}
+        for row in results or []:
+            job = (row or {}).get("offlineUserDataJob") or {}
+            number = job_id(str(job.get("resourceName", "")))
+            if number is not None:
+                found[number] = job
+        processing = False
+        for job_number in job_ids:
+            job = found.get(job_number)
+            if job is None:
+                return RequestStatus.failed(
+                    Failure(FailureKind.TRANSIENT, "Google Ads: the job is gone; pushing again")
+                )
+            status = job.get("status")
+            if status == "FAILED":
+                reason = str(job.get("failureReason") or "")
+                kind = (
+                    FailureKind.TRANSIENT
+                    if reason in UNNAMED_JOB_FAILURES
+                    else FailureKind.PERMANENT
+                )
+                return RequestStatus.failed(
+                    Failure(kind, f"Google Ads: the job failed {reason}".strip())
+                )
+            if status == "PENDING":
+                try:
+                    self._run_job(f"customers/{customer}/offlineUserDataJobs/{job_number}")
+                except DestinationError as exc:
+                    return RequestStatus.failed(exc.failure())
+            if status != "SUCCESS":
+                processing = True
+        return RequestStatus.processing() if processing else RequestStatus.succeeded()
 
     # HTTP -------------------------------------------------------------------
 
     def _post(self, url: str, body: Any, headers: dict[str, str]) -> Any:
+        return self._send("POST", url, body, headers)
+
+    def _send(self, method: str, url: str, body: Any, headers: dict[str, str]) -> Any:
         response = self.bearer.send(
             lambda authorization: self.http.request(
-                "POST", url, headers={**headers, "Authorization": authorization}, json_body=body
+                method,
+                url,
+                headers={**headers, "Authorization": authorization},
+                json_body=body,
             )
         )
         answer = body_json(response)
@@ -246,6 +412,28 @@ def partial_failures(answer: Any) -> list[tuple[int, str]]:
             if isinstance(index, int):
                 found.append((index, str(error.get("message", "rejected"))))
     return found
+
+
+def processing_failure(state: str, error_info: Any) -> Failure:
+    """A FAILED or PARTIAL_SUCCESS destination status: its error counts per
+    ProcessingErrorReason (processing_errors.proto, ErrorInfo) say whether to
+    retry as an outage or count it as permanent."""
+    counts = error_info.get("errorCounts") if isinstance(error_info, dict) else None
+    reasons = [
+        f"{c.get('reason', 'PROCESSING_ERROR_REASON_UNSPECIFIED')} x{c.get('recordCount', '?')}"
+        for c in counts or []
+        if isinstance(c, dict)
+    ]
+    names = {r.split(" x")[0] for r in reasons}
+    kind = FailureKind.TRANSIENT if names <= TRANSIENT_PROCESSING_ERRORS else FailureKind.PERMANENT
+    detail = ", ".join(reasons) if reasons else "no error counts"
+    return Failure(kind, f"Google: removal {state} ({detail})")
+
+
+def job_id(resource: str) -> str | None:
+    """The id of customers/{customer}/offlineUserDataJobs/{id}."""
+    head, _, tail = resource.rpartition("/offlineUserDataJobs/")
+    return tail if head and tail.isdigit() else None
 
 
 def _digits(account: str) -> str:

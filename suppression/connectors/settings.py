@@ -45,6 +45,7 @@ class SyncSettings:
     poll_seconds: float = 10.0
     deadline_hours: float = 24.0
     http_timeout_seconds: float = 30.0
+    status_seconds: float = 300.0  # between status reads of a request processed later
 
 
 @dataclass(frozen=True)
@@ -245,7 +246,7 @@ def _google(env: _Env) -> google.GoogleConfig | None:
         user_list_ids=env.ids("USER_LIST_IDS"),
         bearer=bearer,
         login_account_id=env.get("LOGIN_ACCOUNT_ID"),
-        product=env.get("PRODUCT", "GOOGLE_ADS") or "GOOGLE_ADS",
+        account_type=env.get("ACCOUNT_TYPE") or env.get("PRODUCT") or "GOOGLE_ADS",
         api=api,
         base_url=env.url("BASE_URL", google.DEFAULT_BASE_URL),
         ads_base_url=env.url("ADS_BASE_URL", google.DEFAULT_ADS_BASE_URL),
@@ -339,5 +340,6 @@ def destinations_from_env(env: Mapping[str, str], today: date | None = None) -> 
             poll_seconds=sync.number("POLL_SECONDS", 10.0),
             deadline_hours=sync.number("DEADLINE_HOURS", 24.0),
             http_timeout_seconds=max(0.1, sync.number("HTTP_TIMEOUT_SECONDS", 30.0)),
+            status_seconds=max(1.0, sync.number("STATUS_SECONDS", 300.0)),
         ),
     )

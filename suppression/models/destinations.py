@@ -39,7 +39,10 @@ class OutboxRow(Base):
     """A subject a destination must hear about; deleted once the platform confirmed.
 
     Claimed by a worker for a lease (claimed_by, claimed_until); after a failure
-    it waits until available_at; after too many it is parked (failed_at).
+    it waits until available_at; after too many it is parked (failed_at). A push
+    the platform accepted but processes later keeps its row with the request to
+    follow (request_id ...) until the request's final status: available_at is
+    then when to read the status next.
     """
 
     __tablename__ = "destination_outbox"
@@ -58,6 +61,10 @@ class OutboxRow(Base):
     claimed_until: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(String(500))
+    request_id: Mapped[str | None] = mapped_column(String(1000))  # opaque, the connector's
+    request_operation: Mapped[str | None] = mapped_column(String(16))  # suppress | restore
+    request_reason: Mapped[str | None] = mapped_column(String(32))
+    requested_at: Mapped[datetime | None]  # when the state pushed was read
 
 
 class DestinationSubject(Base):

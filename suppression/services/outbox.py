@@ -87,12 +87,15 @@ _ENQUEUE = sa_insert(_OUTBOX).from_select(
     ["destination", "subject_id", "created_at", "attempts"],
     select(_REGISTRY.c.name, _SUBJECT, _AT, literal(0, type_=Integer())).where(
         _REGISTRY.c.enabled.is_(True),
-        # Unless an unclaimed, unparked row for this subject already waits there.
+        # Unless an unclaimed, unparked row for this subject already waits there
+        # to be pushed (a row awaiting an accepted request's outcome does not:
+        # the change came after that push).
         ~exists().where(
             _WAITING_ROW.c.destination == _REGISTRY.c.name,
             _WAITING_ROW.c.subject_id == _SUBJECT,
             _WAITING_ROW.c.claimed_by.is_(None),
             _WAITING_ROW.c.failed_at.is_(None),
+            _WAITING_ROW.c.request_id.is_(None),
         ),
     ),
 )
@@ -162,6 +165,9 @@ def enqueue_subjects(
 ) -> int:
     """Rows for many subjects of one destination (full reconcile); returns how many.
 
+    A subject whose row awaits an accepted request's outcome gets none: that row
+    is confirmed or pushed again by itself.
+
     PostgreSQL: one INSERT ... SELECT over the id array, each subject's waiting row
     looked up in the subject index. SQLite: look up, then insert, per chunk."""
     ids = list(subject_ids)
@@ -229,8 +235,9 @@ def claim(
     """Take up to `limit` due rows for this worker until the lease runs out.
 
     Skips rows another worker holds (lease not expired, or locked right now on
-    PostgreSQL) and rows whose subject is in flight for this destination, so
-    one subject's pushes to one destination never overlap.
+    PostgreSQL), rows awaiting an accepted request's outcome, and rows whose
+    subject is in flight for this destination (claimed, or awaiting such an
+    outcome), so one subject's pushes to one destination never overlap.
 
     Three statements, each cheap whatever the statistics say: the due
     rows in queue order (the queue index, locked with SKIP LOCKED), which of
@@ -245,6 +252,7 @@ def claim(
         .where(
             OutboxRow.destination == destination,
             OutboxRow.failed_at.is_(None),
+            OutboxRow.request_id.is_(None),
             or_(OutboxRow.available_at.is_(None), OutboxRow.available_at <= now),
             or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
         )
@@ -262,7 +270,10 @@ def claim(
                 select(OutboxRow.subject_id).where(
                     subjects,
                     OutboxRow.destination == destination,
-                    OutboxRow.claimed_until >= now,
+                    or_(
+                        OutboxRow.claimed_until >= now,
+                        (OutboxRow.request_id.is_not(None) & OutboxRow.failed_at.is_(None)),
+                    ),
                 )
             )
         )
@@ -281,6 +292,119 @@ def claim(
             )
         ]
     return sorted(rows, key=lambda row: row.id)
+
+
+@dataclass(frozen=True)
+class AwaitingRow:
+    """A row whose push the platform accepted and processes later."""
+
+    id: int
+    subject_id: int
+    attempts: int
+    request_id: str
+    operation: str
+    reason: str | None
+    requested_at: datetime
+
+
+def claim_awaiting(
+    session: Session,
+    destination: str,
+    worker: str,
+    now: datetime,
+    lease_seconds: float,
+    limit: int,
+) -> list[AwaitingRow]:
+    """Take up to `limit` rows whose accepted request is due for a status read,
+    for this worker until the lease runs out (so two workers never read and
+    settle the same request at once)."""
+    hold_liveness(session, worker)
+    due = session.scalars(
+        select(OutboxRow.id)
+        .where(
+            OutboxRow.destination == destination,
+            OutboxRow.failed_at.is_(None),
+            OutboxRow.request_id.is_not(None),
+            or_(OutboxRow.available_at.is_(None), OutboxRow.available_at <= now),
+            or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+        )
+        .order_by(OutboxRow.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    ).all()
+    rows: list[AwaitingRow] = []
+    until = now + timedelta(seconds=lease_seconds)
+    for ids in id_filters(session, OutboxRow.id, list(due)):
+        rows += [
+            AwaitingRow(*row)
+            for row in session.execute(
+                update(OutboxRow)
+                .where(ids)
+                .values(claimed_by=worker, claimed_until=until)
+                .returning(
+                    OutboxRow.id,
+                    OutboxRow.subject_id,
+                    OutboxRow.attempts,
+                    OutboxRow.request_id,
+                    OutboxRow.request_operation,
+                    OutboxRow.request_reason,
+                    OutboxRow.requested_at,
+                )
+                .execution_options(synchronize_session=False)
+            )
+        ]
+    return sorted(rows, key=lambda row: row.id)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """Rows of one subject whose push the platform accepted under `request_id`."""
+
+    row_ids: tuple[int, ...]
+    request_id: str
+    operation: str
+    reason: str | None
+
+
+def settle_accepted(
+    session: Session,
+    worker: str,
+    requested_at: datetime,
+    read_at: datetime,
+    accepted: Sequence[Accepted],
+) -> None:
+    """Keep accepted rows with the request to follow; its status is read from
+    `read_at` on. The rows stay until the request's final status."""
+    groups: dict[tuple[str, str, str | None], list[int]] = {}
+    for item in accepted:
+        groups.setdefault((item.request_id, item.operation, item.reason), []).extend(item.row_ids)
+    for (request_id, operation, reason), row_ids in groups.items():
+        for ids in id_filters(session, OutboxRow.id, sorted(row_ids)):
+            session.execute(
+                update(OutboxRow)
+                .where(ids, OutboxRow.claimed_by == worker)
+                .values(
+                    request_id=request_id,
+                    request_operation=operation,
+                    request_reason=reason,
+                    requested_at=requested_at,
+                    claimed_by=None,
+                    claimed_until=None,
+                    available_at=read_at,
+                )
+                .execution_options(synchronize_session=False)
+            )
+
+
+def read_again(session: Session, worker: str, row_ids: Sequence[int], at: datetime) -> None:
+    """The request is not final yet: release its rows until the next status read."""
+    for ids in id_filters(session, OutboxRow.id, sorted(row_ids)):
+        session.execute(
+            update(OutboxRow)
+            .where(ids, OutboxRow.claimed_by == worker)
+            .values(claimed_by=None, claimed_until=None, available_at=at)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def liveness_key(worker: str) -> int:
@@ -451,6 +575,15 @@ class FailureTally:
     paused_until: datetime | None = None
 
 
+# A failed row is pushed again: the request it followed, if any, is over.
+_NO_REQUEST: dict[str, Any] = {
+    "request_id": None,
+    "request_operation": None,
+    "request_reason": None,
+    "requested_at": None,
+}
+
+
 def settle_failed(
     session: Session,
     destination: str,
@@ -464,7 +597,8 @@ def settle_failed(
     """Release failed rows for a later attempt, or park them after too many.
 
     A 429 is not the rows' fault: it costs no attempt, the rows wait as long as
-    the platform asked, and the destination pauses for everyone.
+    the platform asked, and the destination pauses for everyone. Rows that
+    awaited an accepted request's outcome go back to being pushed.
     """
     tally = FailureTally()
     if not rows:
@@ -482,6 +616,7 @@ def settle_failed(
                     claimed_until=None,
                     available_at=until,
                     last_error=failure.message,
+                    **_NO_REQUEST,
                 )
                 .execution_options(synchronize_session=False)
             )
@@ -507,6 +642,7 @@ def settle_failed(
                 "claimed_by": None,
                 "claimed_until": None,
                 "last_error": failure.message,
+                **_NO_REQUEST,
             }
             if parked:
                 values["failed_at"] = now
@@ -528,6 +664,13 @@ def settle_failed(
         .values(last_error=failure.message, last_error_at=now)
     )
     return tally
+
+
+def pause(session: Session, destination: str, until: datetime) -> None:
+    """The platform asked us to wait (429): no call to it before `until`."""
+    session.execute(
+        update(Destination).where(Destination.name == destination).values(paused_until=until)
+    )
 
 
 def retry_parked(session: Session, destination: str | None = None) -> int:

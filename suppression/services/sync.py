@@ -5,9 +5,15 @@ One batch is three steps, and no network call happens inside a transaction:
 2. decide per subject, open the sealed address in memory, push (no transaction);
 3. record the platform's answer (commit).
 
-A row is deleted only when the platform confirmed. A pass drains every enabled
-destination until nothing is due, a destination pauses when it answered 429,
-and stops for this pass after a failure of a whole call.
+A row is deleted only when the platform confirmed. A platform that processes a
+push after answering (Google) answers it as accepted with a request id: the
+rows keep that id and stay until a status read of the request says it is final
+(success: confirmed; failure: retried or parked like any failure; still
+processing: read again after SYNC_STATUS_SECONDS). A pass first reads the
+status of the requests that are due, then drains every enabled destination
+until nothing is due, and ends with the connector's `end_pass` (the Ads API
+runs its jobs). A destination pauses when it answered 429, and stops for this
+pass after a failure of a whole call.
 """
 
 from __future__ import annotations
@@ -30,9 +36,12 @@ from suppression.connectors.base import (
     DestinationError,
     Failure,
     FailureKind,
+    FollowsRequests,
     Member,
     Operation,
     PushResult,
+    RequestState,
+    RequestStatus,
     redact,
 )
 from suppression.connectors.keap_pull import KeapStatusReader
@@ -68,6 +77,8 @@ class PassReport:
     claimed: int = 0
     suppressed: int = 0  # suppressions the platform confirmed
     restored: int = 0  # exclusion-list removals the platform confirmed
+    accepted: int = 0  # pushes the platform accepted and processes later (not confirmed)
+    processing: int = 0  # rows whose request was read and is not final yet
     not_found: int = 0  # the platform holds no such address
     unchanged: int = 0  # nothing to push: sendable, or already confirmed
     no_address: int = 0  # erased before it could be pushed
@@ -259,12 +270,160 @@ class DestinationSync:
             report.error = "not enabled"
             return report
         self._release_dead_claims(name)
+        if isinstance(connector, FollowsRequests):
+            self._follow_requests(name, connector, connector.batch_size, report)
         batches = 0
-        while self._batch(name, connector, report):
-            batches += 1
-            if max_batches is not None and batches >= max_batches:
-                break
+        try:
+            while self._batch(name, connector, report):
+                batches += 1
+                if max_batches is not None and batches >= max_batches:
+                    break
+        finally:
+            if isinstance(connector, FollowsRequests):
+                self._end_pass(name, connector, report)
         return report
+
+    # Requests the platform processes later ------------------------------------
+
+    def _end_pass(self, name: str, connector: FollowsRequests, report: PassReport) -> None:
+        try:
+            connector.end_pass()
+        except DestinationError as exc:
+            # The rows keep their request: the next status read sees it unfinished.
+            report.error = report.error or exc.message
+            logger.warning("destination %s: ending the pass failed: %s", name, exc.message)
+
+    def _follow_requests(
+        self, name: str, connector: FollowsRequests, limit: int, report: PassReport
+    ) -> None:
+        """Read the status of every accepted request that is due, and settle its
+        rows: confirmed when final and successful, failed (retry or park) when it
+        failed, left waiting when it is still processing. A status that cannot be
+        read leaves the rows waiting, except a permanent error (the platform does
+        not know the request): those are pushed again."""
+        sync = self.destinations.sync
+        while True:
+            claimed_at = self.clock()
+            with self.sessions() as session:
+                destination = session.get(Destination, name)
+                if destination is None or not destination.enabled:
+                    return
+                if destination.paused_until and destination.paused_until > claimed_at:
+                    report.paused_until = destination.paused_until
+                    return
+                rows = outbox.claim_awaiting(
+                    session, name, self.worker, claimed_at, sync.lease_seconds, limit
+                )
+                session.commit()
+            if not rows:
+                return
+            by_request: dict[str, list[outbox.AwaitingRow]] = {}
+            for row in rows:
+                by_request.setdefault(row.request_id, []).append(row)
+            statuses: dict[str, RequestStatus | DestinationError] = {}
+            unreadable: DestinationError | None = None
+            for request_id in by_request:
+                if unreadable is not None:  # an outage or a 429: read the rest later
+                    statuses[request_id] = unreadable
+                    continue
+                try:
+                    statuses[request_id] = connector.request_status(request_id)
+                except DestinationError as exc:
+                    statuses[request_id] = exc
+                    if exc.kind != FailureKind.PERMANENT:
+                        unreadable = exc
+            stop = self._settle_requests(name, by_request, statuses, report)
+            if stop or len(rows) < limit:
+                return
+
+    def _settle_requests(
+        self,
+        name: str,
+        by_request: Mapping[str, Sequence[outbox.AwaitingRow]],
+        statuses: Mapping[str, RequestStatus | DestinationError],
+        report: PassReport,
+    ) -> bool:
+        """Record what the status reads said; answers whether to stop reading
+        (the platform could not be read)."""
+        sync = self.destinations.sync
+        now = self.clock()
+        stop = False
+        with self.sessions() as session:
+            for request_id, rows in by_request.items():
+                status = statuses[request_id]
+                if isinstance(status, DestinationError) and status.kind != FailureKind.PERMANENT:
+                    stop = True
+                    report.error = status.message
+                    wait = status.retry_after or sync.status_seconds
+                    outbox.read_again(
+                        session, self.worker, [r.id for r in rows], now + timedelta(seconds=wait)
+                    )
+                    if status.kind == FailureKind.RATE_LIMITED:
+                        report.paused_until = now + timedelta(seconds=wait)
+                        outbox.pause(session, name, report.paused_until)
+                    continue
+                if isinstance(status, DestinationError):
+                    status = RequestStatus.failed(status.failure())
+                if status.state == RequestState.PROCESSING:
+                    outbox.read_again(
+                        session,
+                        self.worker,
+                        [r.id for r in rows],
+                        now + timedelta(seconds=sync.status_seconds),
+                    )
+                    report.processing += len(rows)
+                elif status.state == RequestState.FAILED:
+                    failure = status.failure or Failure(FailureKind.TRANSIENT, "request failed")
+                    claimed = [outbox.ClaimedRow(r.id, r.subject_id, r.attempts) for r in rows]
+                    tally = outbox.settle_failed(
+                        session, name, self.worker, now, claimed, failure, sync, self.rng
+                    )
+                    report.retrying += tally.retrying
+                    report.parked += tally.parked
+                    report.error = failure.message
+                    logger.warning(
+                        "destination %s: a request failed, %d rows retrying, %d parked: %s",
+                        name,
+                        tally.retrying,
+                        tally.parked,
+                        failure.message,
+                    )
+                else:
+                    self._settle_succeeded(session, name, rows, now, report)
+            session.commit()
+        return stop
+
+    def _settle_succeeded(
+        self,
+        session: Session,
+        name: str,
+        rows: Sequence[outbox.AwaitingRow],
+        now: datetime,
+        report: PassReport,
+    ) -> None:
+        by_read: dict[datetime, dict[int, list[outbox.AwaitingRow]]] = {}
+        for row in rows:
+            by_read.setdefault(row.requested_at, {}).setdefault(row.subject_id, []).append(row)
+        for requested_at, subjects in by_read.items():
+            done = []
+            for subject_id, subject_rows in subjects.items():
+                operation = subject_rows[0].operation
+                suppress = operation == Operation.SUPPRESS.value
+                done.append(
+                    outbox.Done(
+                        subject_id,
+                        tuple(r.id for r in subject_rows),
+                        suppressed=suppress,
+                        reason=subject_rows[0].reason if suppress else None,
+                        operation=operation,
+                        outcome=outbox.CONFIRMED,
+                    )
+                )
+                if suppress:
+                    report.suppressed += 1
+                else:
+                    report.restored += 1
+            outbox.settle_done(session, name, self.targets[name], requested_at, now, done)
 
     def _release_dead_claims(self, name: str) -> None:
         """On a worker's first drain (a restart after a kill), then every
@@ -414,6 +573,7 @@ class DestinationSync:
         report: PassReport,
     ) -> None:
         done = list(plan.done)
+        accepted: list[outbox.Accepted] = []
         failed: dict[Failure, list[outbox.ClaimedRow]] = {}
         for operation, members, result in plan.results:
             for member in members:
@@ -421,6 +581,11 @@ class DestinationSync:
                 suppress = operation == Operation.SUPPRESS
                 if member.key in result.failures:
                     failed.setdefault(result.failures[member.key], []).extend(plan.rows[member.key])
+                    continue
+                if member.key in result.accepted:
+                    reason = member.reason if suppress else None
+                    request_id = result.accepted[member.key]
+                    accepted.append(outbox.Accepted(ids, request_id, operation.value, reason))
                     continue
                 outcome = outbox.NOT_FOUND if member.key in result.not_found else outbox.CONFIRMED
                 done.append(
@@ -436,6 +601,8 @@ class DestinationSync:
         now = self.clock()
         with self.sessions() as session:
             outbox.settle_done(session, name, self.targets[name], claimed_at, now, done)
+            read_at = now + timedelta(seconds=self.destinations.sync.status_seconds)
+            outbox.settle_accepted(session, self.worker, claimed_at, read_at, accepted)
             for failure, rows in failed.items():
                 tally = outbox.settle_failed(
                     session, name, self.worker, now, rows, failure, self.destinations.sync, self.rng
@@ -444,6 +611,7 @@ class DestinationSync:
                 report.parked += tally.parked
                 report.paused_until = tally.paused_until or report.paused_until
             session.commit()
+        report.accepted += len(accepted)
         for item in done:
             if item.outcome == outbox.NO_ADDRESS:
                 report.no_address += 1

@@ -141,3 +141,27 @@ def outbox_rows(sessions) -> Callable[..., int]:
             return int(session.scalar(query) or 0)
 
     return count
+
+
+@pytest.fixture
+def until_processed(sessions, settings, clock) -> Callable[..., list]:
+    """Google processes a removal after accepting it: run passes of `worker`,
+    SYNC_STATUS_SECONDS apart, until no accepted request awaits its final
+    status (at most `passes`); answers every pass's reports."""
+
+    def run(worker: DestinationSync, passes: int = 5) -> list:
+        reports = []
+        for _ in range(passes):
+            with sessions() as session:
+                awaiting = session.scalar(
+                    select(func.count())
+                    .select_from(OutboxRow)
+                    .where(OutboxRow.request_id.is_not(None))
+                )
+            if not awaiting:
+                return reports
+            clock.advance(seconds=settings.destinations.sync.status_seconds)
+            reports.append(worker.run_pass())
+        raise AssertionError(f"requests still processing after {passes} passes")
+
+    return run

@@ -14,6 +14,7 @@ from suppression.connectors.base import (
     Operation,
     PermanentError,
     RateLimited,
+    RequestState,
     TransientError,
     redact,
 )
@@ -202,13 +203,18 @@ def test_google_data_manager_removes_hex_hashes_with_its_own_normalisation(conne
     result = connect("google", GOOGLE_LOGIN_ACCOUNT_ID="987-654-3210").push(
         Operation.SUPPRESS, [JANE, BOB]
     )
-    assert result.confirmed == {1, 2}
     (call,) = fakes.google.requests
+    (request_id,) = fakes.google.accepted
+    assert result.accepted == {1: f"datamanager:{request_id}", 2: f"datamanager:{request_id}"}
+    assert result.confirmed == set()  # accepted is not done: Google processes it later
     assert call.path == "/v1/audienceMembers:remove"
     assert call.headers["Authorization"] == f"Bearer {fakes.google.access_token}"
     assert call.body["encoding"] == "HEX"
     (destination,) = call.body["destinations"]
-    assert destination["operatingAccount"] == {"product": "GOOGLE_ADS", "accountId": "1234567890"}
+    assert destination["operatingAccount"] == {
+        "accountType": "GOOGLE_ADS",
+        "accountId": "1234567890",
+    }
     assert destination["loginAccount"]["accountId"] == "9876543210"
     assert destination["productDestinationId"] == "5550001"
     sent = {
@@ -221,8 +227,12 @@ def test_google_sends_at_most_ten_destinations_a_request(connect, fakes):
     lists = [str(5550001 + n) for n in range(12)]
     fakes.google.user_lists.update(lists)
     fakes.google.removed.update({u: set() for u in lists})
-    connect("google", GOOGLE_USER_LIST_IDS=",".join(lists)).push(Operation.SUPPRESS, [BOB])
+    connector = connect("google", GOOGLE_USER_LIST_IDS=",".join(lists))
+    result = connector.push(Operation.SUPPRESS, [BOB])
     assert [len(c.body["destinations"]) for c in fakes.google.requests] == [10, 2]
+    assert result.accepted[2] == "datamanager:" + ",".join(fakes.google.accepted)
+    assert connector.request_status(result.accepted[2]).state == RequestState.PROCESSING
+    assert connector.request_status(result.accepted[2]).state == RequestState.SUCCEEDED
     assert all(fakes.google.removed[u] == {sha("bob@example.com")} for u in lists)
 
 
@@ -235,9 +245,9 @@ def test_google_resource_exhausted_is_a_rate_limit_with_its_retry_delay(connect,
 
 def test_google_ads_api_fallback_runs_a_remove_job_per_user_list(connect, fakes):
     fakes.google.reject_hashes.add(sha("bob@example.com"))
-    result = connect("google", GOOGLE_API="ads_api", GOOGLE_LOGIN_ACCOUNT_ID="999").push(
-        Operation.SUPPRESS, [JANE, BOB]
-    )
+    connector = connect("google", GOOGLE_API="ads_api", GOOGLE_LOGIN_ACCOUNT_ID="999")
+    result = connector.push(Operation.SUPPRESS, [JANE, BOB])
+    connector.end_pass()
     paths = [c.path for c in fakes.google.requests]
     assert paths == [
         "/v26/customers/1234567890/offlineUserDataJobs:create",
@@ -248,9 +258,12 @@ def test_google_ads_api_fallback_runs_a_remove_job_per_user_list(connect, fakes)
     assert add.headers["Developer-Token"] == fakes.google.developer_token
     assert add.headers["Login-Customer-Id"] == "999"
     assert add.body["enablePartialFailure"] is True
-    assert result.confirmed == {1}  # the Ads API path does not apply the gmail rule
-    assert fakes.google.removed["5550001"] == {sha("jane.doe+news@gmail.com")}
+    assert result.accepted == {1: "ads:1"}  # the Ads API path does not apply the gmail rule
     assert result.failures[2].kind == FailureKind.PERMANENT
+    assert fakes.google.removed["5550001"] == set()  # the job runs, then finishes
+    assert connector.request_status("ads:1").state == RequestState.PROCESSING
+    assert connector.request_status("ads:1").state == RequestState.SUCCEEDED
+    assert fakes.google.removed["5550001"] == {sha("jane.doe+news@gmail.com")}
 
 
 # LinkedIn --------------------------------------------------------------------

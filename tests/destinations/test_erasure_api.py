@@ -6,7 +6,7 @@ from suppression.models import ConsentEvent, Subject
 
 
 def test_erasure_is_pending_until_every_destination_confirmed(
-    client, admin, sender, staff, worker, record, sessions, fakes
+    client, admin, sender, staff, worker, record, sessions, fakes, until_processed
 ):
     subject_id = record("leave.me@example.com", status="opted_in")
     worker.run_pass()
@@ -28,6 +28,9 @@ def test_erasure_is_pending_until_every_destination_confirmed(
     assert {d["destination"] for d in export["destinations"]} >= {"keap", "meta"}
     worker.run_pass()
     with sessions() as session:
+        assert session.get(Subject, subject_id).erasure_status == "pending"  # Google processing
+    until_processed(worker)
+    with sessions() as session:
         subject = session.get(Subject, subject_id)
         assert subject.erasure_status == "done"
         assert subject.email_sealed is None
@@ -35,7 +38,7 @@ def test_erasure_is_pending_until_every_destination_confirmed(
 
 
 def test_writes_during_a_pending_erasure_keep_no_personal_field(
-    client, admin, sender, worker, record, sessions
+    client, admin, sender, worker, record, sessions, until_processed
 ):
     subject_id = record("leave.me@example.com", status="opted_in", country="US")
     worker.run_pass()
@@ -67,6 +70,7 @@ def test_writes_during_a_pending_erasure_keep_no_personal_field(
             )
             assert personal == (None,) * 5, event.action
     worker.run_pass()
+    until_processed(worker)
     with sessions() as session:
         subject = session.get(Subject, subject_id)
         assert (subject.erasure_status, subject.country, subject.email_sealed) == (
