@@ -92,9 +92,9 @@ def sync(ctx: click.Context, loop: bool, full: bool, names: tuple[str, ...]) -> 
     log_warnings(settings.destinations)
     disabled = [n for n in names if not settings.destinations.is_enabled(n)]
     if disabled:
-        raise click.ClickException(f"not enabled: {', '.join(disabled)} (see the README)")
+        raise click.ClickException(f"not enabled: {', '.join(disabled)} (see docs/destinations.md)")
     if not settings.destinations.enabled:
-        click.echo("no destination is enabled; see the README's Destinations section")
+        click.echo("no destination is enabled; see docs/destinations.md")
     with _sessions(settings) as sessions:
         vault = database.vault_for(settings)
         chores = []

@@ -140,7 +140,7 @@ class DestinationSyncNow(MethodView):
                 {"name": [f"Must be one of: {', '.join(DESTINATION_NAMES)}."]},
             )
         if not settings.destinations.is_enabled(name):
-            raise Conflict(f"destination {name!r} is not enabled; see the README's Destinations")
+            raise Conflict(f"destination {name!r} is not enabled; see docs/destinations.md")
         state = runtime.runtime()
         worker = DestinationSync(state.sessions, state.vault, settings, clock=state.clock)
         try:

@@ -97,7 +97,7 @@ def test_a_minted_token_reads_back_as_its_claims(
 def test_a_token_is_url_safe_and_short(tokens):
     token = mint(tokens, campaign=None)
     assert set(token) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
-    # The figure the README and the module docstring give: 66 characters without a
+    # The figure docs/api.md and the module docstring give: 66 characters without a
     # campaign, 92 with a 20-character one.
     assert len(token) == 66
     assert len(tokens.mint(ADDRESS, "email_marketing", "2026-11-black-friday", NOW)) == 92
