@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from legacy_tokens import legacy_unsubscribe_token
+from seeding import fold_one_clicks
 from smtp_server import smtp_server
 from sqlalchemy import func, select
 
@@ -160,6 +161,7 @@ def test_a_token_minted_before_kinds_still_opts_out_and_nothing_else(
     assert save(client, f"/preferences/{token}", receive=BOTH).status_code == 400
     assert events(session) == []
     assert client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    fold_one_clicks(app)
     [event] = events(session)
     assert (event.action, event.purpose, event.source) == ("opted_out", "all", "one_click")
     assert "link_minted_by" not in evidence(app, event)

@@ -31,7 +31,7 @@ from suppression.services.intake import accept_one_click, fold_intake, pending_o
 from suppression.services.sync import DestinationSync
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
-BACKGROUND = LinkSettings(page_rate_limit="100000 per minute", one_click_fold="background")
+BACKGROUND = LinkSettings(page_rate_limit="100000 per minute")  # folds in the background
 
 
 @pytest.fixture
@@ -273,13 +273,9 @@ def test_checks_count_a_pending_one_click_at_once(runtime_state, client, sender,
     accept(runtime_state, clock, "jane@example.com", "email_marketing")
     accept(runtime_state, clock, "everything@example.com")
     accept(runtime_state, clock, "ads-only@example.com", "ad_audiences")
-    settings = runtime_state.settings
-    for name, value in (
-        ("check_processes", helpers),
-        ("check_parallel_min", 2),
-        ("check_chunk_size", 4),
-    ):
-        object.__setattr__(settings, name, value)
+    runtime_state.settings = replace(
+        runtime_state.settings, check_processes=helpers, check_parallel_min=2, check_chunk_size=4
+    )
     addresses = ["Jane@Example.com", "everything@example.com", "ads-only@example.com"] * 3
     response = client.post(
         "/v1/checks?detail=all",
