@@ -9,11 +9,12 @@ import base64
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from urllib.parse import urlsplit
 
 import pytest
 from legacy_tokens import legacy_unsubscribe_token
-from seeding import fold_one_clicks
+from seeding import fold_one_clicks, record
 from smtp_server import smtp_server
 from sqlalchemy import func, select
 
@@ -111,9 +112,7 @@ def key_text(key: bytes) -> str:
     return base64.urlsafe_b64encode(key).decode().rstrip("=")
 
 
-def opt_out(client, sender, email):
-    body = {"email": email, "purpose": "all", "status": "opted_out", "source": "email_request"}
-    assert client.post("/v1/consents", json=body, headers=sender).status_code == 201
+opt_out = partial(record, purpose="all", source="email_request")
 
 
 # -- the unsubscribe token only opts out -------------------------------------------
