@@ -159,6 +159,7 @@ def test_behind_the_proxy_api_evidence_and_the_access_log_name_the_client(behind
     assert (entry.reason, entry.ip) == ("ticket 7", BOB)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("hops", "logged"), [(1, JANE), (0, "127.0.0.1")])
 def test_behind_the_proxy_gunicorns_access_log_names_the_client(
     database_url, key_env, tmp_path, hops, logged

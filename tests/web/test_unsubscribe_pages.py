@@ -295,6 +295,7 @@ def test_a_link_still_works_after_180_days(client, sender, clock):
     assert client.post(path_of(link["url"]), data=ONE_CLICK).status_code == 200
 
 
+@pytest.mark.slow
 def test_gmail_style_one_click_unsubscribes_and_a_scanner_changes_nothing(
     app, client, sender, session
 ):
