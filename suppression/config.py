@@ -60,10 +60,9 @@ class LinkSettings:
     # How accepted one-click unsubscribes are folded into the event chain
     # (services/intake.py): "background", by a thread of each web process and by
     # the sync worker, so the request commits one row and answers; or "inline",
-    # in the request right after that commit. ONE_CLICK_FOLD sets it for every
-    # process configured from the environment (default background); settings
-    # built in code (the tests, an embedding) fold inline unless told otherwise.
-    one_click_fold: str = "inline"
+    # in the request right after that commit. ONE_CLICK_FOLD sets it; settings
+    # built in code (the tests, an embedding) fold as a configured process does.
+    one_click_fold: str = "background"
 
 
 ONE_CLICK_FOLDS = ("background", "inline")
@@ -414,7 +413,7 @@ def links_from_env(env: Mapping[str, str], production: bool = False) -> LinkSett
                 env.get("UNSUBSCRIBE_ALARM_WINDOW_MINUTES", defaults.alarm_window_minutes)
             ),
             notice_version=env.get("PREFERENCE_NOTICE_VERSION", defaults.notice_version),
-            one_click_fold=env.get("ONE_CLICK_FOLD", "background"),
+            one_click_fold=env.get("ONE_CLICK_FOLD", defaults.one_click_fold),
         )
         for limit in (links.page_rate_limit, links.one_click_rate_limit):
             parse_many(limit)

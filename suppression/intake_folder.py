@@ -92,6 +92,7 @@ class BackgroundFolder:
         self.wake = threading.Event()
         self.stopped = threading.Event()
         self._pid: int | None = None
+        self._thread: threading.Thread | None = None
         self._start = threading.Lock()
 
     def accepted(self) -> None:
@@ -105,13 +106,18 @@ class BackgroundFolder:
                     self.wake = threading.Event()
                     thread = threading.Thread(target=self._run, name="intake-folder", daemon=True)
                     thread.start()
+                    self._thread = thread
                     self._pid = os.getpid()
         self.wake.set()
 
-    def stop(self) -> None:
-        """End the thread after its current batch (an app torn down in a test)."""
+    def stop(self, wait: float = 30.0) -> None:
+        """End the thread after its current batch and wait for it (an app torn
+        down in a test: no fold may run on after its tables are emptied)."""
         self.stopped.set()
         self.wake.set()
+        thread = self._thread
+        if thread is not None and self._pid == os.getpid():
+            thread.join(wait)
 
     def _run(self) -> None:
         wake = self.wake

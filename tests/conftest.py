@@ -17,15 +17,15 @@ from pathlib import Path
 
 import pytest
 from log_guard import AddressLogGuard
+from seeding import api_key
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from suppression import create_app, database
+from suppression import create_app, database, intake_folder
 from suppression.config import Keys, Settings, normalise_database_url, policy_from_env
 from suppression.db import Base
 from suppression.domain.sealing import AddressSealer
 from suppression.domain.vault import AddressVault
-from suppression.services.api_keys import create_api_key
 
 TEST_KEYS = Keys(
     secret_key="test-secret-key-that-is-long-enough-for-flask",
@@ -140,8 +140,10 @@ def app(settings: Settings, clock: Clock, engine: Engine):
 
 
 def dispose(application) -> None:
-    """Close an app's pooled connections: its engine's and (PostgreSQL) the
+    """Stop an app's folding thread (the next test empties the tables it folds
+    into), then close its pooled connections: its engine's and (PostgreSQL) the
     one-click intake's own."""
+    application.extensions[intake_folder.EXTENSION].stop()
     application.extensions["suppression"].engine.dispose()
     intake = application.extensions.get("suppression.intake_engine")
     if intake is not None:
@@ -166,13 +168,9 @@ def vault() -> AddressVault:
 
 
 @pytest.fixture
-def make_key(app, clock):
+def make_key(app):
     def create(role: str, name: str | None = None) -> dict[str, str]:
-        session = app.extensions["suppression"].sessions()
-        _key, secret = create_api_key(session, name or f"{role}-key", role, clock())
-        session.commit()
-        session.close()
-        return {"Authorization": f"Bearer {secret}"}
+        return api_key(app, role, name)
 
     return create
 
@@ -262,11 +260,7 @@ def sender_for(engine, clock):
         _empty_tables(engine)
         application = create_app(settings, clock=clock)
         made.append(application)
-        session = application.extensions["suppression"].sessions()
-        _key, secret = create_api_key(session, "sender-key", "sender", clock())
-        session.commit()
-        session.close()
-        return application.test_client(), {"Authorization": f"Bearer {secret}"}
+        return application.test_client(), api_key(application, "sender")
 
     yield build
     for application in made:

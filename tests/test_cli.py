@@ -201,6 +201,7 @@ def test_gunicorn_does_not_serve_a_weak_production_configuration(tmp_path):
     assert "REDIS_URL must name the Redis server" in output
 
 
+@pytest.mark.slow
 def test_a_good_production_configuration_serves_with_its_metrics_token(tmp_path):
     """The whole start: migrate, then gunicorn builds the app from a production
     environment and answers on a real socket; /metrics wants METRICS_TOKEN."""

@@ -65,6 +65,7 @@ def printed_config(**environ: str) -> dict[str, str]:
     return dict(re.findall(r"^(\w+)\s+= (.*)$", done.stdout, re.MULTILINE))
 
 
+@pytest.mark.slow
 def test_the_procfile_web_line_runs_the_slow_client_worker_with_its_defaults():
     config = printed_config()
     assert config["worker_class"] == "suppression.serving.SlowClientWorker"
@@ -76,6 +77,7 @@ def test_the_procfile_web_line_runs_the_slow_client_worker_with_its_defaults():
     assert config["control_socket_disable"] == "True"
 
 
+@pytest.mark.slow
 def test_the_environment_sets_each_value():
     config = printed_config(
         PORT="9123",
@@ -110,6 +112,7 @@ def healthz_answered(base: str) -> float:
     return float(found.group(1))
 
 
+@pytest.mark.slow
 def test_the_procfile_web_line_serves_with_metrics_added_up_over_its_workers(
     database_url, key_env, admin, tmp_path
 ):

@@ -4,22 +4,13 @@ that fails."""
 
 import hashlib
 from concurrent.futures import Future
+from dataclasses import replace
 
+from seeding import api_key, block, record
 from sqlalchemy import create_engine
 
 from suppression import check_helpers
 from suppression.check_helpers import Connect, HelperPool
-
-
-def record(client, headers, email, status="opted_out", purpose="email_marketing", **extra):
-    body = {"email": email, "purpose": purpose, "status": status, "source": "test", **extra}
-    response = client.post("/v1/consents", json=body, headers=headers)
-    assert response.status_code == 201, response.get_json()
-
-
-def block(client, headers, email, kind):
-    response = client.post("/v1/blocks", json={"email": email, "kind": kind}, headers=headers)
-    assert response.status_code == 201, response.get_json()
 
 
 def sha(address: str) -> str:
@@ -27,13 +18,12 @@ def sha(address: str) -> str:
 
 
 def with_helpers(settings, processes=2, parallel_min=5, chunk_size=11):
-    for name, value in (
-        ("check_processes", processes),
-        ("check_parallel_min", parallel_min),
-        ("check_chunk_size", chunk_size),
-    ):
-        object.__setattr__(settings, name, value)
-    return settings
+    return replace(
+        settings,
+        check_processes=processes,
+        check_parallel_min=parallel_min,
+        check_chunk_size=chunk_size,
+    )
 
 
 def seed(client, headers, admin_headers):
@@ -98,25 +88,15 @@ def csv_answers(client, headers, addresses):
     return response.get_data(as_text=True)
 
 
-def test_helpers_answer_exactly_as_the_worker_does(make_settings, sender_for, clock, caplog):
-    from suppression.services.api_keys import create_api_key
-
+def test_helpers_answer_exactly_as_the_worker_does(make_settings, sender_for, caplog):
     client, headers = sender_for(with_helpers(make_settings(), processes=0))
-    session = client.application.extensions["suppression"].sessions()
-    _key, secret = create_api_key(session, "admin-key", "admin", clock())
-    session.commit()
-    session.close()
-    addresses = seed(client, headers, {"Authorization": f"Bearer {secret}"})
+    addresses = seed(client, headers, api_key(client.application, "admin"))
     alone = answers(client, headers, addresses)
     alone_csv = csv_answers(client, headers, addresses)
 
     # Same store (sender_for empties the tables, so seed again), now with helpers.
     helped_client, helped_headers = sender_for(with_helpers(make_settings(), processes=2))
-    session = helped_client.application.extensions["suppression"].sessions()
-    _key, secret = create_api_key(session, "admin-key", "admin", clock())
-    session.commit()
-    session.close()
-    seed(helped_client, helped_headers, {"Authorization": f"Bearer {secret}"})
+    seed(helped_client, helped_headers, api_key(helped_client.application, "admin"))
     pool = check_helpers.pool(2)
     calls = []
     submit = pool.submit

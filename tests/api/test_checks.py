@@ -1,4 +1,7 @@
+from dataclasses import replace
+
 import pytest
+from seeding import block, record
 from sqlalchemy import func, select
 
 from suppression.models import ConsentEvent, Subject
@@ -9,17 +12,6 @@ DONE_WHEN_LIST = [
     "bob@example.com",
     {"email": "li@example.com", "country": "CA"},
 ]
-
-
-def record(client, headers, email, status="opted_out", purpose="email_marketing", **extra):
-    body = {"email": email, "purpose": purpose, "status": status, "source": "test", **extra}
-    response = client.post("/v1/consents", json=body, headers=headers)
-    assert response.status_code == 201, response.get_json()
-
-
-def block(client, headers, email, kind):
-    response = client.post("/v1/blocks", json={"email": email, "kind": kind}, headers=headers)
-    assert response.status_code == 201, response.get_json()
 
 
 def results(client, headers, addresses, purpose="email_marketing"):
@@ -123,8 +115,7 @@ def test_a_later_purpose_is_applied_to_a_list_spooled_in_several_blocks(
 ):
     monkeypatch.setattr("suppression.api.check_lists.SPOOLED_ENTRIES", 3)
     monkeypatch.setattr("suppression.api.checks.ANSWER_CHUNK", 4)
-    settings = make_settings()
-    object.__setattr__(settings, "check_chunk_size", 5)
+    settings = replace(make_settings(), check_chunk_size=5)
     client, headers = sender_for(settings)
     record(client, headers, "user4@example.com", purpose="ad_audiences")
     addresses = [f"user{i}@example.com" for i in range(11)]
@@ -341,8 +332,7 @@ def test_a_check_stores_nothing_about_the_addresses(client, sender, session):
 
 
 def test_a_list_larger_than_one_chunk_keeps_order_and_answers(make_settings, sender_for):
-    settings = make_settings()
-    object.__setattr__(settings, "check_chunk_size", 7)
+    settings = replace(make_settings(), check_chunk_size=7)
     client, headers = sender_for(settings)
     for i in range(0, 30, 3):
         record(client, headers, f"user{i}@example.com")

@@ -1,17 +1,14 @@
 """POST /v1/subjects/lookup and GET /v1/access-log: one address's whole story,
 and the record of who looked."""
 
+from functools import partial
+
+from seeding import record
 from sqlalchemy import func, select
 
 from suppression.models import AccessLogEntry, Subject
 
-
-def consent(client, headers, **fields):
-    body = {"purpose": "email_marketing", "status": "opted_out", "source": "signup_form"}
-    body.update(fields)
-    response = client.post("/v1/consents", json=body, headers=headers)
-    assert response.status_code == 201, response.get_json()
-    return response
+consent = partial(record, source="signup_form")
 
 
 def lookup(client, headers, email, **fields):

@@ -109,6 +109,7 @@ def test_a_batch_answers_in_input_order_with_per_recipient_purpose_and_campaign(
     assert [c.campaign for c in claims] == ["batch-default", "batch-default", "other", None]
 
 
+@pytest.mark.slow
 def test_a_batch_of_100000_recipients_is_answered_in_one_call(client, sender, claims_of):
     recipients = [{"email": f"user{i}@example.com"} for i in range(100_000)]
     response = links(client, sender, {"campaign": "big", "recipients": recipients})

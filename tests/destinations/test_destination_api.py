@@ -1,6 +1,7 @@
 """GET /v1/destinations and POST /v1/destinations/<name>/sync (admin)."""
 
 import pytest
+from seeding import api_key
 
 NAMES = ["keap", "meta", "google", "linkedin", "microsoft"]
 
@@ -73,24 +74,16 @@ def test_sync_now_refuses_a_destination_that_is_not_enabled(
 
     from suppression import create_app
     from suppression.connectors.settings import destinations_from_env
-    from suppression.services.api_keys import create_api_key
 
     settings = replace(
         make_settings(),
         destinations=destinations_from_env({**destination_env, "GOOGLE_ENABLED": "false"}),
     )
     app = create_app(settings, clock=clock)
-    session = app.extensions["suppression"].sessions()
-    _key, secret = create_api_key(session, "admin-2", "admin", clock())
-    session.commit()
-    session.close()
+    admin = api_key(app, "admin", "admin-2")
     try:
-        response = app.test_client().post(
-            "/v1/destinations/google/sync", headers={"Authorization": f"Bearer {secret}"}
-        )
-        listing = app.test_client().get(
-            "/v1/destinations", headers={"Authorization": f"Bearer {secret}"}
-        )
+        response = app.test_client().post("/v1/destinations/google/sync", headers=admin)
+        listing = app.test_client().get("/v1/destinations", headers=admin)
     finally:
         app.extensions["suppression"].engine.dispose()
     assert response.status_code == 409

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 from click.testing import CliRunner
+from seeding import api_key
 from sqlalchemy import select
 
 from suppression.cli import main
@@ -15,7 +16,6 @@ from suppression.domain.sealing import AddressSealer
 from suppression.domain.vault import AddressVault
 from suppression.models import ConsentEvent, OneClickIntake, OptInRequest, Subject
 from suppression.models.destinations import Destination
-from suppression.services.api_keys import create_api_key
 from suppression.services.audit import verify_chain
 from suppression.services.consents import EventContext
 from suppression.services.intake import accept_one_click
@@ -122,11 +122,8 @@ def test_reseal_moves_everything_to_the_newest_key_and_the_old_one_can_go(
     # The service restarted with key 1 dropped shows the evidence opened.
     restarted = app_on_same_database(rotated).test_client()
     admin_body = {"email": "jane@example.com", "reason": "after rotation"}
-    _key, secret = create_api_key(session, "rotation-admin", "admin", clock())
-    session.commit()
-    document = restarted.post(
-        "/v1/subjects/export", json=admin_body, headers={"Authorization": f"Bearer {secret}"}
-    ).get_json()
+    admin = api_key(app, "admin", "rotation-admin")
+    document = restarted.post("/v1/subjects/export", json=admin_body, headers=admin).get_json()
     [event] = [e for e in document["events"] if e["action"] == "opted_out"]
     assert event["evidence"] == {"reply": "From: jane@example.com, please stop"}
     # A second run finds nothing left to do.

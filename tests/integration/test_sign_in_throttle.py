@@ -59,12 +59,14 @@ def test_five_failures_from_one_address_pause_that_account_there_only(session, c
     assert attempt(session, clock, ATTACKER).user is not None
 
 
+@pytest.mark.slow
 def test_failures_spread_over_addresses_pause_nobody_below_the_account_limit(session, clock, alice):
     for n in range(30):
         assert attempt(session, clock, f"203.0.113.{n}", "a guess").paused is None
     assert attempt(session, clock, ALICE).user is not None
 
 
+@pytest.mark.slow
 def test_twenty_failures_from_one_address_pause_every_account_from_there(session, clock, alice):
     for n in range(20):
         attempt(session, clock, ATTACKER, "a guess", username=f"guess{n}")
@@ -115,6 +117,7 @@ def test_the_real_users_sign_in_does_not_wipe_the_count_of_an_attack_elsewhere(
     assert attempt(session, clock, ALICE).paused == Pause.ACCOUNT
 
 
+@pytest.mark.slow
 def test_a_successful_sign_in_clears_the_accounts_failures_from_that_address(session, clock, alice):
     for _ in range(4):
         attempt(session, clock, ALICE, "a typo")

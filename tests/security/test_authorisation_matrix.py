@@ -10,11 +10,12 @@ import hashlib
 import re
 
 import pytest
+from seeding import api_key
 from sqlalchemy import func, select
 
 from suppression.db import Base
 from suppression.models import ConsentEvent, Subject
-from suppression.services.api_keys import create_api_key, revoke_api_key
+from suppression.services.api_keys import revoke_api_key
 from suppression.services.staff import create_staff_user
 
 ALLOWED, UNAUTHENTICATED, FORBIDDEN = "allowed", "401", "403"
@@ -421,11 +422,7 @@ def test_with_soft_opt_in_on_a_senders_purchase_still_undoes_no_protection(
     """A purchase is the lawful basis of soft opt-in where it is enabled: it makes
     a new Canadian customer sendable, and no protected one."""
     client, sender = sender_for(make_settings(SOFT_OPT_IN_COUNTRIES="CA"))
-    session = client.application.extensions["suppression"].sessions()
-    _key, secret = create_api_key(session, "matrix-admin", "admin", clock())
-    session.commit()
-    session.close()
-    admin = {"Authorization": f"Bearer {secret}"}
+    admin = api_key(client.application, "admin", "matrix-admin")
     digest = hashlib.sha256(b"hashed@example.ca").hexdigest()
     rows = f"email_sha256\n{digest}\n"
     client.post("/v1/imports", data=rows, content_type="text/csv", headers=admin)

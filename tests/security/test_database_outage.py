@@ -26,13 +26,13 @@ from urllib.parse import urlsplit
 
 import pytest
 from flask import Flask
+from seeding import api_key
 from sqlalchemy import make_url
 from tcp_proxy import TcpProxy
 from werkzeug.serving import make_server
 
 from suppression import create_app, database, intake_folder
 from suppression.config import LinkSettings, Settings
-from suppression.services.api_keys import create_api_key
 from suppression.services.staff import create_staff_user
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
@@ -108,14 +108,6 @@ def outage(app, engine, database_url, make_settings, tmp_path: Path) -> Iterator
         intake = application.extensions.get("suppression.intake_engine")
         if intake is not None:
             intake.dispose()
-
-
-def api_key(application: Flask, role: str) -> dict[str, str]:
-    session = application.extensions["suppression"].sessions()
-    _key, secret = create_api_key(session, f"{role}-outage", role, application_now(application))
-    session.commit()
-    session.close()
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def application_now(application: Flask):

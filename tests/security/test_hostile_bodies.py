@@ -665,6 +665,7 @@ def test_a_json_body_of_a_million_tiny_values_is_413_before_it_is_parsed(
     assert table_counts(session) == before
 
 
+@pytest.mark.slow
 def test_a_batch_of_ten_thousand_events_is_within_the_value_budget(client, sender):
     events = [{"email": f"u{i}@example.com", "kind": "hard_bounce"} for i in range(10_000)]
     response = client.post("/v1/blocks", json={"events": events}, headers=sender)

@@ -152,6 +152,7 @@ def _described(exc: BaseException) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_every_operation_answers_as_documented_without_server_errors(app, admin, clock, mode):
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
@@ -160,6 +161,7 @@ def test_every_operation_answers_as_documented_without_server_errors(app, admin,
     assert not failures, "\n\n".join(failures)
 
 
+@pytest.mark.slow
 def test_every_undeclared_method_answers_405_with_allow(app, admin):
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
     sent: set[tuple[str, str]] = set()

@@ -102,6 +102,7 @@ def trickle(port: int, stop: threading.Event, record: dict[str, float | bytes]) 
             return
 
 
+@pytest.mark.slow
 def test_half_sent_requests_neither_stop_the_service_nor_outlast_the_header_timeout(
     server_env, sender, tmp_path
 ):
@@ -182,6 +183,7 @@ def test_half_sent_requests_neither_stop_the_service_nor_outlast_the_header_time
     assert find_addresses(output) == []
 
 
+@pytest.mark.slow
 def test_a_stalled_body_is_answered_408_after_the_io_timeout_and_frees_its_thread(
     server_env, sender, tmp_path
 ):
@@ -224,6 +226,7 @@ def read_answers(sock: socket.socket, count: int) -> list[bytes]:
     return found
 
 
+@pytest.mark.slow
 def test_kept_alive_pipelined_and_split_requests_are_answered_and_oversized_heads_refused(
     server_env, tmp_path
 ):
@@ -253,6 +256,7 @@ def test_kept_alive_pipelined_and_split_requests_are_answered_and_oversized_head
             assert sock.recv(4096).startswith(b"HTTP/1.1 400 ")
 
 
+@pytest.mark.slow
 def test_a_client_that_stops_reading_its_answer_is_dropped_after_the_io_timeout(
     server_env, sender, tmp_path
 ):

@@ -21,7 +21,7 @@ KEY = fixed_key("token 3")
 def test_production_reads_every_token_key_and_mints_with_the_highest():
     settings = Settings.from_env(PRODUCTION)
     assert set(settings.keys.token_keys) == {1, 2}
-    # Every default, except that a configured process folds one-clicks in the background.
+    # Every default: one-clicks folded in the background.
     assert settings.links == LinkSettings(one_click_fold="background")
 
 

@@ -22,12 +22,12 @@ from urllib.parse import urlsplit
 
 import pytest
 from reverse_proxy import Client, reverse_proxy
+from seeding import api_key, fold_one_clicks
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
 from suppression.config import LinkSettings
 from suppression.models import AccessLogEntry, ConsentEvent
-from suppression.services.api_keys import create_api_key
 from suppression.services.staff import create_staff_user
 
 PASSWORD = "correct horse battery staple"
@@ -129,6 +129,7 @@ def test_behind_the_proxy_evidence_and_the_request_log_name_the_client(behind_pr
     path = unsubscribe_path(jane, sender, "jane.doe@example.com")
     with caplog.at_level(logging.INFO, logger="werkzeug"):
         assert jane.post(path, form=ONE_CLICK).status == 200
+    fold_one_clicks(app)
     with app.extensions["suppression"].sessions() as session:
         [event] = session.scalars(select(ConsentEvent)).all()
     assert (event.source, event.ip) == ("one_click", JANE)
@@ -136,13 +137,10 @@ def test_behind_the_proxy_evidence_and_the_request_log_name_the_client(behind_pr
     assert any(line.startswith(f"{JANE} - - ") and "POST /u/" in line for line in lines), lines
 
 
-def test_behind_the_proxy_api_evidence_and_the_access_log_name_the_client(behind_proxy, clock):
+def test_behind_the_proxy_api_evidence_and_the_access_log_name_the_client(behind_proxy):
     app, _sender, proxy = behind_proxy(hops=1)
-    with app.extensions["suppression"].sessions() as session:
-        _key, secret = create_api_key(session, "desk", "staff", clock())
-        session.commit()
+    desk = api_key(app, "staff", "desk")
     bob = proxy.client(BOB)
-    desk = {"Authorization": f"Bearer {secret}"}
     change = {
         "email": "jane.doe@example.com",
         "purpose": "email_marketing",
@@ -161,6 +159,7 @@ def test_behind_the_proxy_api_evidence_and_the_access_log_name_the_client(behind
     assert (entry.reason, entry.ip) == ("ticket 7", BOB)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("hops", "logged"), [(1, JANE), (0, "127.0.0.1")])
 def test_behind_the_proxy_gunicorns_access_log_names_the_client(
     database_url, key_env, tmp_path, hops, logged

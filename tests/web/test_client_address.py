@@ -10,11 +10,11 @@ from dataclasses import replace
 from urllib.parse import urlsplit
 
 import pytest
+from seeding import api_key, fold_one_clicks
 from sqlalchemy import select
 
 from suppression.config import LinkSettings
 from suppression.models import AccessLogEntry, ConsentEvent
-from suppression.services.api_keys import create_api_key
 from suppression.services.staff import create_staff_user
 
 PASSWORD = "correct horse battery staple"
@@ -33,12 +33,12 @@ def build(settings, sender_for, clock):
         )
         client, sender = sender_for(configured)
         app = client.application
+        admin = api_key(app, "admin")
         session = app.extensions["suppression"].sessions()
-        _key, secret = create_api_key(session, "admin-key", "admin", clock())
         create_staff_user(session, "alice", "staff", PASSWORD, clock())
         session.commit()
         session.close()
-        return app, client, {"sender": sender, "admin": {"Authorization": f"Bearer {secret}"}}
+        return app, client, {"sender": sender, "admin": admin}
 
     return make
 
@@ -58,6 +58,7 @@ def one_click_ip(app, client, keys, headers: dict[str, str]) -> str:
         urlsplit(minted["url"]).path, data=ONE_CLICK, headers=headers, environ_base=PROXY
     )
     assert response.status_code == 200
+    fold_one_clicks(app)
     return last_event(app).ip
 
 

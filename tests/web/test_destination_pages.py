@@ -1,6 +1,9 @@
 """The staff page of destination status, and a subject's destination history."""
 
 import re
+from functools import partial
+
+from seeding import record
 
 from suppression.connectors.settings import destinations_from_env
 from suppression.models.destinations import OutboxRow
@@ -14,13 +17,7 @@ def text_of(response):
     return re.sub(r"\s+", " ", response.get_data(as_text=True))
 
 
-def opt_out(client, headers, email):
-    response = client.post(
-        "/v1/consents",
-        json={"email": email, "purpose": "all", "status": "opted_out", "source": "email_request"},
-        headers=headers,
-    )
-    assert response.status_code == 201, response.get_json()
+opt_out = partial(record, purpose="all", source="email_request")
 
 
 def register_meta(session, clock):

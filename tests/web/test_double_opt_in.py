@@ -9,10 +9,12 @@ import base64
 import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from urllib.parse import urlsplit
 
 import pytest
 from legacy_tokens import legacy_unsubscribe_token
+from seeding import fold_one_clicks, record
 from smtp_server import smtp_server
 from sqlalchemy import func, select
 
@@ -110,9 +112,7 @@ def key_text(key: bytes) -> str:
     return base64.urlsafe_b64encode(key).decode().rstrip("=")
 
 
-def opt_out(client, sender, email):
-    body = {"email": email, "purpose": "all", "status": "opted_out", "source": "email_request"}
-    assert client.post("/v1/consents", json=body, headers=sender).status_code == 201
+opt_out = partial(record, purpose="all", source="email_request")
 
 
 # -- the unsubscribe token only opts out -------------------------------------------
@@ -160,6 +160,7 @@ def test_a_token_minted_before_kinds_still_opts_out_and_nothing_else(
     assert save(client, f"/preferences/{token}", receive=BOTH).status_code == 400
     assert events(session) == []
     assert client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 200
+    fold_one_clicks(app)
     [event] = events(session)
     assert (event.action, event.purpose, event.source) == ("opted_out", "all", "one_click")
     assert "link_minted_by" not in evidence(app, event)

@@ -31,7 +31,7 @@ from suppression.services.intake import accept_one_click, fold_intake, pending_o
 from suppression.services.sync import DestinationSync
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
-BACKGROUND = LinkSettings(page_rate_limit="100000 per minute", one_click_fold="background")
+BACKGROUND = LinkSettings(page_rate_limit="100000 per minute")  # folds in the background
 
 
 @pytest.fixture
@@ -244,6 +244,23 @@ def test_processes_configured_from_the_environment_fold_in_the_background():
         links_from_env({"ONE_CLICK_FOLD": "later"})
 
 
+def test_settings_built_in_code_fold_as_production_does():
+    assert LinkSettings().one_click_fold == links_from_env({}).one_click_fold == "background"
+
+
+def test_stopping_the_folder_waits_for_its_thread(app, client, sender):
+    link = client.post(
+        "/v1/unsubscribe-links", json={"email": "jane.doe@example.com"}, headers=sender
+    ).get_json()
+    assert client.post(urlsplit(link["url"]).path, data=ONE_CLICK).status_code == 200
+    folder = app.extensions[EXTENSION]
+    thread = folder._thread
+    assert thread is not None
+    assert thread.is_alive()
+    folder.stop()
+    assert not thread.is_alive()  # nothing folds on into the next test's tables
+
+
 def test_two_folders_share_the_rows_and_fold_each_once(runtime_state, session, clock, vault):
     if session.get_bind().dialect.name != "postgresql":
         pytest.skip("SKIP LOCKED is PostgreSQL's; SQLite runs one writer at a time")
@@ -273,13 +290,9 @@ def test_checks_count_a_pending_one_click_at_once(runtime_state, client, sender,
     accept(runtime_state, clock, "jane@example.com", "email_marketing")
     accept(runtime_state, clock, "everything@example.com")
     accept(runtime_state, clock, "ads-only@example.com", "ad_audiences")
-    settings = runtime_state.settings
-    for name, value in (
-        ("check_processes", helpers),
-        ("check_parallel_min", 2),
-        ("check_chunk_size", 4),
-    ):
-        object.__setattr__(settings, name, value)
+    runtime_state.settings = replace(
+        runtime_state.settings, check_processes=helpers, check_parallel_min=2, check_chunk_size=4
+    )
     addresses = ["Jane@Example.com", "everything@example.com", "ads-only@example.com"] * 3
     response = client.post(
         "/v1/checks?detail=all",

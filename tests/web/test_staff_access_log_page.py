@@ -1,15 +1,14 @@
 """The access log page (admins): entries, filters, paging."""
 
 import re
+from functools import partial
 
+from seeding import record
 from sqlalchemy import select
 
 from suppression.models import AccessLogEntry
 
-
-def consent(client, headers, email):
-    body = {"email": email, "purpose": "all", "status": "opted_out", "source": "email_request"}
-    assert client.post("/v1/consents", json=body, headers=headers).status_code == 201
+consent = partial(record, purpose="all", source="email_request")
 
 
 def test_the_page_lists_api_and_page_lookups_with_the_masked_address(

@@ -120,6 +120,7 @@ def test_a_strangers_wrong_passwords_do_not_lock_the_account_owner_out(
     assert owner.get("/admin/").status_code == 200
 
 
+@pytest.mark.slow
 def test_failures_for_many_accounts_pause_the_address_and_say_so(
     client, make_staff_user, csrf_from
 ):

@@ -47,6 +47,7 @@ def no_sideways_scroll(page) -> bool:
     )
 
 
+@pytest.mark.slow
 def test_staff_find_an_address_read_its_history_opt_it_out_and_sign_out(
     seeded, live_server, page, screenshot
 ):
@@ -112,6 +113,7 @@ def test_staff_find_an_address_read_its_history_opt_it_out_and_sign_out(
     assert "/admin/sign-in" in page.url
 
 
+@pytest.mark.slow
 def test_an_admin_sees_the_lookup_in_the_access_log(seeded, live_server, page, screenshot):
     sign_in(page, live_server, "sam")
     page.get_by_label("Email address").fill("jane.doe@example.com")
@@ -131,6 +133,7 @@ def test_an_admin_sees_the_lookup_in_the_access_log(seeded, live_server, page, s
     screenshot(page, "staff-access-log")
 
 
+@pytest.mark.slow
 def test_the_subject_page_reads_on_a_phone(seeded, live_server, chromium, screenshot):
     context = chromium.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True)
     page = context.new_page()

@@ -2,15 +2,13 @@
 
 import re
 from datetime import timedelta
+from functools import partial
+
+from seeding import record
 
 from suppression.models import UnsubscribeAlarm
 
-
-def consent(client, headers, **fields):
-    body = {"purpose": "all", "status": "opted_out", "source": "email_request"}
-    body.update(fields)
-    response = client.post("/v1/consents", json=body, headers=headers)
-    assert response.status_code == 201, response.get_json()
+consent = partial(record, purpose="all", source="email_request")
 
 
 def text_of(response):

@@ -1,19 +1,16 @@
 """Searching one address and changing its consent on the staff pages."""
 
 import re
+from functools import partial
 
+from seeding import record
 from sqlalchemy import func, select, update
 
 from suppression.domain.sealing import AddressSealer
 from suppression.models import AccessLogEntry, ConsentEvent, Subject
 from suppression.services.evidence import open_evidence
 
-
-def consent(client, headers, **fields):
-    body = {"purpose": "email_marketing", "status": "opted_in", "source": "signup_form"}
-    body.update(fields)
-    response = client.post("/v1/consents", json=body, headers=headers)
-    assert response.status_code == 201, response.get_json()
+consent = partial(record, status="opted_in", source="signup_form")
 
 
 def search(client, token, email, reason=""):
