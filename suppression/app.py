@@ -6,7 +6,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 import swagger_ui_bundle
-from flask import Flask, send_from_directory
+from flask import Flask, Response, send_from_directory
 
 from suppression import api as api_package
 from suppression import metrics, proxies, runtime, web
@@ -65,5 +65,5 @@ def _serve_docs_assets(app: Flask) -> None:
     """Swagger UI from the installed package: /docs needs no CDN."""
 
     @app.get(DOCS_ASSETS + "<path:filename>")
-    def docs_assets(filename: str):  # type: ignore[no-untyped-def]
+    def docs_assets(filename: str) -> Response:
         return send_from_directory(swagger_ui_bundle.swagger_ui_path, filename)

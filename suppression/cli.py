@@ -159,7 +159,8 @@ def import_file(file: BinaryIO) -> None:
             run, report = import_csv(
                 session,
                 database.vault_for(settings),
-                counted,
+                # Buffered as open() buffers a raw file: a byte stream (IO[bytes]).
+                io.BufferedReader(counted),
                 settings.purposes,
                 f"cli:{getpass.getuser()}",
                 utcnow(),
@@ -176,7 +177,7 @@ def import_file(file: BinaryIO) -> None:
 
 
 class _CountingReader(io.RawIOBase):
-    """A byte stream that reports how much was read (for the progress bar)."""
+    """A raw byte stream that reports how much was read (for the progress bar)."""
 
     def __init__(self, inner: BinaryIO):
         self.inner = inner

@@ -26,7 +26,10 @@ class JsonFormatter(logging.Formatter):
         }
         if record.exc_info or record.exc_text:
             # exc_text when set: a redacting filter wrote it (log_redaction.py).
-            entry["exc"] = record.exc_text or self.formatException(record.exc_info)
+            if record.exc_text:
+                entry["exc"] = record.exc_text
+            elif record.exc_info:
+                entry["exc"] = self.formatException(record.exc_info)
         return json.dumps(entry)
 
 

@@ -51,6 +51,8 @@ class SlowClientWorker(ThreadWorker):
     header_timeout: float = 10.0
     io_timeout: float = 30.0
     max_head_bytes: int = 64 * 1024
+    # Set by gunicorn's load_wsgi: the application it calls.
+    wsgi: Callable[..., Any]
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
@@ -176,7 +178,7 @@ class _BodyTimeouts:
 
         def answer(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             response = getattr(start_response, "__self__", None)  # gunicorn's Response
-            if body.timed_out and hasattr(response, "force_close"):
+            if body.timed_out and response is not None and hasattr(response, "force_close"):
                 response.force_close()
             return start_response(status, headers, exc_info)
 

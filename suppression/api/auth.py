@@ -33,7 +33,7 @@ def protected(blp: Blueprint, *roles: Role) -> Callable[[Callable[..., Any]], Ca
             reader.rollback()
             if key is None:
                 abort(401, message="The API key is unknown or revoked.")
-            if key.role not in allowed:
+            elif key.role not in allowed:
                 abort(403, message=f"A {key.role} key may not do this.")
             g.api_key = key
             return view(*args, **kwargs)

@@ -135,6 +135,7 @@ class JsonAnswer:
             if decision.sendable:
                 self.sendable += 1
             else:
+                assert reason is not None, "a refusal always has its reason"
                 reasons[reason] += 1
                 suppressed.append({"email": email, "reason": reason})
                 if reason == "invalid":
@@ -303,9 +304,11 @@ class ChecksCsv(MethodView):
                     if only != "suppressed":
                         writer.writerow([email] if only == "sendable" else [email, "true", ""])
                 else:
-                    reasons[decision.reason_code] += 1
+                    reason = decision.reason_code
+                    assert reason is not None, "a refusal always has its reason"
+                    reasons[reason] += 1
                     if only != "sendable":
-                        writer.writerow([email, "false", decision.reason_code])
+                        writer.writerow([email, "false", reason])
                 if buffer.tell() >= CSV_FLUSH_CHARS:
                     _flush(buffer, spool)
             _flush(buffer, spool)

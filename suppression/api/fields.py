@@ -73,18 +73,19 @@ def _email_pattern() -> str:
 
 
 EMAIL_PATTERN = _email_pattern()
+EMAIL_DESCRIPTION = (
+    "An email address (case, and spaces around it, do not matter). The pattern is "
+    "its ASCII form; Unicode local parts and domains (IDNA) are accepted too. Not "
+    "accepted: quoted local parts, IP-literal domains, and domains under "
+    + ", ".join(f".{name}" for name in SPECIAL_USE_DOMAINS)
+    + "."
+)
 # How every address the API takes is described (single writes, links, lists).
 EMAIL_DOCUMENTATION = {
     "format": "email",
     "maxLength": MAX_ADDRESS,
     "pattern": EMAIL_PATTERN,
-    "description": (
-        "An email address (case, and spaces around it, do not matter). The pattern is "
-        "its ASCII form; Unicode local parts and domains (IDNA) are accepted too. Not "
-        "accepted: quoted local parts, IP-literal domains, and domains under "
-        + ", ".join(f".{name}" for name in SPECIAL_USE_DOMAINS)
-        + "."
-    ),
+    "description": EMAIL_DESCRIPTION,
     "example": "jane.doe@example.com",
 }
 

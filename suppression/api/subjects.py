@@ -90,6 +90,7 @@ class Lookup(MethodView):
         if subject is None:
             session.commit()
             abort(404, message="No subject with this address is stored.")
+        assert subject is not None, "abort raised"  # flask_smorest's abort is untyped
         document = subject_document(
             view_subject(session, data["email"], subject, runtime.settings().policy, now)
         )

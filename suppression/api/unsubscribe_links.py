@@ -21,7 +21,13 @@ from marshmallow import Schema, fields, validate
 
 from suppression import runtime
 from suppression.api.auth import protected
-from suppression.api.fields import EMAIL_DOCUMENTATION, Purpose, RawList, Text
+from suppression.api.fields import (
+    EMAIL_DESCRIPTION,
+    EMAIL_DOCUMENTATION,
+    Purpose,
+    RawList,
+    Text,
+)
 from suppression.domain.addresses import canonicalise
 from suppression.domain.policy import ALL_PURPOSES
 from suppression.domain.text import UNSTORABLE_MESSAGE, is_storable
@@ -77,8 +83,7 @@ class LinkRequestSchema(Schema):
     email = Text(
         metadata={
             **EMAIL_DOCUMENTATION,
-            "description": "One recipient (or use `recipients`). "
-            + EMAIL_DOCUMENTATION["description"],
+            "description": "One recipient (or use `recipients`). " + EMAIL_DESCRIPTION,
         }
     )
     purpose = Purpose(

@@ -249,7 +249,8 @@ class GoogleConnector:
                 if 0 <= index < len(hashes):
                     for key in by_hash[hashes[index]]:
                         result.fail(key, Failure(FailureKind.PERMANENT, f"Google Ads: {message}"))
-        accepted = ADS_PREFIX + ",".join(job_id(resource) for resource in jobs)
+        # _job_of returns only resource names that hold a job id.
+        accepted = ADS_PREFIX + ",".join(j for j in map(job_id, jobs) if j is not None)
         for member in members:
             if member.key not in result.failures:
                 result.accepted[member.key] = accepted

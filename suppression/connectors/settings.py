@@ -304,27 +304,27 @@ def _microsoft(env: _Env) -> microsoft.MicrosoftConfig | None:
 def destinations_from_env(env: Mapping[str, str], today: date | None = None) -> DestinationSettings:
     """Every destination whose credentials are set; raises DestinationConfigError.
     `today` (UTC by default) dates the warnings."""
-    readers = {
-        "keap": _keap,
-        "meta": _meta,
-        "google": _google,
-        "linkedin": _linkedin,
-        "microsoft": _microsoft,
-    }
-    configs = {name: read(_Env(env, name.upper())) for name, read in readers.items()}
+    keap_config = _keap(_Env(env, "KEAP"))
+    meta_config = _meta(_Env(env, "META"))
+    google_config = _google(_Env(env, "GOOGLE"))
+    linkedin_config = _linkedin(_Env(env, "LINKEDIN"))
+    microsoft_config = _microsoft(_Env(env, "MICROSOFT"))
     disabled = frozenset(
         name for name in DESTINATION_NAMES if not _Env(env, name.upper()).flag("ENABLED", True)
     )
     sync = _Env(env, "SYNC")
     today = today or datetime.now(UTC).date()
     warnings: dict[str, str] = {}
-    linkedin_config = configs["linkedin"]
     if linkedin_config is not None and "linkedin" not in disabled:
         warning = linkedin.version_warning(linkedin_config.version, today)
         if warning:
             warnings["linkedin"] = warning
     return DestinationSettings(
-        **configs,
+        keap=keap_config,
+        meta=meta_config,
+        google=google_config,
+        linkedin=linkedin_config,
+        microsoft=microsoft_config,
         disabled=disabled,
         warnings=warnings,
         email_purpose=_Env(env, "KEAP").get("PURPOSE", "email_marketing") or "email_marketing",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, overload
 
 from suppression.domain.address_batches import index_batch
 from suppression.domain.jurisdictions import CountrySource, Jurisdiction
@@ -114,11 +114,28 @@ _PG_LOCAL_SETTINGS = (
 )
 
 
-def _sqlite_time(value: str | None) -> datetime | None:
+class _ToTime(Protocol):
+    """A stored time as the driver gives it, as an aware datetime; None stays None."""
+
+    @overload
+    def __call__(self, value: None, /) -> None: ...
+    @overload
+    def __call__(self, value: Any, /) -> datetime: ...
+
+
+@overload
+def _sqlite_time(value: None, /) -> None: ...
+@overload
+def _sqlite_time(value: str, /) -> datetime: ...
+def _sqlite_time(value: str | None, /) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
 
 
-def _pg_time(value: datetime | None) -> datetime | None:
+@overload
+def _pg_time(value: None, /) -> None: ...
+@overload
+def _pg_time(value: datetime, /) -> datetime: ...
+def _pg_time(value: datetime | None, /) -> datetime | None:
     return value
 
 
@@ -130,7 +147,7 @@ class StoreReader:
     def __init__(self, connection: Any, dialect: str, relationships: bool = True):
         self.connection = connection
         self.dialect = dialect
-        self.to_time = _sqlite_time if dialect == "sqlite" else _pg_time
+        self.to_time: _ToTime = _sqlite_time if dialect == "sqlite" else _pg_time
         if dialect == "sqlite":
             self._select = _select(_SQLITE_SELECT, _SQLITE_COLUMNS, relationships)
         else:
@@ -272,7 +289,7 @@ class SliceChecker:
         newer = None
         if p_at is not None and a_at is not None:
             p_time, a_time = self.reader.to_time(p_at), self.reader.to_time(a_at)
-            newer = (p_time > a_time) - (p_time < a_time)  # type: ignore[operator]
+            newer = (p_time > a_time) - (p_time < a_time)
         implied = None
         if where in self.settings.soft_opt_in_countries:
             to_time = self.reader.to_time

@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
 from suppression.models import OptInRequest
@@ -33,7 +33,7 @@ class ClaimedMail:
     requested_at: datetime
 
 
-def _due(now: datetime):  # type: ignore[no-untyped-def]
+def _due(now: datetime) -> tuple[ColumnElement[bool], ...]:
     return (
         OptInRequest.mail_sent_at.is_(None),
         OptInRequest.mail_failed_at.is_(None),

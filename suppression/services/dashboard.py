@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, SQLColumnExpression, func, select
 from sqlalchemy.orm import Session
 
 from suppression.domain.jurisdictions import is_eea
@@ -90,7 +90,7 @@ def eea_share(session: Session) -> EeaShare:
     return EeaShare(with_country, eea, without_country)
 
 
-def _utc_day(session: Session, column: ColumnElement[datetime]) -> ColumnElement[object]:
+def _utc_day(session: Session, column: SQLColumnExpression[datetime]) -> ColumnElement[object]:
     """The UTC calendar day of a time column, in the database's own dialect."""
     if dialect_name(session) == "postgresql":
         return func.date(func.timezone("UTC", column))

@@ -20,7 +20,12 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from suppression.services.dialects import binary_copy_dumpers, dialect_name, id_array_text
+from suppression.services.dialects import (
+    binary_copy_dumpers,
+    dialect_name,
+    driver_cursor,
+    id_array_text,
+)
 
 # Read by the trigger functions: 'caller' makes them return at once.
 SETTING = "suppression.decision_inputs"
@@ -91,7 +96,7 @@ _NEW_TYPES = ("bytea", "int8", "varchar", "int2", "bytea")
 def _copy_new(session: Session, rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
-    cursor = session.connection().connection.driver_connection.cursor()
+    cursor = driver_cursor(session)
     try:
         binary_copy_dumpers(cursor)
         with cursor.copy(_COPY_NEW) as copy:

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from suppression.connectors.settings import DESTINATION_NAMES, KINDS, DestinationSettings
 from suppression.domain.vault import AddressVault
 from suppression.models.destinations import Destination, OutboxRow
-from suppression.services.dialects import insert
+from suppression.services.dialects import execute_dml, insert
 
 
 def targets_fingerprint(targets: Sequence[str]) -> str:
@@ -56,10 +56,11 @@ def register_destinations(
 
 def take_full_request(session: Session, name: str) -> bool:
     """Claim a requested full reconcile (only one worker runs it)."""
-    result = session.execute(
+    result = execute_dml(
+        session,
         update(Destination)
         .where(Destination.name == name, Destination.full_requested_at.is_not(None))
-        .values(full_requested_at=None)
+        .values(full_requested_at=None),
     )
     return bool(result.rowcount)
 

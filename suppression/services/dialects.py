@@ -3,6 +3,7 @@ through different modules."""
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -22,7 +23,17 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
+
+
+def execute_dml(
+    session: Session, statement: Executable, params: Mapping[str, Any] | None = None
+) -> CursorResult[Any]:
+    """Session.execute of an INSERT, UPDATE or DELETE. Its result is a CursorResult
+    (with the rowcount), which Session.execute's typing, a plain Result, does not say."""
+    return typing.cast(CursorResult[Any], session.execute(statement, params))
 
 
 def insert(session: Session, table: Any) -> Any:
@@ -113,12 +124,20 @@ def _copy_in(cursor: Any, table_name: str, names: Sequence[str], rows: Sequence[
                 copy.write_row([row[n] for n in names])
 
 
+def driver_cursor(session: Session) -> Any:
+    """A cursor of the session's own driver connection (psycopg), for COPY."""
+    driver = session.connection().connection.driver_connection
+    if driver is None:  # only once the pool has invalidated the connection
+        raise RuntimeError("the database connection is closed")
+    return driver.cursor()
+
+
 def copy_rows(session: Session, target: Table, columns: Sequence[str], rows: Sequence[Any]) -> None:
     """PostgreSQL: rows COPYed straight into `target`, for rows that cannot conflict
     (cheaper than staging and an upsert)."""
     if not rows:
         return
-    cursor = session.connection().connection.driver_connection.cursor()
+    cursor = driver_cursor(session)
     try:
         _copy_in(cursor, target.name, columns, rows)
     finally:
@@ -136,7 +155,7 @@ def _stage(session: Session, types: Mapping[str, Any], rows: Sequence[Any]) -> A
     name = f"staged_{_staged}"
     dialect = session.get_bind().dialect
     columns = ", ".join(f"{n} {t.compile(dialect=dialect)}" for n, t in types.items())
-    cursor = session.connection().connection.driver_connection.cursor()
+    cursor = driver_cursor(session)
     try:
         cursor.execute(f"CREATE TEMP TABLE {name} ({columns}) ON COMMIT DROP")
         _copy_in(cursor, name, list(types), rows)
@@ -176,7 +195,7 @@ def bulk_insert_returning(
     conflict: Callable[[Any], Any],
     returning: tuple[Any, ...],
     columns: Sequence[str] | None = None,
-) -> list[Any] | None:
+) -> Sequence[Any] | None:
     """PostgreSQL: `bulk_insert` with RETURNING, in one statement. None on SQLite,
     where the caller inserts and reads back instead.
 
@@ -189,7 +208,7 @@ def bulk_insert_returning(
     staged = _stage(session, {n: target.c[n].type for n in names}, rows)
     statement = insert(session, target).from_select(names, select(*staged.c))
     compiled = conflict(statement).returning(*returning).compile(dialect=session.get_bind().dialect)
-    cursor = session.connection().connection.driver_connection.cursor()
+    cursor = driver_cursor(session)
     try:
         return cursor.execute(str(compiled), compiled.params).fetchall()
     finally:

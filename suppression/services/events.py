@@ -41,6 +41,7 @@ from suppression.models import ChainHead, ConsentEvent, Subject
 from suppression.services.dialects import (
     binary_copy_dumpers,
     dialect_name,
+    driver_cursor,
     id_filters,
     insert,
     update_from_rows,
@@ -246,7 +247,9 @@ _LINKED_COLUMNS = (
 _OPTIONAL_COLUMNS = ("ip", "user_agent", "campaign", "notice_version")
 
 
-def append_events(session: Session, vault: AddressVault, events: Sequence[NewEvent]) -> list[int]:
+def append_events(
+    session: Session, vault: AddressVault, events: Sequence[NewEvent]
+) -> Sequence[int]:
     """Many events at once: their ids, in the order given."""
     return append_event_rows(
         session,
@@ -315,7 +318,7 @@ def append_event_rows(
     events: Sequence[EventRow],
     prepared: Sequence[PreparedLink] | None = None,
     erased: set[int] | None = None,
-) -> list[int]:
+) -> Sequence[int]:
     """Many events at once (imports): their ids, in the order given. `prepared`,
     if given, is `prepare_links(vault, events)` computed ahead. `erased`, if
     given, are the erased among the events' subjects as the caller read them
@@ -337,6 +340,7 @@ def append_event_rows(
         events, prepared = _stripped(vault, events, prepared, erased)
     linker = BatchLinker(head.hash, head.seq)
     first = head.seq + 1
+    ids: Sequence[int]
     if dialect_name(session) == "postgresql":
         ids = _reserve_event_ids(session, len(events))
         _copy_events(session, events, prepared, linker, ids, erased)
@@ -430,7 +434,7 @@ def _copy_events(
     if sealed:
         names.append("evidence_sealed")
         types.append("bytea")
-    cursor = session.connection().connection.driver_connection.cursor()
+    cursor = driver_cursor(session)
     binary_copy_dumpers(cursor)
     try:
         statement = f"COPY consent_events ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
@@ -439,7 +443,7 @@ def _copy_events(
             write_row, link = copy.write_row, linker.link
             for event, (parts, evidence), event_id in zip(events, prepared, ids, strict=True):
                 chain_seq, previous, row_hash = link(event.subject_id, parts)
-                row = (
+                row: tuple[object, ...] = (
                     event_id,
                     event.subject_id,
                     event.action,

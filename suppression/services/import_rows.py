@@ -136,7 +136,7 @@ class RowReader:
             known_time = self._times.get(when)
             if known_time is None:
                 known_time = self._time(when)
-            if type(known_time) is str:
+            if isinstance(known_time, str):
                 return line, known_time
             occurred_at = known_time
         if "\x00" in source:

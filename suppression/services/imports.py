@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -177,7 +177,7 @@ class ChunkWriter:
         return PreparedChunk(
             len(chunk),
             good,
-            [row for row in chunk if type(row) is not ImportRow],
+            [row for row in chunk if not isinstance(row, ImportRow)],
             addresses,
             self._link_parts(plain),
             subject_rows,
@@ -198,6 +198,7 @@ class ChunkWriter:
         unhinted: set[str] = set()
         for row in rows:
             canonical = row.canonical
+            assert canonical is not None, "plain rows only"
             if row.status == OPTED_OUT:
                 held = latest_out.get(canonical)
                 if held is None or held < row.occurred_at:
@@ -279,7 +280,10 @@ class ChunkWriter:
         self, rows: list[ImportRow], chunk: PreparedChunk, kept: CallerKept
     ) -> list[tuple[int, str]]:
         session = self.session
-        index_of = {canonical: index for canonical, (index, _sealed) in chunk.addresses.items()}
+        # Keyed as ImportRow.canonical is typed: None only on hashed rows, never here.
+        index_of: dict[str | None, bytes] = {
+            canonical: index for canonical, (index, _sealed) in chunk.addresses.items()
+        }
         table = Subject.__table__
         returned_moved_opt_outs = dialect_name(session) == "postgresql"
         returned = bulk_insert_returning(
@@ -416,7 +420,7 @@ class ChunkWriter:
         return {by_hash[h] for h in found}
 
     def _upsert_states(
-        self, accepted: list[tuple[ImportRow, int]], event_ids: list[int], fresh: set[int]
+        self, accepted: list[tuple[ImportRow, int]], event_ids: Sequence[int], fresh: set[int]
     ) -> list[tuple[Any, ...]]:
         """The newest row per subject and purpose becomes its state; subjects this
         chunk created have none yet, so theirs are COPYed in without an upsert
@@ -485,6 +489,7 @@ class ChunkWriter:
     def _write_hashed(self, rows: list[ImportRow]) -> None:
         newest: dict[bytes, dict] = {}
         for row in rows:
+            assert row.sha256 is not None, "hashed rows only"
             held = newest.get(row.sha256)
             if held is None or held["changed_at"] <= row.occurred_at:
                 newest[row.sha256] = {

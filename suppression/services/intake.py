@@ -19,6 +19,7 @@ durably recorded then): an event newer than the click is never overridden.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -247,7 +248,7 @@ def _opted_out(states: dict[StateKey, tuple[str, datetime]], subject_id: int, pu
     return consent is not None and consent.status == ConsentStatus.OPTED_OUT
 
 
-def _move_states(session: Session, events: list[NewEvent], ids: list[int]) -> None:
+def _move_states(session: Session, events: list[NewEvent], ids: Sequence[int]) -> None:
     """One conditional upsert for the batch: per (subject, purpose) the batch's
     newest event, and only where it is at least as new as the stored state."""
     newest: dict[StateKey, dict[str, Any]] = {}

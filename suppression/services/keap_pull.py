@@ -43,7 +43,7 @@ from suppression.models.destinations import DestinationPush
 from suppression.models.keap_pull import KeapPullCursor
 from suppression.services import outbox
 from suppression.services.consents import EventContext, record_block, record_consent
-from suppression.services.dialects import insert
+from suppression.services.dialects import execute_dml, insert
 from suppression.services.subjects import find_subject
 
 logger = logging.getLogger(__name__)
@@ -173,14 +173,15 @@ def claim_pull(session: Session, now: datetime, every: timedelta) -> Claim:
         .values(name=CURSOR)
         .on_conflict_do_nothing(index_elements=["name"])
     )
-    taken = session.execute(
+    taken = execute_dml(
+        session,
         update(KeapPullCursor)
         .where(
             KeapPullCursor.name == CURSOR,
             or_(KeapPullCursor.pulled_at.is_(None), KeapPullCursor.pulled_at <= now - every),
         )
         .values(pulled_at=now)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     if not taken.rowcount:
         return Claim(False)

@@ -31,6 +31,7 @@ from suppression.domain.tokens import ConfirmationClaims
 from suppression.domain.vault import AddressVault
 from suppression.models import OptInRequest
 from suppression.services.consents import EventContext, record_consent
+from suppression.services.dialects import execute_dml
 from suppression.services.resubscribe import materialise_hashed_suppression
 from suppression.services.unsubscribes import opt_in_refused, read_preferences
 
@@ -148,11 +149,12 @@ def confirm_opt_in(
     if not allowed:
         return ConfirmOutcome(refused=tuple(refused))
     # Claimed by one statement: of two racing confirmations only one records.
-    claimed = session.execute(
+    claimed = execute_dml(
+        session,
         update(OptInRequest)
         .where(OptInRequest.id == request.id, OptInRequest.confirmed_at.is_(None))
         .values(confirmed_at=ctx.recorded_at)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     ).rowcount
     if claimed != 1:
         session.refresh(request)
@@ -188,10 +190,11 @@ def requests_for(session: Session, index: bytes) -> list[OptInRequest]:
 def forget_requests(session: Session, index: bytes) -> int:
     """Erasure: the address's requests go (sealed address and request evidence)."""
     return (
-        session.execute(
+        execute_dml(
+            session,
             delete(OptInRequest)
             .where(OptInRequest.email_index == index)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         ).rowcount
         or 0
     )
@@ -200,10 +203,11 @@ def forget_requests(session: Session, index: bytes) -> int:
 def purge_expired_requests(session: Session, now: datetime, link_validity: timedelta) -> int:
     """Requests whose link expired more than a day ago serve nothing: they go."""
     return (
-        session.execute(
+        execute_dml(
+            session,
             delete(OptInRequest)
             .where(OptInRequest.requested_at < now - link_validity - KEPT_AFTER_EXPIRY)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session=False),
         ).rowcount
         or 0
     )

@@ -61,6 +61,7 @@ from suppression.models.destinations import (
 from suppression.services.dialects import (
     bulk_insert,
     dialect_name,
+    execute_dml,
     id_array_text,
     id_filters,
     insert,
@@ -175,7 +176,8 @@ def enqueue_subjects(
         return 0
     if dialect_name(session) == "postgresql":
         return int(
-            session.execute(
+            execute_dml(
+                session,
                 _ENQUEUE_MANY,
                 {"destination": destination, "ids": id_array_text(ids), "at": now},
             ).rowcount
@@ -307,6 +309,22 @@ class AwaitingRow:
     requested_at: datetime
 
 
+def _awaiting(
+    id: int,
+    subject_id: int,
+    attempts: int,
+    request_id: str | None,
+    operation: str | None,
+    reason: str | None,
+    requested_at: datetime | None,
+) -> AwaitingRow:
+    # mark_accepted writes the request's columns together, and an awaiting row is
+    # one whose request_id is set.
+    if request_id is None or operation is None or requested_at is None:
+        raise ValueError(f"outbox row {id} awaits a status read without its request")
+    return AwaitingRow(id, subject_id, attempts, request_id, operation, reason, requested_at)
+
+
 def claim_awaiting(
     session: Session,
     destination: str,
@@ -336,7 +354,7 @@ def claim_awaiting(
     until = now + timedelta(seconds=lease_seconds)
     for ids in id_filters(session, OutboxRow.id, list(due)):
         rows += [
-            AwaitingRow(*row)
+            _awaiting(*row)
             for row in session.execute(
                 update(OutboxRow)
                 .where(ids)
@@ -468,11 +486,12 @@ def release_dead_claims(session: Session, destination: str, now: datetime) -> in
     dead = [c for c in claimants if c is not None and liveness_key(c) not in held]
     if not dead:
         return 0
-    result = session.execute(
+    result = execute_dml(
+        session,
         update(OutboxRow)
         .where(*in_flight, OutboxRow.claimed_by.in_(dead))
         .values(claimed_by=None, claimed_until=None)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session=False),
     )
     return int(result.rowcount or 0)
 
@@ -635,7 +654,7 @@ def settle_failed(
         by_attempts: dict[int, list[int]] = {}
         for row in rows:
             by_attempts.setdefault(row.attempts + 1, []).append(row.id)
-        for attempts, ids in sorted(by_attempts.items()):
+        for attempts, attempt_ids in sorted(by_attempts.items()):
             parked = attempts >= limit
             values: dict[str, object] = {
                 "attempts": attempts,
@@ -646,12 +665,12 @@ def settle_failed(
             }
             if parked:
                 values["failed_at"] = now
-                tally.parked += len(ids)
+                tally.parked += len(attempt_ids)
             else:
                 delay = failure.retry_after or backoff_seconds(attempts, sync, rng)
                 values["available_at"] = now + timedelta(seconds=delay)
-                tally.retrying += len(ids)
-            for chunk in id_filters(session, OutboxRow.id, sorted(ids)):
+                tally.retrying += len(attempt_ids)
+            for chunk in id_filters(session, OutboxRow.id, sorted(attempt_ids)):
                 session.execute(
                     update(OutboxRow)
                     .where(chunk, mine)
@@ -683,7 +702,7 @@ def retry_parked(session: Session, destination: str | None = None) -> int:
     )
     if destination is not None:
         statement = statement.where(OutboxRow.destination == destination)
-    return int(session.execute(statement).rowcount or 0)
+    return int(execute_dml(session, statement).rowcount or 0)
 
 
 def waiting_rows(session: Session, destination: str) -> int:

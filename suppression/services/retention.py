@@ -36,7 +36,7 @@ class RetentionRule:
     period: timedelta
     customers_too: bool
 
-    def candidates(self, now: datetime) -> Select[tuple[int]]:
+    def candidates(self, now: datetime) -> Select[int]:
         last_communication = func.coalesce(Subject.last_communication_at, Subject.created_at)
         query = select(Subject.id).where(
             Subject.erased_at.is_(None), last_communication < now - self.period

@@ -72,7 +72,8 @@ def suppression_rows(
             blocks.setdefault(subject_id, {})[kind] = changed_at
         for subject_id, sealed in subjects:
             found = _strongest(states.get(subject_id, {}), blocks.get(subject_id, {}), purpose)
-            if found is not None:
+            # `sealed` is never None: the query takes sealed addresses only.
+            if found is not None and sealed is not None:
                 yield sha256_hex(vault.open(sealed)), found[0].value, found[1]
         last_id = ids[-1]
         session.expunge_all()

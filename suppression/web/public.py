@@ -32,6 +32,7 @@ from flask import (
     request,
     url_for,
 )
+from flask.typing import ResponseReturnValue
 from flask_limiter import RateLimitExceeded
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.exc import DBAPIError
@@ -328,7 +329,7 @@ def _preference_link(token: str) -> LinkClaims:
 
 
 @blp.errorhandler(TokenError)
-def wrong_link(error: TokenError) -> Response | tuple[str, int]:
+def wrong_link(error: TokenError) -> ResponseReturnValue:
     """An unsubscribe token on the preference page is sent to what it can do: a GET
     to its unsubscribe page; a POST is refused (400) on that page, changing nothing.
     Any other rejected token gets the bad-link page."""

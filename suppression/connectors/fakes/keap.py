@@ -252,16 +252,18 @@ class FakeKeap(FakePlatform):
         # the community Ruby client numbers them (nateleavitt/infusionsoft
         # exception_handler.rb: 12 InvalidParameter); Keap publishes no list.
         if method == "APIEmailService.optOut":
-            if len(params) != 3 or not all(isinstance(p, str) for p in params):
+            strings = _strings(params, 3)
+            if strings is None:
                 return _xml_fault(12, "[InvalidParameter]optOut takes (key, email, reason)")
-            _key, email, reason = params
+            _key, email, reason = strings
             if not reason.strip():
                 return _xml_fault(12, "[InvalidParameter]A reason is required")
-            answer: object = self._opt_out(email, reason)
+            answer: bool | int = self._opt_out(email, reason)
         elif method == "APIEmailService.getOptStatus":
-            if len(params) != 2 or not all(isinstance(p, str) for p in params):
+            strings = _strings(params, 2)
+            if strings is None:
                 return _xml_fault(12, "[InvalidParameter]getOptStatus takes (key, email)")
-            answer = self._opt_status(params[1])
+            answer = self._opt_status(strings[1])
         else:
             # The wording Keap's XML-RPC server gives an unknown method
             # (bvalosek/infusionsoft-api issue 3, quoted from a live answer).
@@ -449,3 +451,9 @@ def _offset(token: str | None) -> int:
 def _xml_fault(code: int, message: str) -> Response:
     body = xmlrpc.client.dumps(xmlrpc.client.Fault(code, message), methodresponse=True)
     return Response(body, 200, mimetype="text/xml")
+
+
+def _strings(params: tuple[object, ...], count: int) -> list[str] | None:
+    """An XML-RPC call's parameters when they are exactly `count` strings, else None."""
+    strings = [p for p in params if isinstance(p, str)]
+    return strings if len(params) == count and len(strings) == count else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -41,7 +42,9 @@ def access_log() -> Any:
     # The masked form only (j***@example.com), for the page's own rows.
     ids = {e.subject_id for e in page.entries if e.subject_id is not None}
     vault = runtime.vault()
-    subjects = db.scalars(select(Subject).where(Subject.id.in_(ids))) if ids else []
+    subjects: Iterable[Subject] = (
+        db.scalars(select(Subject).where(Subject.id.in_(ids))) if ids else []
+    )
     masked = {
         subject.id: mask(vault.open(subject.email_sealed)) if subject.email_sealed else "erased"
         for subject in subjects

@@ -115,7 +115,9 @@ def csrf_token() -> str:
 def _csrf_valid() -> bool:
     expected = session.get(CSRF_KEY)
     sent = request.form.get(CSRF_FIELD, "")
-    return bool(expected) and hmac.compare_digest(sent.encode(), expected.encode())
+    if not expected:
+        return False
+    return hmac.compare_digest(sent.encode(), expected.encode())
 
 
 def _load_user() -> StaffUser | None:
