@@ -251,13 +251,7 @@ def claim(
     hold_liveness(session, worker)
     due = session.execute(
         select(OutboxRow.id, OutboxRow.subject_id)
-        .where(
-            OutboxRow.destination == destination,
-            OutboxRow.failed_at.is_(None),
-            OutboxRow.request_id.is_(None),
-            or_(OutboxRow.available_at.is_(None), OutboxRow.available_at <= now),
-            or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
-        )
+        .where(*_due(destination, now, awaiting=False))
         .order_by(OutboxRow.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -280,20 +274,42 @@ def claim(
             )
         )
     chosen = [row.id for row in due if row.subject_id not in in_flight]
-    rows: list[ClaimedRow] = []
     until = now + timedelta(seconds=lease_seconds)
-    for ids in id_filters(session, OutboxRow.id, chosen):
-        rows += [
-            ClaimedRow(*row)
-            for row in session.execute(
-                update(OutboxRow)
-                .where(ids)
-                .values(claimed_by=worker, claimed_until=until)
-                .returning(OutboxRow.id, OutboxRow.subject_id, OutboxRow.attempts)
-                .execution_options(synchronize_session=False)
-            )
-        ]
+    rows = [
+        ClaimedRow(*row)
+        for row in _lease(
+            session, chosen, worker, until, OutboxRow.id, OutboxRow.subject_id, OutboxRow.attempts
+        )
+    ]
     return sorted(rows, key=lambda row: row.id)
+
+
+def _due(destination: str, now: datetime, awaiting: bool) -> tuple[Any, ...]:
+    """A destination's unparked rows whose backoff and lease have run out: those
+    waiting to be pushed, or (`awaiting`) those waiting on an accepted request."""
+    return (
+        OutboxRow.destination == destination,
+        OutboxRow.failed_at.is_(None),
+        OutboxRow.request_id.is_not(None) if awaiting else OutboxRow.request_id.is_(None),
+        or_(OutboxRow.available_at.is_(None), OutboxRow.available_at <= now),
+        or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
+    )
+
+
+def _lease(
+    session: Session, ids: list[int], worker: str, until: datetime, *columns: Any
+) -> list[Any]:
+    """Give the rows to this worker until `until`; their `columns` as leased."""
+    leased: list[Any] = []
+    for chosen in id_filters(session, OutboxRow.id, ids):
+        leased += session.execute(
+            update(OutboxRow)
+            .where(chosen)
+            .values(claimed_by=worker, claimed_until=until)
+            .returning(*columns)
+            .execution_options(synchronize_session=False)
+        ).all()
+    return leased
 
 
 @dataclass(frozen=True)
@@ -339,38 +355,28 @@ def claim_awaiting(
     hold_liveness(session, worker)
     due = session.scalars(
         select(OutboxRow.id)
-        .where(
-            OutboxRow.destination == destination,
-            OutboxRow.failed_at.is_(None),
-            OutboxRow.request_id.is_not(None),
-            or_(OutboxRow.available_at.is_(None), OutboxRow.available_at <= now),
-            or_(OutboxRow.claimed_until.is_(None), OutboxRow.claimed_until < now),
-        )
+        .where(*_due(destination, now, awaiting=True))
         .order_by(OutboxRow.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
     ).all()
-    rows: list[AwaitingRow] = []
     until = now + timedelta(seconds=lease_seconds)
-    for ids in id_filters(session, OutboxRow.id, list(due)):
-        rows += [
-            _awaiting(*row)
-            for row in session.execute(
-                update(OutboxRow)
-                .where(ids)
-                .values(claimed_by=worker, claimed_until=until)
-                .returning(
-                    OutboxRow.id,
-                    OutboxRow.subject_id,
-                    OutboxRow.attempts,
-                    OutboxRow.request_id,
-                    OutboxRow.request_operation,
-                    OutboxRow.request_reason,
-                    OutboxRow.requested_at,
-                )
-                .execution_options(synchronize_session=False)
-            )
-        ]
+    rows = [
+        _awaiting(*row)
+        for row in _lease(
+            session,
+            list(due),
+            worker,
+            until,
+            OutboxRow.id,
+            OutboxRow.subject_id,
+            OutboxRow.attempts,
+            OutboxRow.request_id,
+            OutboxRow.request_operation,
+            OutboxRow.request_reason,
+            OutboxRow.requested_at,
+        )
+    ]
     return sorted(rows, key=lambda row: row.id)
 
 
