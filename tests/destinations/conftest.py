@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
 import pytest
+from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from suppression.config import Settings
@@ -165,3 +166,18 @@ def until_processed(sessions, settings, clock) -> Callable[..., list]:
         raise AssertionError(f"requests still processing after {passes} passes")
 
     return run
+
+
+@pytest.fixture
+def cli(app, database_url, destination_env, tmp_path, monkeypatch) -> CliRunner:
+    """The `suppression` command line against the test database and the fakes."""
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SUPPRESSION_INSTANCE", str(tmp_path / "cli-instance"))
+    monkeypatch.delenv("SUPPRESSION_ENV", raising=False)
+    # The CLI reads its keys from the environment like production does.
+    monkeypatch.setenv("ADDRESS_INDEX_KEY", "aWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWk")
+    monkeypatch.setenv("ADDRESS_SEALING_KEYS", "1:c3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3M")
+    monkeypatch.setenv("SECRET_KEY", "test-secret-key-that-is-long-enough-for-flask")
+    for name, value in destination_env.items():
+        monkeypatch.setenv(name, value)
+    return CliRunner()

@@ -2,25 +2,8 @@
 
 import threading
 
-import pytest
-from click.testing import CliRunner
-
 from suppression.cli import main
 from suppression.models.destinations import OutboxRow
-
-
-@pytest.fixture
-def cli(app, database_url, destination_env, tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("SUPPRESSION_INSTANCE", str(tmp_path / "cli-instance"))
-    monkeypatch.delenv("SUPPRESSION_ENV", raising=False)
-    # The CLI reads its keys from the environment like production does.
-    monkeypatch.setenv("ADDRESS_INDEX_KEY", "aWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWk")
-    monkeypatch.setenv("ADDRESS_SEALING_KEYS", "1:c3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3M")
-    monkeypatch.setenv("SECRET_KEY", "test-secret-key-that-is-long-enough-for-flask")
-    for name, value in destination_env.items():
-        monkeypatch.setenv(name, value)
-    return CliRunner()
 
 
 def test_sync_runs_one_pass_and_says_what_it_pushed(cli, worker, record, fakes):

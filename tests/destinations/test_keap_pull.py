@@ -8,7 +8,6 @@ from datetime import timedelta
 
 import pytest
 import requests
-from click.testing import CliRunner
 from sqlalchemy import select, update
 
 from suppression.cli import main
@@ -322,19 +321,6 @@ def test_the_reader_raises_a_transient_error_on_an_unreadable_answer(keap, setti
 
 
 # The story a new user tries --------------------------------------------------
-
-
-@pytest.fixture
-def cli(app, database_url, destination_env, tmp_path, monkeypatch):
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("SUPPRESSION_INSTANCE", str(tmp_path / "cli-instance"))
-    monkeypatch.delenv("SUPPRESSION_ENV", raising=False)
-    monkeypatch.setenv("ADDRESS_INDEX_KEY", "aWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWk")
-    monkeypatch.setenv("ADDRESS_SEALING_KEYS", "1:c3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3Nzc3M")
-    monkeypatch.setenv("SECRET_KEY", "test-secret-key-that-is-long-enough-for-flask")
-    for name, value in destination_env.items():
-        monkeypatch.setenv(name, value)
-    return CliRunner()
 
 
 def test_an_unsubscribe_inside_keap_suppresses_the_person_everywhere_after_one_sync(
