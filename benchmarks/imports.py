@@ -23,12 +23,12 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from benchmarks.store import recreate_postgresql
-from suppression import database
 from suppression.domain.addresses import canonicalise
 from suppression.domain.sealing import AddressSealer
 from suppression.domain.vault import AddressVault
-from suppression.models import ConsentEvent, ConsentState, HashedSuppression, Subject
-from suppression.services.imports import import_csv
+from suppression.services.imports.importer import import_csv
+from suppression.store import engines as database
+from suppression.store.models import ConsentEvent, ConsentState, HashedSuppression, Subject
 
 RESULTS = Path(__file__).resolve().parent / "results"
 VAULT = AddressVault(b"i" * 32, AddressSealer({1: b"s" * 32}, 1))

@@ -19,8 +19,8 @@ from typing import Any
 import psycopg
 
 from benchmarks.dataset import PURPOSE, Store
-from suppression import database
 from suppression.domain.vault import AddressVault
+from suppression.store import engines as database
 
 # What the store records per kind: consents (purpose, status, days ago),
 # blocks (kind, active, days ago), purchase (days ago), declared country.

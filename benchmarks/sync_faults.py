@@ -50,12 +50,12 @@ import psycopg
 
 from benchmarks.server import SUPPRESSION
 from benchmarks.store import drop_postgresql, recreate_postgresql
-from suppression import database
-from suppression.config import Settings, normalise_database_url
+from suppression.config.settings import Settings, normalise_database_url
 from suppression.connectors.fakes import FakeKeap, FakeMeta, Fault, environment_for
 from suppression.domain.audience_hashes import meta_email_sha256
 from suppression.domain.sealing import AddressSealer
 from suppression.domain.vault import AddressVault
+from suppression.store import engines as database
 
 RESULTS = Path(__file__).with_name("results")
 KEY_ENV = ("ADDRESS_INDEX_KEY", "ADDRESS_SEALING_KEYS", "SECRET_KEY", "DATABASE_URL")

@@ -3,9 +3,9 @@
 from alembic import context
 from sqlalchemy import pool
 
-from suppression import models  # noqa: F401  (registers the tables)
-from suppression.database import make_engine
-from suppression.db import Base
+from suppression.store import models  # noqa: F401  (registers the tables)
+from suppression.store.engines import make_engine
+from suppression.store.schema import Base
 
 config = context.config
 

@@ -1,24 +1,33 @@
-"""What a request needs from the app: its session, settings, keys and clock.
+"""The composition root's product: one object holding what the service runs on.
 
-Views and pages call these instead of reaching into `current_app` themselves,
-so that services stay free of Flask.
+`create_app`, the CLI and the worker each build one `Runtime` from the settings
+and hand its parts to the code they call: services get sessions, the vault and the
+clock as arguments, never from a global. Nothing else in the package holds state
+of its own across requests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
-from flask import Flask, current_app, g
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from suppression.config import Settings
-from suppression.database import read_only_session
+from suppression.config.settings import Settings
+from suppression.domain.tokens import LinkTokens
 from suppression.domain.vault import AddressVault
-
-EXTENSION = "suppression"
+from suppression.store.engines import (
+    make_engine,
+    make_session_factory,
+    postgresql_connect_args,
+    vault_for,
+)
+from suppression.store.schema import utcnow
+from suppression.worker.check_helpers import HelperPool
+from suppression.worker.confirmation_mail import ConfirmationMailer
+from suppression.worker.one_click_folding import BackgroundFolder
 
 
 @dataclass
@@ -28,49 +37,67 @@ class Runtime:
     sessions: sessionmaker[Session]
     vault: AddressVault
     clock: Callable[[], datetime]
+    # Spawned processes that decide slices of large check lists (None: all in-process).
+    folder: BackgroundFolder
+    helpers: HelperPool | None = None
+    # PostgreSQL: the one-click intake's own small autocommit pool (see one_click_engine).
+    intake_engine: Engine | None = None
+    mailer: ConfirmationMailer | None = None
+    _link_tokens: LinkTokens | None = field(default=None, repr=False)
+
+    @classmethod
+    def build(cls, settings: Settings, clock: Callable[[], datetime] = utcnow) -> Runtime:
+        engine = make_engine(settings.database_url)
+        sessions = make_session_factory(engine)
+        vault = vault_for(settings)
+        return cls(
+            settings=settings,
+            engine=engine,
+            sessions=sessions,
+            vault=vault,
+            clock=clock,
+            helpers=HelperPool(settings.check_processes) if settings.check_processes > 0 else None,
+            intake_engine=one_click_engine(engine),
+            folder=BackgroundFolder(sessions, vault, settings),
+            mailer=(
+                ConfirmationMailer(sessions, vault, settings, clock=clock)
+                if settings.mail.enabled
+                else None
+            ),
+        )
+
+    @property
+    def link_tokens(self) -> LinkTokens | None:
+        """The token codec (None while TOKEN_KEYS holds no key)."""
+        if self._link_tokens is None and self.settings.keys.token_keys:
+            self._link_tokens = LinkTokens(self.settings.keys.token_keys)
+        return self._link_tokens
+
+    def close(self) -> None:
+        """Stop the folding thread after its batch, the helpers, and every pool."""
+        self.folder.stop()
+        if self.helpers is not None:
+            self.helpers.reset()
+        if self.intake_engine is not None:
+            self.intake_engine.dispose()
+        self.engine.dispose()
 
 
-def runtime() -> Runtime:
-    return current_app.extensions[EXTENSION]
-
-
-def settings() -> Settings:
-    return runtime().settings
-
-
-def vault() -> AddressVault:
-    return runtime().vault
-
-
-def now() -> datetime:
-    return runtime().clock()
-
-
-def db_session() -> Session:
-    """The request's session; rolled back and closed at teardown unless committed."""
-    if "db_session" not in g:
-        g.db_session = runtime().sessions()
-    return g.db_session
-
-
-def read_session() -> Session:
-    """A session for a long read (a check) that never takes SQLite's write lock."""
-    if "db_read_session" not in g:
-        g.db_read_session = read_only_session(runtime().sessions)
-    return g.db_read_session
-
-
-def close_sessions() -> None:
-    """End the request's sessions now (also done at teardown)."""
-    for name in ("db_session", "db_read_session"):
-        session = g.pop(name, None)
-        if session is not None:
-            session.close()
-
-
-def install(app: Flask, state: Runtime) -> None:
-    app.extensions[EXTENSION] = state
-
-    @app.teardown_appcontext
-    def end_sessions(_exc: BaseException | None) -> None:
-        close_sessions()
+def one_click_engine(engine: Engine) -> Engine | None:
+    """On PostgreSQL the intake INSERT runs on a small pool of its own, in
+    autocommit: it is its own durable transaction, without the BEGIN and COMMIT
+    round trips; and without the pre-ping round trip on every checkout (a
+    connection found dead is replaced and the INSERT sent again: see
+    web/public.py's _accept_one_click). SQLite keeps its BEGIN IMMEDIATE: the write
+    lock is what orders its writers."""
+    if engine.dialect.name != "postgresql":
+        return None
+    return create_engine(
+        engine.url,
+        connect_args=postgresql_connect_args(engine.url),
+        isolation_level="AUTOCOMMIT",
+        hide_parameters=True,  # as make_engine: no evidence in an error
+        pool_pre_ping=False,
+        pool_size=2,
+        max_overflow=8,
+    )

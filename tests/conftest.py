@@ -21,11 +21,13 @@ from seeding import api_key
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from suppression import create_app, database, intake_folder
-from suppression.config import Keys, Settings, normalise_database_url, policy_from_env
-from suppression.db import Base
+from suppression import create_app
+from suppression.app import current
+from suppression.config.settings import Keys, Settings, normalise_database_url, policy_from_env
 from suppression.domain.sealing import AddressSealer
 from suppression.domain.vault import AddressVault
+from suppression.store import engines as database
+from suppression.store.schema import Base
 
 TEST_KEYS = Keys(
     secret_key="test-secret-key-that-is-long-enough-for-flask",
@@ -141,13 +143,8 @@ def app(settings: Settings, clock: Clock, engine: Engine):
 
 def dispose(application) -> None:
     """Stop an app's folding thread (the next test empties the tables it folds
-    into), then close its pooled connections: its engine's and (PostgreSQL) the
-    one-click intake's own."""
-    application.extensions[intake_folder.EXTENSION].stop()
-    application.extensions["suppression"].engine.dispose()
-    intake = application.extensions.get("suppression.intake_engine")
-    if intake is not None:
-        intake.dispose()
+    into) and its helpers, then close its pooled connections."""
+    current.of(application).close()
 
 
 @pytest.fixture
@@ -199,7 +196,7 @@ def dump(engine, database_url):
         if engine.dialect.name == "sqlite":
             # Read by another process: closing a file descriptor of the live file in
             # this one would drop every POSIX lock SQLite holds on it here, and the
-            # check helpers (suppression/check_helpers.py) read the file at the same
+            # check helpers (suppression/worker/check_helpers.py) read the file at the same
             # time; without those locks they may rebuild the WAL index under us.
             path = database_url.removeprefix("sqlite:///")
             files = [path + suffix for suffix in ("", "-wal") if os.path.exists(path + suffix)]

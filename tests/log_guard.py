@@ -8,7 +8,7 @@ of format 1 or 2 and a key id: "AQ" or "Ag" and 38 or more characters of
 [A-Za-z0-9_-], domain/tokens.py) or like an API key ("sk_" and 43 such
 characters) fail the run at its end. Masked forms (j***@example.com) are what the
 service may log and do not match: `*` is not accepted in the local part; nor do
-the placeholders of suppression/log_redaction.py."""
+the placeholders of suppression/observability/redaction.py."""
 
 from __future__ import annotations
 

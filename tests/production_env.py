@@ -1,5 +1,5 @@
 """A production environment that passes every check production makes at start
-(suppression/production_settings.py): tests change one variable of it at a time."""
+(suppression/config/production.py): tests change one variable of it at a time."""
 
 from __future__ import annotations
 

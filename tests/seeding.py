@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from werkzeug.test import TestResponse
 
-from suppression.intake_folder import fold_backlog
-from suppression.models import OneClickIntake
-from suppression.services.api_keys import create_api_key
+from suppression.services.staff.api_keys import create_api_key
+from suppression.store.models import OneClickIntake
+from suppression.worker.one_click_folding import fold_backlog
 
 
 def api_key(application: Flask, role: str, name: str | None = None) -> dict[str, str]:

@@ -13,8 +13,8 @@ import requests
 from click.testing import CliRunner
 from production_env import PRODUCTION_ENV, fixed_key
 
-from suppression.cli import ensure_first_admin_key, main
-from suppression.config import ConfigError, Settings
+from suppression.cli.main import ensure_first_admin_key, main
+from suppression.config.settings import ConfigError, Settings
 
 
 @pytest.fixture

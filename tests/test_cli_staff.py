@@ -6,8 +6,8 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from suppression.cli import main
-from suppression.models import StaffUser
+from suppression.cli.main import main
+from suppression.store.models import StaffUser
 
 PASSWORD = "an operator's long passphrase"
 

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import suppression.db
+import suppression.store.schema
 
 revision: str = "0001"
 down_revision: str | None = None
@@ -27,8 +27,10 @@ def upgrade() -> None:
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column("key_prefix", sa.String(length=16), nullable=False),
-        sa.Column("created_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("revoked_at", suppression.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column("revoked_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_api_keys")),
         sa.UniqueConstraint("key_hash", name=op.f("uq_api_keys_key_hash")),
         sa.UniqueConstraint("name", name=op.f("uq_api_keys_name")),
@@ -40,12 +42,20 @@ def upgrade() -> None:
         sa.Column("email_sealed", sa.LargeBinary(), nullable=True),
         sa.Column("country", sa.String(length=2), nullable=True),
         sa.Column("country_source", sa.SmallInteger(), nullable=True),
-        sa.Column("country_changed_at", suppression.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_purchase_at", suppression.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_inquiry_at", suppression.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("erased_at", suppression.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "country_changed_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "last_purchase_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "last_inquiry_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column("erased_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("erase_reason", sa.String(length=40), nullable=True),
-        sa.Column("created_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "created_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_subjects")),
         sa.UniqueConstraint("email_index", name=op.f("uq_subjects_email_index")),
     )
@@ -56,7 +66,9 @@ def upgrade() -> None:
         ),
         sa.Column("kind", sa.String(length=16), nullable=False),
         sa.Column("is_active", sa.Boolean(), nullable=False),
-        sa.Column("changed_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "changed_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("source", sa.String(length=100), nullable=False),
         sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(
@@ -77,8 +89,12 @@ def upgrade() -> None:
         sa.Column("purpose", sa.String(length=64), nullable=True),
         sa.Column("source", sa.String(length=100), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=False),
-        sa.Column("occurred_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("recorded_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "occurred_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "recorded_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("ip", sa.String(length=45), nullable=True),
         sa.Column("user_agent", sa.String(length=500), nullable=True),
         sa.Column("campaign", sa.String(length=200), nullable=True),
@@ -102,7 +118,9 @@ def upgrade() -> None:
         ),
         sa.Column("purpose", sa.String(length=64), nullable=False),
         sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("changed_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "changed_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("source", sa.String(length=100), nullable=False),
         sa.Column("event_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.ForeignKeyConstraint(

@@ -13,7 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from alembic import op
 
-import suppression.db
+import suppression.store.schema
 from suppression.domain.chain import GENESIS, SALT_BYTES, ChainedFields, link_hash, personal_digest
 
 revision: str = "0002"
@@ -35,7 +35,9 @@ def upgrade() -> None:
         "hashed_suppressions",
         sa.Column("email_sha256", sa.LargeBinary(length=32), nullable=False),
         sa.Column("reason", sa.String(length=16), nullable=False),
-        sa.Column("changed_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "changed_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("source", sa.String(length=100), nullable=False),
         sa.Column("import_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.PrimaryKeyConstraint("email_sha256", name=op.f("pk_hashed_suppressions")),
@@ -44,8 +46,12 @@ def upgrade() -> None:
         "import_runs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=False),
-        sa.Column("started_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", suppression.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "started_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "finished_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("rows", sa.Integer(), nullable=False),
         sa.Column("imported", sa.Integer(), nullable=False),
         sa.Column("rejected", sa.Integer(), nullable=False),
@@ -54,8 +60,12 @@ def upgrade() -> None:
     op.create_table(
         "purge_runs",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column("started_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("finished_at", suppression.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "started_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "finished_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("rule", sa.String(length=40), nullable=False),
         sa.Column("dry_run", sa.Boolean(), nullable=False),
         sa.Column("counts", sa.JSON(), nullable=False),
@@ -87,7 +97,9 @@ def upgrade() -> None:
     with op.batch_alter_table("subjects", schema=None) as batch_op:
         batch_op.add_column(
             sa.Column(
-                "last_communication_at", suppression.db.UTCDateTime(timezone=True), nullable=True
+                "last_communication_at",
+                suppression.store.schema.UTCDateTime(timezone=True),
+                nullable=True,
             )
         )
         batch_op.add_column(sa.Column("erasure_status", sa.String(length=16), nullable=True))
@@ -131,7 +143,7 @@ def _link_existing_events() -> None:
             )
         ),
     )
-    time = suppression.db.UTCDateTime()
+    time = suppression.store.schema.UTCDateTime()
     previous, seq = GENESIS, 0
     rows = connection.execute(sa.select(events).order_by(events.c.id)).mappings().all()
     for row in rows:

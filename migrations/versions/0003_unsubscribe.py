@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import suppression.db
+import suppression.store.schema
 
 revision: str = "0003"
 down_revision: str | None = "0002"
@@ -27,9 +27,9 @@ def upgrade() -> None:
         sa.Column("domain", sa.String(length=253), nullable=False),
         sa.Column("campaign", sa.String(length=200), nullable=True),
         sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("first_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("raised_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("raised_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_unsubscribe_alarms")),
     )
     with op.batch_alter_table("unsubscribe_alarms", schema=None) as batch_op:
@@ -46,10 +46,10 @@ def upgrade() -> None:
         "unsubscribe_tallies",
         sa.Column("domain", sa.String(length=253), nullable=False),
         sa.Column("campaign", sa.String(length=200), nullable=False),
-        sa.Column("minute_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("minute_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("count", sa.Integer(), nullable=False),
-        sa.Column("first_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("first_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint(
             "domain", "campaign", "minute_at", name=op.f("pk_unsubscribe_tallies")
         ),

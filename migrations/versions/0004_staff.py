@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import suppression.db
+import suppression.store.schema
 
 revision: str = "0004"
 down_revision: str | None = "0003"
@@ -27,10 +27,20 @@ def upgrade() -> None:
         sa.Column("username", sa.String(length=64), nullable=False),
         sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("password_hash", sa.String(length=255), nullable=False),
-        sa.Column("created_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("password_changed_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("last_sign_in_at", suppression.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("disabled_at", suppression.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "created_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
+        sa.Column(
+            "password_changed_at",
+            suppression.store.schema.UTCDateTime(timezone=True),
+            nullable=False,
+        ),
+        sa.Column(
+            "last_sign_in_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "disabled_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_users")),
         sa.UniqueConstraint("username", name=op.f("uq_staff_users_username")),
     )
@@ -40,7 +50,9 @@ def upgrade() -> None:
         sa.Column("username", sa.String(length=64), nullable=False),
         sa.Column("ip", sa.String(length=45), nullable=True),
         sa.Column("succeeded", sa.Boolean(), nullable=False),
-        sa.Column("attempted_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "attempted_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_staff_sign_in_attempts")),
     )
     with op.batch_alter_table("staff_sign_in_attempts", schema=None) as batch_op:
@@ -54,7 +66,9 @@ def upgrade() -> None:
     op.create_table(
         "access_log",
         sa.Column("id", ID, nullable=False),
-        sa.Column("occurred_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "occurred_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("actor", sa.String(length=200), nullable=False),
         sa.Column("channel", sa.String(length=8), nullable=False),
         sa.Column("action", sa.String(length=16), nullable=False),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import suppression.db
+import suppression.store.schema
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -27,7 +27,9 @@ def upgrade() -> None:
         sa.Column("email_index", sa.LargeBinary(length=32), nullable=False),
         sa.Column("email_sealed", sa.LargeBinary(), nullable=False),
         sa.Column("purpose", sa.String(length=64), nullable=False),
-        sa.Column("occurred_at", suppression.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column(
+            "occurred_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=False
+        ),
         sa.Column("source", sa.String(length=100), nullable=False),
         sa.Column("ip", sa.String(length=45), nullable=True),
         sa.Column("user_agent", sa.String(length=500), nullable=True),

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
 
-import suppression.db
+import suppression.store.schema
 
 revision: str = "0007"
 down_revision: str | None = "0006"
@@ -31,7 +31,7 @@ ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 SUBJECT_COLUMNS = "country, country_source, erased_at, last_purchase_at, last_inquiry_at"
 
 # --- PostgreSQL: one function per source table, fired once per statement. ---
-# A bulk writer may rebuild the rows itself (services/decision_inputs.py).
+# A bulk writer may rebuild the rows itself (store/decision_inputs.py).
 PG_STAND_ASIDE = """
     IF current_setting('suppression.decision_inputs', true) = 'caller' THEN
         RETURN NULL;
@@ -172,9 +172,13 @@ def upgrade() -> None:
         sa.Column("subject_id", ID, nullable=False),
         sa.Column("country", sa.String(length=2), nullable=True),
         sa.Column("country_source", sa.SmallInteger(), nullable=True),
-        sa.Column("erased_at", suppression.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_purchase_at", suppression.db.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("last_inquiry_at", suppression.db.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("erased_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column(
+            "last_purchase_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=True
+        ),
+        sa.Column(
+            "last_inquiry_at", suppression.store.schema.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("blocks", sa.String(length=100), nullable=True),
         sa.Column(
             "consents",

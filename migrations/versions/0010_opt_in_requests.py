@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import suppression.db
+import suppression.store.schema
 
 revision: str = "0010"
 down_revision: str | None = "0009"
@@ -18,7 +18,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
-TIME = suppression.db.UTCDateTime(timezone=True)
+TIME = suppression.store.schema.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:

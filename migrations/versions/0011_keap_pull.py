@@ -10,14 +10,14 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import suppression.db
+import suppression.store.schema
 
 revision: str = "0011"
 down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-TIME = suppression.db.UTCDateTime(timezone=True)
+TIME = suppression.store.schema.UTCDateTime(timezone=True)
 
 
 def upgrade() -> None:

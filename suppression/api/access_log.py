@@ -8,12 +8,12 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from suppression import runtime
 from suppression.api.auth import protected
 from suppression.api.fields import Text, rfc3339
 from suppression.api.schemas import QuerySchema
-from suppression.models import AccessLogEntry
-from suppression.services.access_log import PAGE_SIZE, list_access
+from suppression.app import current
+from suppression.services.staff.access_log import PAGE_SIZE, list_access
+from suppression.store.models import AccessLogEntry
 
 blp = Blueprint(
     "access_log", __name__, url_prefix="/v1/access-log", description="Access log (admin)"
@@ -77,7 +77,7 @@ class AccessLog(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """The access log, newest first, a page at a time."""
         page = list_access(
-            runtime.read_session(),
+            current.read_session(),
             limit=query["limit"],
             before=query.get("before"),
             actor=query.get("actor"),

@@ -9,8 +9,8 @@ from typing import Any
 from flask import g, request
 from flask_smorest import Blueprint, abort
 
-from suppression.runtime import read_session
-from suppression.services.api_keys import Role, authenticate
+from suppression.app.current import read_session
+from suppression.services.staff.api_keys import Role, authenticate
 
 
 def protected(blp: Blueprint, *roles: Role) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

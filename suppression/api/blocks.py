@@ -8,13 +8,14 @@ from flask import jsonify
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from suppression import metrics, runtime
 from suppression.api.auth import is_staff_key, protected
 from suppression.api.presenters import event_context, subject_document
 from suppression.api.schemas import BatchRecordedSchema, BlockRequestSchema, SubjectStateSchema
-from suppression.services.api_keys import Role
-from suppression.services.consents import LIFT_RESTRICTION, record_block
-from suppression.services.subjects import view_subject
+from suppression.app import current
+from suppression.observability import metrics
+from suppression.services.consents.recording import LIFT_RESTRICTION, record_block
+from suppression.services.consents.subjects import view_subject
+from suppression.services.staff.api_keys import Role
 
 blp = Blueprint(
     "blocks", __name__, url_prefix="/v1/blocks", description="Delivery and rights events"
@@ -35,8 +36,8 @@ class Blocks(MethodView):
         is 403, and a batch holding one is refused whole.
         """
         _refuse_lifts_from_senders(data)
-        session = runtime.db_session()
-        vault = runtime.vault()
+        session = current.db_session()
+        vault = current.vault()
         if "events" in data:
             contexts = [event_context(event, "api") for event in data["events"]]
             for event, ctx in zip(data["events"], contexts, strict=True):
@@ -54,7 +55,7 @@ class Blocks(MethodView):
         )
         document = subject_document(
             view_subject(
-                session, data["email"], subject, runtime.settings().policy, ctx.recorded_at
+                session, data["email"], subject, current.settings().policy, ctx.recorded_at
             )
         )
         session.commit()

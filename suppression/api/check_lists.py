@@ -19,10 +19,10 @@ from typing import IO, Any
 import ijson
 
 from suppression.api.sealed_spool import SealedSpool
+from suppression.domain.errors import FirstErrors, InvalidInput, MalformedInput
 from suppression.domain.jurisdictions import UnknownCountry, normalise_country
 from suppression.domain.text import UNSTORABLE_MESSAGE, is_storable
-from suppression.errors import FirstErrors, InvalidInput, MalformedInput
-from suppression.services.checks import CheckItem
+from suppression.services.checks.lists import CheckItem
 
 READ_BYTES = 256 * 1024
 SPOOLED_ENTRIES = 20_000  # entries per sealed block while the purpose is not known

@@ -22,7 +22,6 @@ from flask import Response, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from suppression import check_helpers, metrics, runtime
 from suppression.api.auth import protected
 from suppression.api.check_lists import CheckRequest, HintNormaliser, json_errors
 from suppression.api.fields import COUNTRY_CODES
@@ -34,14 +33,16 @@ from suppression.api.schemas import (
     CheckResponseSchema,
 )
 from suppression.api.sealed_spool import SealedSpool
-from suppression.check_helpers import HelperPool
-from suppression.config import Settings
+from suppression.app import current
+from suppression.config.settings import Settings
+from suppression.domain.errors import FirstErrors, InvalidInput, MalformedInput
 from suppression.domain.jurisdictions import UnknownCountry
 from suppression.domain.policy import Decision
-from suppression.errors import FirstErrors, InvalidInput, MalformedInput
-from suppression.services.api_keys import Role
-from suppression.services.checks import CheckItem, check_addresses
-from suppression.services.consents import check_purpose
+from suppression.observability import metrics
+from suppression.services.checks.lists import CheckItem, check_addresses
+from suppression.services.consents.recording import check_purpose
+from suppression.services.staff.api_keys import Role
+from suppression.worker.check_helpers import HelperPool
 
 blp = Blueprint("checks", __name__, url_prefix="/v1", description="Pre-send checks")
 
@@ -86,7 +87,7 @@ class Checks(MethodView):
                 "the body is not JSON",
                 {"json": {"addresses": ["Missing data for required field."]}},
             )
-        settings = runtime.settings()
+        settings = current.settings()
         answer = JsonAnswer(detail=query.get("detail") == "all")
         check = CheckRequest(request.stream)
         decided: Generator[tuple[CheckItem, Decision]] | None = None
@@ -201,15 +202,15 @@ def _stream(parts: list[bytes | SealedSpool], close: Any) -> Iterator[bytes]:
 def _decide(
     settings: Settings, purpose: str, items: Iterable[CheckItem]
 ) -> Generator[tuple[CheckItem, Decision]]:
-    session = runtime.read_session()
+    session = current.read_session()
     try:
         yield from check_addresses(
             session,
-            runtime.vault(),
+            current.vault(),
             settings.policy,
             purpose,
             items,
-            runtime.now(),
+            current.now(),
             settings.check_chunk_size,
             *_helpers(settings),
         )
@@ -221,7 +222,7 @@ def _helpers(settings: Settings) -> tuple[HelperPool | None, int]:
     """The helper processes for large lists, and the chunk size that uses them."""
     if settings.check_processes <= 0:
         return None, settings.check_parallel_min
-    return check_helpers.pool(settings.check_processes), settings.check_parallel_min
+    return current.runtime().helpers, settings.check_parallel_min
 
 
 def _count(purpose: str, reasons: Counter[str], sendable: int) -> None:
@@ -286,7 +287,7 @@ class ChecksCsv(MethodView):
         listed and `_total` counts them all.
         """
         require_csv_body()
-        settings = runtime.settings()
+        settings = current.settings()
         purpose = check_purpose(query["purpose"], settings.purposes, allow_all=False)
         only = query["only"]
         spool = SealedSpool()

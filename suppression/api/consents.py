@@ -8,27 +8,28 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
 
-from suppression import intake_folder, metrics, runtime
 from suppression.api.auth import is_staff_key, protected
 from suppression.api.presenters import event_context, subject_document
 from suppression.api.schemas import ConsentCreateSchema, SubjectStateSchema
+from suppression.app import current, folding
+from suppression.domain.errors import Conflict
 from suppression.domain.jurisdictions import CountrySource
 from suppression.domain.policy import ConsentStatus
-from suppression.errors import Conflict
-from suppression.services.api_keys import Role
-from suppression.services.consents import (
+from suppression.observability import metrics
+from suppression.services.consents.recording import (
     EventContext,
     check_purpose,
     record_consent,
     replaces_declared_country,
 )
-from suppression.services.resubscribe import (
+from suppression.services.consents.resubscribe import (
     OptInAuthority,
     clear_for_staff_opt_in,
     materialise_hashed_suppression,
     opt_in_conflict,
 )
-from suppression.services.subjects import find_subject, view_subject
+from suppression.services.consents.subjects import find_subject, view_subject
+from suppression.services.staff.api_keys import Role
 
 blp = Blueprint("consents", __name__, url_prefix="/v1/consents", description="Consent changes")
 
@@ -49,12 +50,12 @@ class Consents(MethodView):
         through the preference page). A sender key declaring a country other than
         the one already declared answers 409 too: only staff may change it.
         """
-        settings = runtime.settings()
+        settings = current.settings()
         purpose = check_purpose(data["purpose"], settings.purposes)
         ctx = event_context(data)
-        session = runtime.db_session()
+        session = current.db_session()
         # A pending one-click is an opt-out already: the opt-in guard must see it.
-        intake_folder.fold_for_address(session, data["email"])
+        folding.fold_for_address(session, data["email"])
         country_source = CountrySource.from_label(data["country_source"])
         if country_source == CountrySource.DECLARED and "country" in data:
             _guard_declared_country(session, data["email"], data["country"])
@@ -63,7 +64,7 @@ class Consents(MethodView):
             _guard_opt_in(session, data["email"], purpose, ctx)
         subject = record_consent(
             session,
-            runtime.vault(),
+            current.vault(),
             data["email"],
             purpose,
             status,
@@ -81,7 +82,7 @@ class Consents(MethodView):
 
 def _guard_opt_in(session: Session, canonical: str, purpose: str, ctx: EventContext) -> None:
     """409 when this key may not turn the address back to sendable (resubscribe.py)."""
-    subject = find_subject(session, runtime.vault(), canonical)
+    subject = find_subject(session, current.vault(), canonical)
     authority = OptInAuthority.STAFF if is_staff_key() else OptInAuthority.SENDER
     conflict = opt_in_conflict(
         session, subject, canonical, purpose, ctx.occurred_at, authority, bool(ctx.evidence)
@@ -90,9 +91,9 @@ def _guard_opt_in(session: Session, canonical: str, purpose: str, ctx: EventCont
         raise Conflict(conflict, {"status": ["An opt-in is not accepted here."]})
     if authority == OptInAuthority.STAFF:
         if subject is not None:
-            clear_for_staff_opt_in(session, runtime.vault(), subject, canonical, ctx)
+            clear_for_staff_opt_in(session, current.vault(), subject, canonical, ctx)
         else:
-            materialise_hashed_suppression(session, runtime.vault(), canonical, ctx)
+            materialise_hashed_suppression(session, current.vault(), canonical, ctx)
 
 
 def _guard_declared_country(session: Session, canonical: str, country: str) -> None:
@@ -100,7 +101,7 @@ def _guard_declared_country(session: Session, canonical: str, country: str) -> N
     moving a person out of the EEA, say, would make them sendable."""
     if is_staff_key():
         return
-    if replaces_declared_country(find_subject(session, runtime.vault(), canonical), country):
+    if replaces_declared_country(find_subject(session, current.vault(), canonical), country):
         raise Conflict(
             "A different country is declared for this address; only staff can change it.",
             {"country": ["A sender key may not replace a declared country."]},

@@ -14,14 +14,14 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from suppression import runtime
 from suppression.api.auth import protected
 from suppression.api.fields import rfc3339
 from suppression.api.schemas import QuerySchema
+from suppression.app import current
 from suppression.connectors.settings import DESTINATION_NAMES
-from suppression.errors import Conflict, NotFound
-from suppression.services.destinations import DestinationStatus, destination_statuses
-from suppression.services.sync import DestinationSync
+from suppression.domain.errors import Conflict, NotFound
+from suppression.services.destinations.registry import DestinationStatus, destination_statuses
+from suppression.worker.destination_sync import DestinationSync
 
 # A request drains at most this many batches; the worker takes the rest.
 MAX_BATCHES = 20
@@ -107,9 +107,9 @@ class Destinations(MethodView):
     @blp.response(200, DestinationSchema(many=True))
     def get(self) -> list[dict[str, Any]]:
         """Every destination with its queue and its health."""
-        settings = runtime.settings()
+        settings = current.settings()
         statuses = destination_statuses(
-            runtime.read_session(), settings.destinations, runtime.now()
+            current.read_session(), settings.destinations, current.now()
         )
         return [status_document(status) for status in statuses]
 
@@ -133,7 +133,7 @@ class DestinationSyncNow(MethodView):
     @blp.alt_response(409, response="DEFAULT_ERROR")
     def post(self, query: dict[str, Any], name: str) -> dict[str, Any]:
         """Run one sync pass for this destination now; answers what was pushed."""
-        settings = runtime.settings()
+        settings = current.settings()
         if name not in DESTINATION_NAMES:
             raise NotFound(
                 f"no destination named {name!r}",
@@ -141,7 +141,7 @@ class DestinationSyncNow(MethodView):
             )
         if not settings.destinations.is_enabled(name):
             raise Conflict(f"destination {name!r} is not enabled; see docs/destinations.md")
-        state = runtime.runtime()
+        state = current.runtime()
         worker = DestinationSync(state.sessions, state.vault, settings, clock=state.clock)
         try:
             (report,) = worker.run_pass([name], full=query["full"], max_batches=MAX_BATCHES)

@@ -20,7 +20,13 @@ from sqlalchemy import exc as sql
 from werkzeug.exceptions import InternalServerError, ServiceUnavailable
 
 from suppression import web
-from suppression.errors import Conflict, InvalidInput, MalformedInput, NotFound, SuppressionError
+from suppression.domain.errors import (
+    Conflict,
+    InvalidInput,
+    MalformedInput,
+    NotFound,
+    SuppressionError,
+)
 from suppression.web import ratelimit
 
 logger = logging.getLogger(__name__)

@@ -10,8 +10,9 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from sqlalchemy import text
 
-from suppression import metrics, runtime
 from suppression.api.errors import RETRY_AFTER_SECONDS
+from suppression.app import current
+from suppression.observability import metrics
 
 blp = Blueprint("health", __name__, description="Health and metrics")
 
@@ -31,7 +32,7 @@ class Ready(MethodView):
     def get(self) -> tuple[dict[str, str], int] | tuple[dict[str, str], int, dict[str, str]]:
         """The database answers."""
         try:
-            with runtime.runtime().engine.connect() as connection:
+            with current.runtime().engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
         except Exception:  # any failure means not ready
             return {"status": "unavailable"}, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
@@ -54,7 +55,7 @@ class Metrics(MethodView):
 
 
 def _require_metrics_token() -> None:
-    token = runtime.settings().metrics_token
+    token = current.settings().metrics_token
     if token is None:
         return
     scheme, _, presented = request.headers.get("Authorization", "").partition(" ")

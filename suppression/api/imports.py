@@ -12,16 +12,16 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields
 
-from suppression import runtime
 from suppression.api.auth import current_actor, protected
 from suppression.api.fields import Purpose, rfc3339
 from suppression.api.presenters import CSV_FIELD, csv_body, require_csv_body
 from suppression.api.schemas import QuerySchema
-from suppression.database import read_only_session
-from suppression.services.consents import check_purpose
-from suppression.services.import_rows import COLUMNS
-from suppression.services.imports import import_csv
-from suppression.services.suppression_list import suppression_rows
+from suppression.app import current
+from suppression.services.checks.suppression_list import suppression_rows
+from suppression.services.consents.recording import check_purpose
+from suppression.services.imports.importer import import_csv
+from suppression.services.imports.rows import COLUMNS
+from suppression.store.engines import read_only_session
 
 blp = Blueprint("imports", __name__, url_prefix="/v1", description="Bulk import and export")
 
@@ -74,14 +74,14 @@ class Imports(MethodView):
         `occurred_at`, `source`). Bad rows are reported by line and never written;
         an opt-in row never re-subscribes an opted-out, complained or erased address."""
         require_csv_body()
-        session = runtime.db_session()
+        session = current.db_session()
         run, report = import_csv(
             session,
-            runtime.vault(),
+            current.vault(),
             request.stream,
-            runtime.settings().purposes,
+            current.settings().purposes,
             current_actor(),
-            runtime.now(),
+            current.now(),
             commit=session.commit,
         )
         return {
@@ -101,16 +101,16 @@ class Suppressions(MethodView):
     def get(self, query: dict[str, Any]) -> Response:
         """The suppression list as `email_sha256,reason,changed_at` (SHA-256 of the
         trimmed, lower-cased address), for handing to third parties."""
-        purpose = check_purpose(query["purpose"], runtime.settings().purposes, allow_all=False)
+        purpose = check_purpose(query["purpose"], current.settings().purposes, allow_all=False)
         return Response(stream_with_context(_stream(purpose)), mimetype="text/csv")
 
 
 def _stream(purpose: str) -> Iterator[str]:
     # Its own session, closed when the stream ends: the request's sessions are
     # closed at teardown, before a streamed body is produced.
-    session = read_only_session(runtime.runtime().sessions)
+    session = read_only_session(current.runtime().sessions)
     try:
-        yield from _csv(suppression_rows(session, runtime.vault(), purpose))
+        yield from _csv(suppression_rows(session, current.vault(), purpose))
     finally:
         session.close()
 

@@ -8,20 +8,20 @@ from typing import Any
 from flask import request
 from flask_smorest import abort
 
-from suppression import runtime
 from suppression.api.auth import current_actor
 from suppression.api.fields import rfc3339
+from suppression.app import current
+from suppression.domain.errors import InvalidInput
 from suppression.domain.text import storable
-from suppression.errors import InvalidInput
-from suppression.services.consents import EventContext
-from suppression.services.subjects import SubjectView
+from suppression.services.consents.recording import EventContext
+from suppression.services.consents.subjects import SubjectView
 
 MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 
 def client_ip() -> str | None:
     """The client's address (behind proxies, as TRUSTED_PROXY_HOPS finds it:
-    suppression/proxies.py)."""
+    suppression/app/proxies.py)."""
     return request.remote_addr
 
 
@@ -33,7 +33,7 @@ def user_agent() -> str | None:
 
 
 def event_context(data: dict[str, Any], default_source: str = "api") -> EventContext:
-    now = runtime.now()
+    now = current.now()
     occurred_at = data.get("occurred_at") or now
     if occurred_at > now + MAX_CLOCK_SKEW:
         # A future time would pin the state: no real change could ever be newer.

@@ -7,13 +7,13 @@ from typing import Any
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from suppression import runtime
 from suppression.api.auth import protected
 from suppression.api.presenters import event_context, subject_document
 from suppression.api.schemas import RelationshipSchema, SubjectStateSchema
-from suppression.services.api_keys import Role
-from suppression.services.consents import record_relationship
-from suppression.services.subjects import view_subject
+from suppression.app import current
+from suppression.services.consents.recording import record_relationship
+from suppression.services.consents.subjects import view_subject
+from suppression.services.staff.api_keys import Role
 
 blp = Blueprint(
     "relationships",
@@ -30,12 +30,12 @@ class Relationships(MethodView):
     @blp.response(201, SubjectStateSchema)
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Record a purchase or an inquiry (CASL implied consent: 2 years / 6 months)."""
-        session = runtime.db_session()
+        session = current.db_session()
         ctx = event_context(data)
-        subject = record_relationship(session, runtime.vault(), data["email"], data["kind"], ctx)
+        subject = record_relationship(session, current.vault(), data["email"], data["kind"], ctx)
         document = subject_document(
             view_subject(
-                session, data["email"], subject, runtime.settings().policy, ctx.recorded_at
+                session, data["email"], subject, current.settings().policy, ctx.recorded_at
             )
         )
         session.commit()

@@ -8,17 +8,22 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from suppression import intake_folder, runtime
 from suppression.api.auth import current_actor, protected
 from suppression.api.fields import Email, Text, rfc3339
 from suppression.api.presenters import client_ip, event_context
-from suppression.database import flush_erased_pages
-from suppression.services.access_log import AccessAction, AccessChannel, Accessor, record_access
-from suppression.services.api_keys import Role
-from suppression.services.erasure import ERASE_REASONS, erase_subject
-from suppression.services.export import export_subject
-from suppression.services.outbox import enqueue_removals
-from suppression.services.subjects import find_subject
+from suppression.app import current, folding
+from suppression.services.consents.subjects import find_subject
+from suppression.services.destinations.outbox import enqueue_removals
+from suppression.services.rights.erasure import ERASE_REASONS, erase_subject
+from suppression.services.rights.export import export_subject
+from suppression.services.staff.access_log import (
+    AccessAction,
+    AccessChannel,
+    Accessor,
+    record_access,
+)
+from suppression.services.staff.api_keys import Role
+from suppression.store.engines import flush_erased_pages
 
 blp = Blueprint("rights", __name__, url_prefix="/v1/subjects", description="Data-protection rights")
 
@@ -55,12 +60,12 @@ class Export(MethodView):
     def post(self, data: dict[str, Any]) -> dict[str, Any]:
         """Every stored fact about one address, machine-readable. The export is
         itself written to the access log (and so appears in the next export)."""
-        session = runtime.db_session()
-        intake_folder.fold_for_address(session, data["email"])
-        subject = find_subject(session, runtime.vault(), data["email"])
-        now = runtime.now()
+        session = current.db_session()
+        folding.fold_for_address(session, data["email"])
+        subject = find_subject(session, current.vault(), data["email"])
+        now = current.now()
         document = export_subject(
-            session, runtime.vault(), data["email"], subject, runtime.settings().policy, now
+            session, current.vault(), data["email"], subject, current.settings().policy, now
         )
         record_access(
             session,
@@ -85,21 +90,21 @@ class Erase(MethodView):
         With destinations enabled the answer is `pending` until every destination
         has confirmed the removal; the worker then drops the personal data (`done`).
         """
-        session = runtime.db_session()
+        session = current.db_session()
         # A pending one-click holds evidence (IP, user agent): folded first, it is
         # erased with the rest.
-        intake_folder.fold_for_address(session, data["email"])
+        folding.fold_for_address(session, data["email"])
         result = erase_subject(
             session,
-            runtime.vault(),
+            current.vault(),
             data["email"],
             data["reason"],
             event_context({"source": data["reason"]}),
             enqueue_removals=enqueue_removals,
         )
         session.commit()
-        runtime.close_sessions()  # the checkpoint must see no open reader of ours
-        flush_erased_pages(runtime.runtime().engine)
+        current.close_sessions()  # the checkpoint must see no open reader of ours
+        flush_erased_pages(current.runtime().engine)
         return {
             "email": data["email"],
             "status": result.status,

@@ -12,22 +12,22 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import Schema, fields, validate
 
-from suppression import intake_folder, runtime
 from suppression.api.auth import current_actor, protected
 from suppression.api.fields import Email, Text
 from suppression.api.presenters import client_ip, subject_document
 from suppression.api.schemas import SubjectStateSchema
-from suppression.services.access_log import (
+from suppression.app import current, folding
+from suppression.services.consents.history import subject_events
+from suppression.services.consents.subjects import find_subject, view_subject
+from suppression.services.rights.export import event_document
+from suppression.services.staff.access_log import (
     MAX_REASON,
     AccessAction,
     AccessChannel,
     Accessor,
     record_access,
 )
-from suppression.services.api_keys import Role
-from suppression.services.export import event_document
-from suppression.services.history import subject_events
-from suppression.services.subjects import find_subject, view_subject
+from suppression.services.staff.api_keys import Role
 
 blp = Blueprint("subjects", __name__, url_prefix="/v1/subjects", description="One subject (staff)")
 
@@ -74,11 +74,11 @@ class Lookup(MethodView):
 
         The lookup is recorded in the access log (who, which subject, when, why).
         """
-        session = runtime.db_session()
-        intake_folder.fold_for_address(session, data["email"])
-        now = runtime.now()
+        session = current.db_session()
+        folding.fold_for_address(session, data["email"])
+        now = current.now()
         accessor = Accessor(current_actor(), AccessChannel.API, client_ip())
-        subject = find_subject(session, runtime.vault(), data["email"])
+        subject = find_subject(session, current.vault(), data["email"])
         record_access(
             session,
             accessor,
@@ -92,9 +92,9 @@ class Lookup(MethodView):
             abort(404, message="No subject with this address is stored.")
         assert subject is not None, "abort raised"  # flask_smorest's abort is untyped
         document = subject_document(
-            view_subject(session, data["email"], subject, runtime.settings().policy, now)
+            view_subject(session, data["email"], subject, current.settings().policy, now)
         )
-        vault = runtime.vault()
+        vault = current.vault()
         document["events"] = [event_document(vault, e) for e in subject_events(session, subject.id)]
         session.commit()
         return document

@@ -19,7 +19,6 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 from marshmallow import Schema, fields, validate
 
-from suppression import runtime
 from suppression.api.auth import protected
 from suppression.api.fields import (
     EMAIL_DESCRIPTION,
@@ -28,7 +27,10 @@ from suppression.api.fields import (
     RawList,
     Text,
 )
+from suppression.app import current
+from suppression.app.links import PREFERENCES_PATH, UNSUBSCRIBE_PATH, link_tokens
 from suppression.domain.addresses import canonicalise
+from suppression.domain.errors import InvalidInput
 from suppression.domain.policy import ALL_PURPOSES
 from suppression.domain.text import UNSTORABLE_MESSAGE, is_storable
 from suppression.domain.tokens import (
@@ -42,9 +44,7 @@ from suppression.domain.tokens import (
     link_fields,
     list_unsubscribe_headers,
 )
-from suppression.errors import InvalidInput
-from suppression.links import PREFERENCES_PATH, UNSUBSCRIBE_PATH, link_tokens
-from suppression.services.api_keys import Role
+from suppression.services.staff.api_keys import Role
 
 blp = Blueprint("unsubscribe_links", __name__, url_prefix="/v1", description="Unsubscribe links")
 
@@ -155,12 +155,12 @@ class Minter:
     """Everything that is the same for a whole call is worked out once."""
 
     def __init__(self, purposes: tuple[str, ...], default_purpose: str, campaign: Any, minter: int):
-        settings = runtime.settings()
+        settings = current.settings()
         self._tokens = link_tokens()
         self._unsubscribe = settings.public_base_url + UNSUBSCRIBE_PATH
         self._preferences = settings.public_base_url + PREFERENCES_PATH
         self._mailbox = settings.unsubscribe_mailbox
-        self._issued = encode_issued(runtime.now())
+        self._issued = encode_issued(current.now())
         self._minter = encode_minter(minter)
         self._fields: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
         self._purposes = {p: encode_purpose(p) for p in (*purposes, ALL_PURPOSES)}
@@ -249,7 +249,7 @@ class UnsubscribeLinks(MethodView):
         preference page can also ask to opt back in, which the mailbox must confirm.
         Links stay valid for UNSUBSCRIBE_LINK_DAYS.
         """
-        purposes = runtime.settings().purposes
+        purposes = current.settings().purposes
         try:
             minter = Minter(
                 purposes, data.get("purpose", purposes[0]), data.get("campaign"), g.api_key.id

@@ -26,7 +26,6 @@ from flask import (
     Blueprint,
     Flask,
     Response,
-    current_app,
     redirect,
     render_template,
     request,
@@ -34,10 +33,11 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 from flask_limiter import RateLimitExceeded
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
-from suppression import database, intake_folder, metrics, runtime
+from suppression.app import current, folding
+from suppression.app.links import read_confirmation, read_token
 from suppression.domain.addresses import mask
 from suppression.domain.policy import ALL_PURPOSES
 from suppression.domain.purposes import PURPOSE_HINTS, purpose_label
@@ -49,19 +49,18 @@ from suppression.domain.tokens import (
     TokenError,
     TokenProblem,
 )
-from suppression.links import read_confirmation, read_token
-from suppression.services.alarms import AlarmRule
-from suppression.services.api_keys import key_actor
-from suppression.services.consents import EventContext
-from suppression.services.intake import MINTER_KEY, accept_one_click, has_pending
-from suppression.services.opt_in_requests import (
+from suppression.observability import metrics
+from suppression.services.consents.alarms import AlarmRule
+from suppression.services.consents.intake import MINTER_KEY, accept_one_click, has_pending
+from suppression.services.consents.recording import EventContext
+from suppression.services.links.opt_in_requests import (
     RESEND_AFTER,
     UnknownRequest,
     confirm_opt_in,
     find_request,
     request_opt_in,
 )
-from suppression.services.unsubscribes import (
+from suppression.services.links.unsubscribes import (
     ACTOR,
     SOURCE_ONE_CLICK,
     SOURCE_PREFERENCE_PAGE,
@@ -73,16 +72,15 @@ from suppression.services.unsubscribes import (
     save_preferences,
     unsubscribe,
 )
+from suppression.services.staff.api_keys import key_actor
 from suppression.web import ratelimit
-from suppression.worker.confirmation_mail import ConfirmationMailer
+from suppression.worker import one_click_folding
 
 logger = logging.getLogger(__name__)
 
 blp = Blueprint("public", __name__)
 
 ONE_CLICK_BODY = "You are unsubscribed.\n"
-INTAKE_ENGINE = "suppression.intake_engine"
-MAILER = "suppression.confirmation_mailer"
 # Tokens that open /u/: the header's, and the preference token (which may do more).
 UNSUBSCRIBING_KINDS = (LinkKind.UNSUBSCRIBE, LinkKind.PREFERENCES)
 
@@ -90,28 +88,7 @@ UNSUBSCRIBING_KINDS = (LinkKind.UNSUBSCRIBE, LinkKind.PREFERENCES)
 def install(app: Flask) -> None:
     """Register the pages and their rate limits (a Limiter of this app's own)."""
     app.register_blueprint(blp)
-    state = app.extensions[runtime.EXTENSION]
-    app.extensions[intake_folder.EXTENSION] = intake_folder.BackgroundFolder(state)
-    # On PostgreSQL the intake INSERT runs on a small pool of its own, in
-    # autocommit: it is its own durable transaction, without the BEGIN and COMMIT
-    # round trips; and without the pre-ping round trip on every checkout (a
-    # connection found dead is replaced and the INSERT sent again: see
-    # _accept_one_click). SQLite keeps its BEGIN IMMEDIATE: the write lock is
-    # what orders its writers.
-    if state.engine.dialect.name == "postgresql":
-        app.extensions[INTAKE_ENGINE] = create_engine(
-            state.engine.url,
-            connect_args=database.postgresql_connect_args(state.engine.url),
-            isolation_level="AUTOCOMMIT",
-            hide_parameters=True,  # as database.make_engine: no evidence in an error
-            pool_pre_ping=False,
-            pool_size=2,
-            max_overflow=8,
-        )
-    if state.settings.mail.enabled:
-        app.extensions[MAILER] = ConfirmationMailer(
-            state.sessions, state.vault, state.settings, clock=state.clock
-        )
+    state = current.of(app)
     app.jinja_env.globals.setdefault("purpose_label", purpose_label)
     ratelimit.install(
         app, blp, state.settings, one_click_endpoint=f"{blp.name}.{unsubscribe_post.__name__}"
@@ -124,7 +101,7 @@ def bad_link(error: TokenError) -> tuple[str, int]:
     return render_template(
         "public/bad_link.html",
         expired=error.problem == TokenProblem.EXPIRED,
-        mailbox=runtime.settings().unsubscribe_mailbox,
+        mailbox=current.settings().unsubscribe_mailbox,
     ), 400
 
 
@@ -139,7 +116,7 @@ def too_many_one_clicks(error: ratelimit.OneClickLimited) -> Response:
 
 
 def _too_many(retry_after: int) -> Response:
-    page = render_template("public/too_many.html", mailbox=runtime.settings().unsubscribe_mailbox)
+    page = render_template("public/too_many.html", mailbox=current.settings().unsubscribe_mailbox)
     response = Response(page, status=429, mimetype="text/html")
     response.headers["Retry-After"] = str(retry_after)
     return response
@@ -162,7 +139,7 @@ def _minted_by(claims: LinkClaims) -> dict[str, str]:
     and the fold names it)."""
     if claims.minter is None:
         return {}
-    reader = runtime.read_session()
+    reader = current.read_session()
     name = key_actor(reader, claims.minter)
     reader.rollback()
     return {"link_minted_by": name} if name else {}
@@ -174,7 +151,7 @@ def _agent() -> str | None:
 
 
 def _context(claims: LinkClaims, source: str, **evidence: Any) -> EventContext:
-    now = runtime.now()
+    now = current.now()
     return EventContext(
         actor=ACTOR,
         source=source,
@@ -197,11 +174,11 @@ def _read_link(token: str, kinds: tuple[LinkKind, ...]) -> LinkClaims:
 
 
 def _alarm_rule() -> AlarmRule:
-    return intake_folder.alarm_rule(runtime.settings().links)
+    return one_click_folding.alarm_rule(current.settings().links)
 
 
 def _page(claims: LinkClaims, token: str, **extra: Any) -> dict[str, Any]:
-    settings = runtime.settings()
+    settings = current.settings()
     return {
         "token": token,
         "masked": mask(claims.address),
@@ -242,7 +219,7 @@ def unsubscribe_post(token: str) -> Response | tuple[str, int] | str:
 def _accept_one_click(claims: LinkClaims) -> None:
     """The RFC 8058 answer waits for one durable INSERT only: the intake row counts
     as an opt-out at once and is folded into the event chain in batches."""
-    engine = current_app.extensions.get(INTAKE_ENGINE)
+    engine = current.runtime().intake_engine
     ctx = _context(claims, SOURCE_ONE_CLICK, **{MINTER_KEY: claims.minter} if claims.minter else {})
     try:
         _insert_intake(engine, claims, ctx)
@@ -254,14 +231,14 @@ def _accept_one_click(claims: LinkClaims) -> None:
             raise
         logger.warning("intake connection lost; sending the unsubscribe again")
         _insert_intake(engine, claims, ctx)
-    runtime.close_sessions()  # the connection goes back to the pool before the fold
-    current_app.extensions[intake_folder.EXTENSION].accepted()
+    current.close_sessions()  # the connection goes back to the pool before the fold
+    current.runtime().folder.accepted()
 
 
 def _insert_intake(engine: Engine | None, claims: LinkClaims, ctx: EventContext) -> None:
-    with runtime.runtime().sessions(bind=engine) if engine else runtime.db_session() as session:
+    with current.runtime().sessions(bind=engine) if engine else current.db_session() as session:
         accept_one_click(
-            session, runtime.vault(), runtime.settings().policy, claims.address, claims.purpose, ctx
+            session, current.vault(), current.settings().policy, claims.address, claims.purpose, ctx
         )
         session.commit()
 
@@ -269,22 +246,22 @@ def _insert_intake(engine: Engine | None, claims: LinkClaims, ctx: EventContext)
 def _fold_pending(claims: LinkClaims) -> None:
     """The person's own one-clicks folded first, so the page shows them. Looked
     for without the write lock (SQLite): a page view takes it only to fold."""
-    index = runtime.vault().index(claims.address)
-    reader = runtime.read_session()
+    index = current.vault().index(claims.address)
+    reader = current.read_session()
     pending = has_pending(reader, index)
     reader.rollback()
     if pending:
-        intake_folder.fold_for_index(runtime.db_session(), index)
-        runtime.close_sessions()
+        folding.fold_for_index(current.db_session(), index)
+        current.close_sessions()
 
 
 def _unsubscribe(claims: LinkClaims, purpose: str, source: str) -> UnsubscribeOutcome:
-    session = runtime.db_session()
-    intake_folder.fold_for_address(session, claims.address)
+    session = current.db_session()
+    folding.fold_for_address(session, claims.address)
     outcome = unsubscribe(
         session,
-        runtime.vault(),
-        runtime.settings().policy,
+        current.vault(),
+        current.settings().policy,
         claims.address,
         purpose,
         _context(claims, source, **_minted_by(claims)),
@@ -302,10 +279,10 @@ def _preferences(claims: LinkClaims) -> Preferences:
     """The switches as stored now, read without taking a write lock (a pending
     one-click of this person's is folded first, in its own short transaction)."""
     _fold_pending(claims)
-    session = runtime.read_session()
+    session = current.read_session()
     try:
         return read_preferences(
-            session, runtime.vault(), runtime.settings().policy, claims.address, runtime.now()
+            session, current.vault(), current.settings().policy, claims.address, current.now()
         )
     finally:
         session.rollback()
@@ -317,7 +294,7 @@ def _preferences_page(claims: LinkClaims, token: str, **extra: Any) -> dict[str,
         claims,
         token,
         hints=PURPOSE_HINTS,
-        notice_version=runtime.settings().links.notice_version,
+        notice_version=current.settings().links.notice_version,
         **extra,
     )
 
@@ -362,15 +339,15 @@ def preferences_post(token: str) -> tuple[str, int] | str:
     if action != "save":
         page = _preferences_page(claims, token, unclear=True)
         return render_template("public/preferences.html", **page), 400
-    settings = runtime.settings()
+    settings = current.settings()
     shown = set(request.form.getlist("shown")) & set(settings.purposes)
     wanted = set(request.form.getlist("receive")) & shown
-    session = runtime.db_session()
-    intake_folder.fold_for_address(session, claims.address)
+    session = current.db_session()
+    folding.fold_for_address(session, claims.address)
     ctx = _context(claims, SOURCE_PREFERENCE_PAGE, **_minted_by(claims))
     changes = save_preferences(
         session,
-        runtime.vault(),
+        current.vault(),
         settings.policy,
         claims.address,
         shown,
@@ -380,7 +357,7 @@ def preferences_post(token: str) -> tuple[str, int] | str:
     )
     confirmation = _ask_confirmation(session, claims, changes.to_confirm, ctx)
     preferences = read_preferences(
-        session, runtime.vault(), settings.policy, claims.address, runtime.now()
+        session, current.vault(), settings.policy, claims.address, current.now()
     )
     session.commit()
     if confirmation is not None and confirmation.get("request_id") is not None:
@@ -401,7 +378,7 @@ def _ask_confirmation(
     What the page then says: sent, sent a moment ago already, or not possible."""
     if not purposes:
         return None
-    settings = runtime.settings()
+    settings = current.settings()
     answer: dict[str, Any] = {
         "purposes": purposes,
         "hours": settings.mail.confirm_link_hours,
@@ -418,7 +395,7 @@ def _ask_confirmation(
         **(ctx.evidence or {}),
     }
     outcome = request_opt_in(
-        session, runtime.vault(), claims.address, purposes, evidence, ctx.recorded_at
+        session, current.vault(), claims.address, purposes, evidence, ctx.recorded_at
     )
     if not outcome.new:
         return {**answer, "status": "recent", "requested_at": outcome.request.requested_at}
@@ -428,7 +405,9 @@ def _ask_confirmation(
 def _send_now(request_id: int) -> str:
     """After the commit: hand the mail to the relay now; if that fails the worker
     retries it (the row is the outbox), and the page says the mail may be late."""
-    mailer: ConfirmationMailer = current_app.extensions[MAILER]
+    mailer = current.runtime().mailer
+    if mailer is None:  # mail is off: the request waits for the worker
+        return "queued"
     try:
         return "sent" if mailer.deliver(request_id) else "queued"
     except Exception:  # the request is recorded; the worker sends what this did not
@@ -441,9 +420,9 @@ def confirm_page(token: str) -> str:
     """What the confirmation link would switch on, and a button. Writes nothing
     (mail scanners open every link)."""
     claims = read_confirmation(token)
-    reader = runtime.read_session()
+    reader = current.read_session()
     try:
-        request_row = find_request(reader, runtime.vault(), claims)
+        request_row = find_request(reader, current.vault(), claims)
         confirmed_at = request_row.confirmed_at
     except UnknownRequest:
         raise TokenError(TokenProblem.EXPIRED) from None
@@ -458,7 +437,7 @@ def _confirm_page(claims: ConfirmationClaims, token: str, **extra: Any) -> str:
         token=token,
         masked=mask(claims.address),
         purposes=claims.purposes,
-        notice_version=runtime.settings().links.notice_version,
+        notice_version=current.settings().links.notice_version,
         **extra,
     )
 
@@ -466,10 +445,10 @@ def _confirm_page(claims: ConfirmationClaims, token: str, **extra: Any) -> str:
 @blp.post("/confirm/<token>")
 def confirm_post(token: str) -> str:
     claims = read_confirmation(token)
-    settings = runtime.settings()
-    session = runtime.db_session()
-    intake_folder.fold_for_address(session, claims.address)
-    now = runtime.now()
+    settings = current.settings()
+    session = current.db_session()
+    folding.fold_for_address(session, claims.address)
+    now = current.now()
     ctx = EventContext(
         actor=ACTOR,
         source=SOURCE_PREFERENCE_PAGE,
@@ -480,7 +459,7 @@ def confirm_post(token: str) -> str:
         notice_version=settings.links.notice_version,
     )
     try:
-        outcome = confirm_opt_in(session, runtime.vault(), settings.policy, claims, ctx)
+        outcome = confirm_opt_in(session, current.vault(), settings.policy, claims, ctx)
     except UnknownRequest:
         raise TokenError(TokenProblem.EXPIRED) from None
     session.commit()

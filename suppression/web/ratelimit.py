@@ -18,7 +18,7 @@ per-request evaluation of the page limits, which cost about a fifth of a
 one-click's CPU (benchmarks/load.py).
 
 The client address is `request.remote_addr`: behind reverse proxies, the one
-TRUSTED_PROXY_HOPS finds in X-Forwarded-For (suppression/proxies.py).
+TRUSTED_PROXY_HOPS finds in X-Forwarded-For (suppression/app/proxies.py).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse
 
-from suppression.config import Settings
+from suppression.config.settings import Settings
 
 EXTENSION = "suppression.public_limiter"
 ONE_CLICK_LIMIT = "suppression.one_click_limit"
@@ -63,7 +63,7 @@ def _is_one_click() -> bool:
 
 def client_address() -> str:
     """The client's address (behind proxies, as TRUSTED_PROXY_HOPS finds it:
-    suppression/proxies.py)."""
+    suppression/app/proxies.py)."""
     return request.remote_addr or "unknown"
 
 

@@ -21,22 +21,22 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from suppression import metrics
-from suppression.config import Settings
+from suppression.config.settings import Settings
 from suppression.connectors.smtp import MailError, MailFailureKind, SmtpRelay
-from suppression.db import utcnow
 from suppression.domain.purposes import purpose_label
 from suppression.domain.sealing import SealError
 from suppression.domain.tokens import LinkTokens
 from suppression.domain.vault import AddressVault
-from suppression.services.confirmation_outbox import (
+from suppression.observability import metrics
+from suppression.services.links.confirmation_outbox import (
     ClaimedMail,
     claim_mails,
     give_up_expired,
     mail_failed,
     mail_sent,
 )
-from suppression.services.opt_in_requests import purge_expired_requests
+from suppression.services.links.opt_in_requests import purge_expired_requests
+from suppression.store.schema import utcnow
 
 logger = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 import pytest
 
-from suppression.services.api_keys import revoke_api_key
+from suppression.services.staff.api_keys import revoke_api_key
 
 CHECK = {"purpose": "email_marketing", "addresses": ["a@example.com"]}
 

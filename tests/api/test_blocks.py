@@ -1,6 +1,6 @@
 from sqlalchemy import func, select
 
-from suppression.models import Block, ConsentEvent, Subject
+from suppression.store.models import Block, ConsentEvent, Subject
 
 
 def check(client, headers, addresses):

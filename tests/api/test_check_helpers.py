@@ -1,5 +1,5 @@
 """Large check lists decided by helper processes answer exactly as the web worker
-would itself (suppression/check_helpers.py), JSON and CSV, and survive a helper
+would itself (suppression/worker/check_helpers.py), JSON and CSV, and survive a helper
 that fails."""
 
 import hashlib
@@ -9,8 +9,9 @@ from dataclasses import replace
 from seeding import api_key, block, record
 from sqlalchemy import create_engine
 
-from suppression import check_helpers
-from suppression.check_helpers import Connect, HelperPool
+from suppression.app import current
+from suppression.services.checks.slices import Connect
+from suppression.worker.check_helpers import HelperPool
 
 
 def sha(address: str) -> str:
@@ -97,7 +98,7 @@ def test_helpers_answer_exactly_as_the_worker_does(make_settings, sender_for, ca
     # Same store (sender_for empties the tables, so seed again), now with helpers.
     helped_client, helped_headers = sender_for(with_helpers(make_settings(), processes=2))
     seed(helped_client, helped_headers, api_key(helped_client.application, "admin"))
-    pool = check_helpers.pool(2)
+    pool = current.of(helped_client.application).helpers
     calls = []
     submit = pool.submit
 
@@ -157,7 +158,7 @@ def test_helpers_are_only_for_databases_another_process_can_open(tmp_path):
 def test_helpers_are_one_per_cpu_one_more_on_postgresql_at_most_four_and_can_be_off(
     tmp_path, monkeypatch
 ):
-    from suppression.config import Settings
+    from suppression.config.settings import Settings
 
     environ = {"SUPPRESSION_INSTANCE": str(tmp_path / "inst")}
     postgresql = {**environ, "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test"}

@@ -4,7 +4,7 @@ import pytest
 from seeding import block, record
 from sqlalchemy import func, select
 
-from suppression.models import ConsentEvent, Subject
+from suppression.store.models import ConsentEvent, Subject
 
 DONE_WHEN_LIST = [
     " jane.doe@example.com",

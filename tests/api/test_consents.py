@@ -3,8 +3,8 @@ from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
 
-from suppression.models import ConsentEvent, Subject
-from suppression.services.evidence import open_evidence
+from suppression.services.consents.evidence import open_evidence
+from suppression.store.models import ConsentEvent, Subject
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 

@@ -7,8 +7,8 @@ import hashlib
 import pytest
 from sqlalchemy import func, select, text
 
-from suppression.models import ConsentEvent, HashedSuppression, Subject
-from suppression.services.audit import verify_chain
+from suppression.services.consents.audit import verify_chain
+from suppression.store.models import ConsentEvent, HashedSuppression, Subject
 
 JANE = "jane.doe@example.com"
 # What an attacker (or a careless sender) sends along after the erasure.

@@ -6,7 +6,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from suppression.models import ConsentEvent, Subject
+from suppression.store.models import ConsentEvent, Subject
 
 CAP = 16 * 1024
 WRITES = {

@@ -7,10 +7,16 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 
 from suppression.domain.jurisdictions import CountrySource
-from suppression.models import ConsentEvent, ConsentState, HashedSuppression, ImportRun, Subject
-from suppression.services import imports
-from suppression.services.audit import verify_chain
-from suppression.services.evidence import open_evidence
+from suppression.services.consents.audit import verify_chain
+from suppression.services.consents.evidence import open_evidence
+from suppression.services.imports import importer as imports
+from suppression.store.models import (
+    ConsentEvent,
+    ConsentState,
+    HashedSuppression,
+    ImportRun,
+    Subject,
+)
 
 
 def upload(client, headers, body):
@@ -275,7 +281,7 @@ def test_import_command_reads_a_file_and_reports_lines(
 ):
     from click.testing import CliRunner
 
-    from suppression.cli import main
+    from suppression.cli.main import main
 
     monkeypatch.setenv("DATABASE_URL", database_url)
     monkeypatch.setenv("SUPPRESSION_INSTANCE", str(tmp_path))

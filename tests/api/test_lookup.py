@@ -6,7 +6,7 @@ from functools import partial
 from seeding import record
 from sqlalchemy import func, select
 
-from suppression.models import AccessLogEntry, Subject
+from suppression.store.models import AccessLogEntry, Subject
 
 consent = partial(record, source="signup_form")
 

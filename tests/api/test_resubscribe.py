@@ -4,7 +4,7 @@ back to sendable by a sender key; staff with evidence can."""
 import pytest
 from sqlalchemy import func, select
 
-from suppression.models import ConsentEvent
+from suppression.store.models import ConsentEvent
 
 OPT_IN = {"purpose": "email_marketing", "status": "opted_in", "source": "signup_form"}
 

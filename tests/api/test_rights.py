@@ -4,8 +4,8 @@ later checks and on what the database still holds."""
 import pytest
 from sqlalchemy import select
 
-from suppression.models import ConsentEvent, Subject
-from suppression.services.audit import verify_chain
+from suppression.services.consents.audit import verify_chain
+from suppression.store.models import ConsentEvent, Subject
 
 JANE = "Jane.Doe@Example.COM"
 

@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
+from suppression.app.links import read_token
 from suppression.domain.tokens import LinkKind
-from suppression.links import read_token
-from suppression.models import ApiKey, ConsentEvent, Subject
+from suppression.store.models import ApiKey, ConsentEvent, Subject
 
 ORIGIN = "https://optout.example.com"
 MAILBOX = "unsubscribe@example.com"

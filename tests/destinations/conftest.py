@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from suppression.config import Settings
+from suppression.config.settings import Settings
 from suppression.connectors.fakes import (
     FakeGoogle,
     FakeKeap,
@@ -23,9 +23,9 @@ from suppression.connectors.fakes import (
 from suppression.connectors.settings import destinations_from_env
 from suppression.domain.addresses import canonicalise_strict
 from suppression.domain.policy import ConsentStatus
-from suppression.models.destinations import OutboxRow
-from suppression.services.consents import EventContext, record_block, record_consent
-from suppression.services.sync import DestinationSync
+from suppression.services.consents.recording import EventContext, record_block, record_consent
+from suppression.store.models.destinations import OutboxRow
+from suppression.worker.destination_sync import DestinationSync
 
 
 @dataclass

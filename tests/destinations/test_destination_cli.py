@@ -2,8 +2,8 @@
 
 import threading
 
-from suppression.cli import main
-from suppression.models.destinations import OutboxRow
+from suppression.cli.main import main
+from suppression.store.models.destinations import OutboxRow
 
 
 def test_sync_runs_one_pass_and_says_what_it_pushed(cli, worker, record, fakes):

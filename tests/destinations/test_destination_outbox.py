@@ -4,15 +4,15 @@ from dataclasses import replace
 
 from suppression.connectors.settings import destinations_from_env
 from suppression.domain.policy import ConsentStatus
-from suppression.models import Subject
-from suppression.services.consents import EventContext, record_consent
-from suppression.services.destinations import register_destinations
-from suppression.services.outbox import (
+from suppression.services.consents.recording import EventContext, record_consent
+from suppression.services.destinations.outbox import (
     enqueue_removals,
     pending_removals,
     pushes_for,
     subject_destination_status,
 )
+from suppression.services.destinations.registry import register_destinations
+from suppression.store.models import Subject
 
 ALL_FIVE = {"keap", "meta", "google", "linkedin", "microsoft"}
 
@@ -137,7 +137,7 @@ def test_a_destination_that_is_no_longer_configured_is_disabled_in_the_registry(
 def test_two_phase_erasure_drops_the_address_once_every_destination_confirmed(
     worker, record, sessions, vault, clock, fakes, until_processed
 ):
-    from suppression.services.erasure import PENDING, erase_subject
+    from suppression.services.rights.erasure import PENDING, erase_subject
 
     subject_id = record("leave.me@example.com", status="opted_in")
     worker.run_pass()
@@ -167,8 +167,8 @@ def test_two_phase_erasure_drops_the_address_once_every_destination_confirmed(
 
 
 def test_a_rotated_refresh_token_is_kept_sealed_and_only_for_its_seed(worker, sessions, vault):
-    from suppression.models.destinations import Destination
-    from suppression.services.destinations import SealedTokenStore
+    from suppression.services.destinations.registry import SealedTokenStore
+    from suppression.store.models.destinations import Destination
 
     store = SealedTokenStore(sessions, vault, "keap")
     assert store.load("seed-1") is None

@@ -5,7 +5,7 @@ import json
 from dataclasses import replace
 
 from suppression.connectors.settings import destinations_from_env
-from suppression.models.destinations import Destination
+from suppression.store.models.destinations import Destination
 
 META_AUDIENCE = "23850000000000001"
 
@@ -40,7 +40,7 @@ def test_full_reconcile_skips_what_was_confirmed_and_pushes_what_was_missed(
     worker.run_pass()
     missed = record("missed@example.com", purpose="ad_audiences")
     with sessions() as session:  # a row lost behind the service's back (restore from backup)
-        from suppression.models.destinations import OutboxRow
+        from suppression.store.models.destinations import OutboxRow
 
         session.query(OutboxRow).filter_by(subject_id=missed).delete()
         session.commit()
@@ -89,7 +89,7 @@ def test_a_destination_switched_back_on_catches_up_on_what_it_missed(
 def test_full_reconcile_forgets_confirmations_of_people_sendable_again(
     worker, record, fakes, sessions, clock
 ):
-    from suppression.models.destinations import DestinationSubject, OutboxRow
+    from suppression.store.models.destinations import DestinationSubject, OutboxRow
 
     subject = record("jane@example.com", purpose="ad_audiences")
     worker.run_pass()

@@ -13,9 +13,9 @@ import pytest
 
 from suppression.connectors.fakes import Fault, call_rate_exceeded, resource_exhausted
 from suppression.connectors.settings import SyncSettings, destinations_from_env
-from suppression.models.destinations import Destination, OutboxRow
-from suppression.services import outbox
-from suppression.services.outbox import backoff_seconds, retry_parked
+from suppression.services.destinations import outbox
+from suppression.services.destinations.outbox import backoff_seconds, retry_parked
+from suppression.store.models.destinations import Destination, OutboxRow
 
 
 def sha(text: str) -> str:
@@ -320,7 +320,7 @@ def test_on_postgresql_a_killed_worker_s_rows_return_as_soon_as_its_connections_
         pytest.skip("the liveness lock is a PostgreSQL advisory lock; SQLite waits for the lease")
     from sqlalchemy.orm import sessionmaker
 
-    from suppression import database
+    from suppression.store import engines as database
 
     make_worker().register()
     for n in range(3):
@@ -436,8 +436,8 @@ def test_two_workers_at_once_never_push_a_row_twice(
 def test_an_erased_address_that_was_dropped_is_recorded_as_not_pushable(
     worker, record, sessions, clock, fakes
 ):
-    from suppression.models import Subject
-    from suppression.services.outbox import pushes_for
+    from suppression.services.destinations.outbox import pushes_for
+    from suppression.store.models import Subject
 
     subject_id = record("gone@example.com", status="opted_in")
     worker.run_pass()

@@ -2,7 +2,7 @@
 
 from sqlalchemy import select
 
-from suppression.models import ConsentEvent, Subject
+from suppression.store.models import ConsentEvent, Subject
 
 
 def test_erasure_is_pending_until_every_destination_confirmed(

@@ -9,8 +9,8 @@ from datetime import timedelta
 
 from suppression.connectors.fakes.google import Outcome, resource_exhausted
 from suppression.connectors.settings import destinations_from_env
-from suppression.models.destinations import DestinationSubject, OutboxRow
-from suppression.services.outbox import pushes_for
+from suppression.services.destinations.outbox import pushes_for
+from suppression.store.models.destinations import DestinationSubject, OutboxRow
 
 
 def sha(text: str) -> str:

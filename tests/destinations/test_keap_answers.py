@@ -16,8 +16,8 @@ from suppression.connectors.base import FailureKind, Member, Operation
 from suppression.connectors.fakes.keap import keap_error, xmlrpc_fault
 from suppression.connectors.keap_quota import read_quota_headers
 from suppression.connectors.settings import build_connector, destinations_from_env
-from suppression.models.destinations import DestinationPush, DestinationSubject, OutboxRow
-from suppression.services.destinations import destination_statuses
+from suppression.services.destinations.registry import destination_statuses
+from suppression.store.models.destinations import DestinationPush, DestinationSubject, OutboxRow
 
 JANE = Member(1, "jane@example.com", "opted_out")
 BOB = Member(2, "bob@example.com", "opted_out")

@@ -10,14 +10,14 @@ import pytest
 import requests
 from sqlalchemy import select, update
 
-from suppression.cli import main
+from suppression.cli.main import main
 from suppression.connectors.base import TransientError
 from suppression.connectors.keap_pull import KeapStatusReader
 from suppression.connectors.settings import destinations_from_env
-from suppression.models import Block, ConsentEvent, ConsentState, Subject
-from suppression.models.destinations import DestinationSubject, OutboxRow
-from suppression.models.keap_pull import KeapPullCursor
-from suppression.services.staff import create_staff_user
+from suppression.services.staff.accounts import create_staff_user
+from suppression.store.models import Block, ConsentEvent, ConsentState, Subject
+from suppression.store.models.destinations import DestinationSubject, OutboxRow
+from suppression.store.models.keap_pull import KeapPullCursor
 
 META_AUDIENCE = "23850000000000001"
 STAFF_PASSWORD = "correct horse battery staple"

@@ -4,11 +4,11 @@ throttle: test_sign_in_throttle.py)."""
 import pytest
 from sqlalchemy import select
 
+from suppression.domain.errors import Conflict, InvalidInput
 from suppression.domain.policy import ConsentStatus
-from suppression.errors import Conflict, InvalidInput
-from suppression.models import SignInAttempt, StaffUser
-from suppression.services import staff as accounts
-from suppression.services.access_log import (
+from suppression.services.consents.recording import EventContext, record_consent
+from suppression.services.staff import accounts
+from suppression.services.staff.access_log import (
     AccessAction,
     AccessChannel,
     Accessor,
@@ -16,7 +16,7 @@ from suppression.services.access_log import (
     list_access,
     record_access,
 )
-from suppression.services.consents import EventContext, record_consent
+from suppression.store.models import SignInAttempt, StaffUser
 
 PASSWORD = "a long enough passphrase"
 DESK = Accessor("staff:alice", AccessChannel.PAGE, "10.0.0.1")

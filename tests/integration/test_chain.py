@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
-from suppression.cli import main
-from suppression.models import ConsentEvent
-from suppression.services.audit import verify_chain
+from suppression.cli.main import main
+from suppression.services.consents.audit import verify_chain
+from suppression.store.models import ConsentEvent
 
 
 @pytest.fixture

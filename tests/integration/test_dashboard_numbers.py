@@ -6,9 +6,14 @@ from sqlalchemy import update
 
 from suppression.domain.jurisdictions import CountrySource
 from suppression.domain.policy import ConsentStatus
-from suppression.models import Subject
-from suppression.services import dashboard
-from suppression.services.consents import EventContext, record_block, record_consent, set_country
+from suppression.services.consents.recording import (
+    EventContext,
+    record_block,
+    record_consent,
+    set_country,
+)
+from suppression.services.staff import dashboard
+from suppression.store.models import Subject
 
 
 def ctx(clock, at=None):

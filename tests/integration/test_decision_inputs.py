@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import select, text
 
-from suppression.models import Block, ConsentState, DecisionInputs, Subject
+from suppression.store.models import Block, ConsentState, DecisionInputs, Subject
 
 
 def _when(value: str | datetime) -> float:

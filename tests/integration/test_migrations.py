@@ -14,11 +14,11 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from suppression import database
-from suppression.cli import main
-from suppression.models import ConsentEvent
-from suppression.services.audit import verify_chain
-from suppression.services.evidence import open_evidence
+from suppression.cli.main import main
+from suppression.services.consents.audit import verify_chain
+from suppression.services.consents.evidence import open_evidence
+from suppression.store import engines as database
+from suppression.store.models import ConsentEvent
 
 JANE = "jane.doe@example.com"
 EVIDENCE = [

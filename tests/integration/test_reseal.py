@@ -11,15 +11,15 @@ from click.testing import CliRunner
 from seeding import api_key
 from sqlalchemy import select
 
-from suppression.cli import main
+from suppression.cli.main import main
 from suppression.domain.sealing import AddressSealer
 from suppression.domain.vault import AddressVault
-from suppression.models import ConsentEvent, OneClickIntake, OptInRequest, Subject
-from suppression.models.destinations import Destination
-from suppression.services.audit import verify_chain
-from suppression.services.consents import EventContext
-from suppression.services.intake import accept_one_click
-from suppression.services.opt_in_requests import request_evidence, request_opt_in
+from suppression.services.consents.audit import verify_chain
+from suppression.services.consents.intake import accept_one_click
+from suppression.services.consents.recording import EventContext
+from suppression.services.links.opt_in_requests import request_evidence, request_opt_in
+from suppression.store.models import ConsentEvent, OneClickIntake, OptInRequest, Subject
+from suppression.store.models.destinations import Destination
 
 NEW_KEY = b"n" * 32
 

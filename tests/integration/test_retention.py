@@ -6,10 +6,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from suppression.cli import main
-from suppression.models import HashedSuppression, PurgeRun, Subject
-from suppression.services.audit import verify_chain
-from suppression.services.retention import purge, retention_rules
+from suppression.cli.main import main
+from suppression.services.consents.audit import verify_chain
+from suppression.services.rights.retention import purge, retention_rules
+from suppression.store.models import HashedSuppression, PurgeRun, Subject
 
 RULES = retention_rules(730, 2557)
 

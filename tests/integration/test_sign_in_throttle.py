@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from suppression.models import SignInAttempt
-from suppression.services import staff as accounts
-from suppression.services.staff import Pause
+from suppression.services.staff import accounts
+from suppression.services.staff.accounts import Pause
+from suppression.store.models import SignInAttempt
 
 PASSWORD = "a long enough passphrase"
 ATTACKER, ALICE = "192.0.2.66", "198.51.100.7"

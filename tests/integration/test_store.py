@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 
 from suppression.domain.policy import ConsentStatus
-from suppression.models import ConsentEvent, ConsentState, Subject
-from suppression.services.consents import EventContext, record_consent
-from suppression.services.subjects import ensure_subject
+from suppression.services.consents.recording import EventContext, record_consent
+from suppression.services.consents.subjects import ensure_subject
+from suppression.store.models import ConsentEvent, ConsentState, Subject
 
 
 def run_concurrently(count, work):

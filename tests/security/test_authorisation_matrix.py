@@ -13,10 +13,10 @@ import pytest
 from seeding import api_key
 from sqlalchemy import func, select
 
-from suppression.db import Base
-from suppression.models import ConsentEvent, Subject
-from suppression.services.api_keys import revoke_api_key
-from suppression.services.staff import create_staff_user
+from suppression.services.staff.accounts import create_staff_user
+from suppression.services.staff.api_keys import revoke_api_key
+from suppression.store.models import ConsentEvent, Subject
+from suppression.store.schema import Base
 
 ALLOWED, UNAUTHENTICATED, FORBIDDEN = "allowed", "401", "403"
 CALLERS = ["none", "unknown", "revoked", "sender", "staff", "admin"]
@@ -321,7 +321,7 @@ def _sender_write_kinds(path: str, body: dict) -> set[tuple[str, str]]:
 
 def test_the_sender_table_covers_every_sender_write():
     from suppression.api.schemas import BLOCK_KINDS, CONSENT_STATUSES
-    from suppression.services.consents import RELATIONSHIP_ACTIONS
+    from suppression.services.consents.recording import RELATIONSHIP_ACTIONS
 
     sender_posts = {
         rule

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import func, select
 from werkzeug.serving import make_server
 
-from suppression.models import ConsentEvent, ConsentState, Subject
-from suppression.services.audit import verify_chain
+from suppression.services.consents.audit import verify_chain
+from suppression.store.models import ConsentEvent, ConsentState, Subject
 
 REQUESTS = 50
 

@@ -9,9 +9,9 @@ from dataclasses import replace
 
 from sqlalchemy import select
 
-from suppression.models import ConsentEvent, PurgeRun
-from suppression.services.audit import verify_chain
-from suppression.services.staff import create_staff_user
+from suppression.services.consents.audit import verify_chain
+from suppression.services.staff.accounts import create_staff_user
+from suppression.store.models import ConsentEvent, PurgeRun
 
 ADDRESSES = {
     "consent": "Consent.Person@Example.com",

@@ -31,9 +31,10 @@ from sqlalchemy import make_url
 from tcp_proxy import TcpProxy
 from werkzeug.serving import make_server
 
-from suppression import create_app, database, intake_folder
-from suppression.config import LinkSettings, Settings
-from suppression.services.staff import create_staff_user
+from suppression import create_app
+from suppression.config.settings import LinkSettings, Settings
+from suppression.services.staff.accounts import create_staff_user
+from suppression.store import engines as database
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 PASSWORD = "correct horse battery staple"
@@ -99,15 +100,12 @@ def outage(app, engine, database_url, make_settings, tmp_path: Path) -> Iterator
 
         yield Outage(replace(settings, database_url=url), cut, lambda: away.rename(folder), apps)
     for application in apps:
-        application.extensions[intake_folder.EXTENSION].stop()
-        engine = application.extensions["suppression"].engine
+        state = application.extensions["suppression"]
+        state.folder.stop()
         deadline = time.monotonic() + 30
-        while engine.pool.checkedout() and time.monotonic() < deadline:
+        while state.engine.pool.checkedout() and time.monotonic() < deadline:
             time.sleep(0.05)  # the folding thread ends after the batch in hand
-        engine.dispose()
-        intake = application.extensions.get("suppression.intake_engine")
-        if intake is not None:
-            intake.dispose()
+        state.close()
 
 
 def application_now(application: Flask):

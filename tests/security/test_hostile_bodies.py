@@ -16,12 +16,11 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from suppression import database
-from suppression.db import Base
-from suppression.links import link_tokens
-from suppression.models import ConsentEvent, Subject
-from suppression.services.staff import create_staff_user
-from suppression.web.public import INTAKE_ENGINE
+from suppression.app.links import link_tokens
+from suppression.services.staff.accounts import create_staff_user
+from suppression.store import engines as database
+from suppression.store.models import ConsentEvent, Subject
+from suppression.store.schema import Base
 
 CONSENT = b'{"email": "a@example.com", "purpose": "all", "status": "opted_out", "source": "t"}'
 JSON_ENDPOINTS = [
@@ -473,7 +472,7 @@ def test_engines_keep_bound_parameters_out_of_their_errors(app, database_url):
     SQL but never the values bound to it (evidence, IPs, addresses)."""
     address = "leaked.person@example.com"
     engines = [database.make_engine(database_url), app.extensions["suppression"].engine]
-    intake = app.extensions.get(INTAKE_ENGINE)
+    intake = app.extensions["suppression"].intake_engine
     assert (intake is not None) == (engines[0].dialect.name == "postgresql")
     engines += [intake] if intake is not None else []
     try:

@@ -10,7 +10,7 @@ import pytest
 from log_guard import AddressLogGuard, find_addresses, find_secrets
 
 from suppression.domain.tokens import LinkTokens
-from suppression.services.api_keys import create_api_key
+from suppression.services.staff.api_keys import create_api_key
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ import pytest
 from log_guard import find_addresses, find_secrets, rendered
 from werkzeug.serving import make_server
 
-from suppression.log_redaction import RedactingFilter, redact
-from suppression.logconfig import JsonFormatter
+from suppression.observability.logs import JsonFormatter
+from suppression.observability.redaction import RedactingFilter, redact
 from suppression.web import public
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}

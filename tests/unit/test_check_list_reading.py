@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from suppression.api.check_lists import UnicodeGuard
 from suppression.api.sealed_spool import SealedSpool
-from suppression.errors import FirstErrors
+from suppression.domain.errors import FirstErrors
 
 LONE = re.compile("[\ud800-\udfff]")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from suppression.config import ConfigError, mail_from_env
+from suppression.config.settings import ConfigError, mail_from_env
 from suppression.connectors.smtp import SmtpRelay
 
 

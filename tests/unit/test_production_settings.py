@@ -8,8 +8,8 @@ import base64
 import pytest
 from production_env import PRODUCTION_ENV, fixed_key
 
-from suppression.config import ConfigError, Settings
-from suppression.production_settings import degenerate_key, weak_secret
+from suppression.config.production import degenerate_key, weak_secret
+from suppression.config.settings import ConfigError, Settings
 
 MAKE_SECRET = "secrets.token_urlsafe(48)"
 MAKE_KEY = "secrets.token_bytes(32)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from suppression.config import ConfigError, Settings
+from suppression.config.settings import ConfigError, Settings
 
 
 def test_by_default_no_proxy_is_trusted(tmp_path):

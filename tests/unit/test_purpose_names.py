@@ -3,7 +3,7 @@ are plain: letters, digits, '_' and '-'."""
 
 import pytest
 
-from suppression.config import ConfigError, policy_from_env
+from suppression.config.settings import ConfigError, policy_from_env
 
 
 def test_plain_purpose_names_are_taken():

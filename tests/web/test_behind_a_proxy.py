@@ -26,9 +26,9 @@ from seeding import api_key, fold_one_clicks
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
-from suppression.config import LinkSettings
-from suppression.models import AccessLogEntry, ConsentEvent
-from suppression.services.staff import create_staff_user
+from suppression.config.settings import LinkSettings
+from suppression.services.staff.accounts import create_staff_user
+from suppression.store.models import AccessLogEntry, ConsentEvent
 
 PASSWORD = "correct horse battery staple"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}

@@ -13,9 +13,9 @@ import pytest
 from seeding import api_key, fold_one_clicks
 from sqlalchemy import select
 
-from suppression.config import LinkSettings
-from suppression.models import AccessLogEntry, ConsentEvent
-from suppression.services.staff import create_staff_user
+from suppression.config.settings import LinkSettings
+from suppression.services.staff.accounts import create_staff_user
+from suppression.store.models import AccessLogEntry, ConsentEvent
 
 PASSWORD = "correct horse battery staple"
 PROXY = {"REMOTE_ADDR": "10.0.0.2"}  # the socket's peer: the proxy in front

@@ -18,11 +18,11 @@ from seeding import fold_one_clicks, record
 from smtp_server import smtp_server
 from sqlalchemy import func, select
 
-from suppression.config import LinkSettings, MailSettings
+from suppression.config.settings import LinkSettings, MailSettings
 from suppression.domain.tokens import LinkTokens
-from suppression.models import ConsentEvent, OptInRequest, Subject
-from suppression.services.evidence import open_evidence
-from suppression.services.opt_in_requests import RESEND_AFTER
+from suppression.services.consents.evidence import open_evidence
+from suppression.services.links.opt_in_requests import RESEND_AFTER
+from suppression.store.models import ConsentEvent, OptInRequest, Subject
 
 ORIGIN = "https://optout.example.com"
 MAILBOX = "unsubscribe@example.com"
@@ -430,7 +430,7 @@ def test_sync_sends_what_the_web_process_could_not(
 ):
     from click.testing import CliRunner
 
-    from suppression.cli import main
+    from suppression.cli.main import main
 
     clock.current = datetime.now(UTC)  # the command runs on the real clock
     relay.catcher.refuse_next.append("421 4.4.2 closing")

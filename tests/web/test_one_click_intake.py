@@ -12,23 +12,23 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from suppression.config import ConfigError, LinkSettings, links_from_env
+from suppression.config.settings import ConfigError, LinkSettings, links_from_env
 from suppression.domain.policy import ALL_PURPOSES, ConsentStatus
-from suppression.intake_folder import EXTENSION, fold_backlog
-from suppression.models import (
+from suppression.services.consents.alarms import AlarmRule
+from suppression.services.consents.audit import verify_chain
+from suppression.services.consents.events import EventContext
+from suppression.services.consents.intake import accept_one_click, fold_intake, pending_opt_outs
+from suppression.services.consents.recording import record_consent
+from suppression.services.rights.erasure import erase_subject
+from suppression.store.models import (
     ConsentEvent,
     ConsentState,
     OneClickIntake,
     Subject,
     UnsubscribeAlarm,
 )
-from suppression.services.alarms import AlarmRule
-from suppression.services.audit import verify_chain
-from suppression.services.consents import record_consent
-from suppression.services.erasure import erase_subject
-from suppression.services.events import EventContext
-from suppression.services.intake import accept_one_click, fold_intake, pending_opt_outs
-from suppression.services.sync import DestinationSync
+from suppression.worker.destination_sync import DestinationSync
+from suppression.worker.one_click_folding import fold_backlog
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 BACKGROUND = LinkSettings(page_rate_limit="100000 per minute")  # folds in the background
@@ -190,7 +190,7 @@ def test_the_web_process_folds_in_the_background(app, client, sender, session):
     deadline = time.monotonic() + 20
     while count(session, ConsentEvent) == 0 and time.monotonic() < deadline:
         time.sleep(0.05)
-    app.extensions[EXTENSION].stop()  # no thread outlives this test's tables
+    app.extensions["suppression"].folder.stop()  # no thread outlives this test's tables
     assert count(session, ConsentEvent) == 1
     assert count(session, OneClickIntake) == 0
 
@@ -253,7 +253,7 @@ def test_stopping_the_folder_waits_for_its_thread(app, client, sender):
         "/v1/unsubscribe-links", json={"email": "jane.doe@example.com"}, headers=sender
     ).get_json()
     assert client.post(urlsplit(link["url"]).path, data=ONE_CLICK).status_code == 200
-    folder = app.extensions[EXTENSION]
+    folder = app.extensions["suppression"].folder
     thread = folder._thread
     assert thread is not None
     assert thread.is_alive()
@@ -313,7 +313,7 @@ def test_a_one_click_survives_the_database_dropping_its_pooled_connection(
 ):
     if engine.dialect.name != "postgresql":
         pytest.skip("SQLite has no server to drop a connection")
-    app.extensions[EXTENSION].stop()  # rows stay pending: counted below
+    app.extensions["suppression"].folder.stop()  # rows stay pending: counted below
     links = [
         client.post(
             "/v1/unsubscribe-links", json={"email": f"p{i}@example.com"}, headers=sender
@@ -321,7 +321,7 @@ def test_a_one_click_survives_the_database_dropping_its_pooled_connection(
         for i in range(2)
     ]
     assert client.post(urlsplit(links[0]["url"]).path, data=ONE_CLICK).status_code == 200
-    intake = app.extensions["suppression.intake_engine"]
+    intake = app.extensions["suppression"].intake_engine
     assert intake.pool.checkedin() == 1  # the connection the next click will be given
     with engine.connect() as admin:  # as a server restart would
         admin.exec_driver_sql(

@@ -12,8 +12,8 @@ import pytest
 from smtp_server import smtp_server
 from sqlalchemy import select
 
-from suppression.config import LinkSettings, MailSettings
-from suppression.models import ConsentEvent, ConsentState, Subject
+from suppression.config.settings import LinkSettings, MailSettings
+from suppression.store.models import ConsentEvent, ConsentState, Subject
 
 ORIGIN = "https://optout.example.com"
 MAILBOX = "unsubscribe@example.com"

@@ -6,7 +6,7 @@ from functools import partial
 from seeding import record
 from sqlalchemy import select
 
-from suppression.models import AccessLogEntry
+from suppression.store.models import AccessLogEntry
 
 consent = partial(record, purpose="all", source="email_request")
 

@@ -7,9 +7,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from suppression import create_app
-from suppression.cli import main
-from suppression.models import ConsentEvent, SignInAttempt, StaffUser
-from suppression.services import staff as accounts
+from suppression.cli.main import main
+from suppression.services.staff import accounts
+from suppression.store.models import ConsentEvent, SignInAttempt, StaffUser
 
 PASSWORD = "correct horse battery staple"
 CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')

@@ -6,7 +6,7 @@ from functools import partial
 
 from seeding import record
 
-from suppression.models import UnsubscribeAlarm
+from suppression.store.models import UnsubscribeAlarm
 
 consent = partial(record, purpose="all", source="email_request")
 

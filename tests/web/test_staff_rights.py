@@ -5,7 +5,7 @@ import json
 
 from sqlalchemy import select
 
-from suppression.models import AccessLogEntry, HashedSuppression, Subject
+from suppression.store.models import AccessLogEntry, HashedSuppression, Subject
 
 
 def subject_url(client, token, sender, email="jane@example.com"):

@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from suppression.models import StaffUser, Subject
+from suppression.store.models import StaffUser, Subject
 
 STAFF_PAGES = ["/admin/", "/admin/dashboard", "/admin/account", "/admin/subjects/{id}"]
 ADMIN_PAGES = ["/admin/access-log", "/admin/accounts"]

@@ -7,8 +7,8 @@ from seeding import record
 from sqlalchemy import func, select, update
 
 from suppression.domain.sealing import AddressSealer
-from suppression.models import AccessLogEntry, ConsentEvent, Subject
-from suppression.services.evidence import open_evidence
+from suppression.services.consents.evidence import open_evidence
+from suppression.store.models import AccessLogEntry, ConsentEvent, Subject
 
 consent = partial(record, status="opted_in", source="signup_form")
 

@@ -16,8 +16,10 @@ from prometheus_client import REGISTRY
 from seeding import fold_one_clicks
 from sqlalchemy import select
 
-from suppression.config import LinkSettings
-from suppression.models import (
+from suppression.config.settings import LinkSettings
+from suppression.services.consents.alarms import list_alarms
+from suppression.services.consents.evidence import open_evidence
+from suppression.store.models import (
     Block,
     ConsentEvent,
     ConsentState,
@@ -25,8 +27,6 @@ from suppression.models import (
     UnsubscribeAlarm,
     UnsubscribeTally,
 )
-from suppression.services.alarms import list_alarms
-from suppression.services.evidence import open_evidence
 from suppression.web import ratelimit
 
 ORIGIN = "https://optout.example.com"

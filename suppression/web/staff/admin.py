@@ -8,13 +8,13 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, url_for
 from sqlalchemy import select
 
-from suppression import runtime
+from suppression.app import current
 from suppression.domain.addresses import mask
+from suppression.domain.errors import SuppressionError
 from suppression.domain.text import is_storable
-from suppression.errors import SuppressionError
-from suppression.models import Subject
-from suppression.services import staff as accounts
-from suppression.services.access_log import PAGE_SIZE, list_access
+from suppression.services.staff import accounts
+from suppression.services.staff.access_log import PAGE_SIZE, list_access
+from suppression.store.models import Subject
 from suppression.web.staff.auth import admin_required, signed_in_user
 from suppression.web.staff.blueprint import bp
 
@@ -31,7 +31,7 @@ def _positive_int(name: str) -> int | None:
 @bp.get("/access-log")
 @admin_required
 def access_log() -> Any:
-    db = runtime.read_session()
+    db = current.read_session()
     actor = request.args.get("actor", "").strip()[:200] or None
     if actor is not None and not is_storable(actor):
         abort(400, description="actor holds a NUL byte or a broken character.")
@@ -41,7 +41,7 @@ def access_log() -> Any:
     )
     # The masked form only (j***@example.com), for the page's own rows.
     ids = {e.subject_id for e in page.entries if e.subject_id is not None}
-    vault = runtime.vault()
+    vault = current.vault()
     subjects: Iterable[Subject] = (
         db.scalars(select(Subject).where(Subject.id.in_(ids))) if ids else []
     )
@@ -65,7 +65,7 @@ def accounts_page() -> Any:
 
 
 def _render_accounts(form: dict[str, str], errors: dict[str, str], status: int = 200) -> Any:
-    users = accounts.list_staff_users(runtime.read_session())
+    users = accounts.list_staff_users(current.read_session())
     return render_template(
         "staff/accounts.html", users=users, form=form, errors=errors, roles=list(accounts.StaffRole)
     ), status
@@ -75,10 +75,10 @@ def _render_accounts(form: dict[str, str], errors: dict[str, str], status: int =
 @admin_required
 def create_account() -> Any:
     form = {name: request.form.get(name, "") for name in ("username", "role")}
-    db = runtime.db_session()
+    db = current.db_session()
     try:
         user = accounts.create_staff_user(
-            db, form["username"], form["role"], request.form.get("password", ""), runtime.now()
+            db, form["username"], form["role"], request.form.get("password", ""), current.now()
         )
     except SuppressionError as error:
         db.rollback()
@@ -104,9 +104,9 @@ def enable_account(username: str) -> Any:
 
 
 def _set_disabled(username: str, disabled: bool) -> Any:
-    db = runtime.db_session()
+    db = current.db_session()
     try:
-        user = accounts.set_disabled(db, username, disabled, runtime.now())
+        user = accounts.set_disabled(db, username, disabled, current.now())
     except SuppressionError as error:
         abort(404, description=error.message)
     db.commit()

@@ -32,12 +32,12 @@ from flask import (
 from flask.sessions import SecureCookieSessionInterface
 from werkzeug.wrappers import Response
 
-from suppression import runtime
+from suppression.app import current
+from suppression.domain.errors import InvalidInput
 from suppression.domain.text import is_storable
-from suppression.errors import InvalidInput
-from suppression.models import StaffUser
-from suppression.services import staff as accounts
-from suppression.services.staff import Pause, StaffRole
+from suppression.services.staff import accounts
+from suppression.services.staff.accounts import Pause, StaffRole
+from suppression.store.models import StaffUser
 from suppression.web.staff.blueprint import bp
 
 SESSION_KEY = "staff"
@@ -63,7 +63,7 @@ class StaffSessionInterface(SecureCookieSessionInterface):
 
 
 def configure_sessions(app: Flask) -> None:
-    settings = app.extensions[runtime.EXTENSION].settings
+    settings = current.of(app).settings
     app.session_interface = StaffSessionInterface()
     app.config.update(
         # __Host-: the browser refuses it over plain HTTP and for any other domain.
@@ -124,13 +124,13 @@ def _load_user() -> StaffUser | None:
     data = session.get(SESSION_KEY)
     if not isinstance(data, dict):
         return None
-    user = accounts.get_staff_user(runtime.read_session(), int(data.get("id", 0)))
+    user = accounts.get_staff_user(current.read_session(), int(data.get("id", 0)))
     if user is None or user.disabled_at is not None:
         return None
     if data.get("gen") != user.session_generation:
         return None  # signed out, a new password, or disabled since
-    hours = runtime.settings().staff_session_hours
-    if runtime.now().timestamp() - float(data.get("at", 0)) > hours * 3600:
+    hours = current.settings().staff_session_hours
+    if current.now().timestamp() - float(data.get("at", 0)) > hours * 3600:
         return None
     return user
 
@@ -178,7 +178,7 @@ def start_session(user: StaffUser) -> None:
     session[SESSION_KEY] = {
         "id": user.id,
         "gen": user.session_generation,
-        "at": runtime.now().timestamp(),
+        "at": current.now().timestamp(),
     }
     csrf_token()
 
@@ -196,9 +196,9 @@ def sign_in() -> Any:
         return render_template(
             "staff/sign_in.html", error=UNSTORABLE_SIGN_IN, next=target, username=""
         ), 422
-    db = runtime.db_session()
+    db = current.db_session()
     result = accounts.sign_in(
-        db, username, request.form.get("password", ""), request.remote_addr, runtime.now()
+        db, username, request.form.get("password", ""), request.remote_addr, current.now()
     )
     db.commit()
     if result.paused is not None:
@@ -245,7 +245,7 @@ def _paused_message(pause: Pause, retry_after: timedelta) -> str:
 @bp.post("/sign-out")
 def sign_out() -> Any:
     """Ends the session on the server too: a copy of the cookie stops working."""
-    db = runtime.db_session()
+    db = current.db_session()
     accounts.end_sessions(db, signed_in_user().username)
     db.commit()
     session.clear()
@@ -272,8 +272,8 @@ def account() -> Any:
             errors["new_password"] = exc.errors["password"][0]
     if errors:
         return render_template("staff/account.html", errors=errors), 422
-    db = runtime.db_session()
-    changed = accounts.set_password(db, user.username, new, runtime.now())
+    db = current.db_session()
+    changed = accounts.set_password(db, user.username, new, current.now())
     db.commit()
     start_session(changed)
     flash("Your password is changed. Other sessions of your account have ended.", "ok")

@@ -8,10 +8,10 @@ from typing import Any
 
 from flask import render_template
 
-from suppression import runtime
+from suppression.app import current
 from suppression.domain.policy import ALL_PURPOSES
-from suppression.services import dashboard as numbers
-from suppression.services.alarms import list_alarms
+from suppression.services.consents.alarms import list_alarms
+from suppression.services.staff import dashboard as numbers
 from suppression.web.staff.blueprint import bp
 from suppression.web.staff.charts import bar_chart
 
@@ -21,12 +21,12 @@ ALARMS_SHOWN = 50
 
 @bp.get("/dashboard")
 def dashboard() -> Any:
-    db = runtime.read_session()
-    today = runtime.now().date()
+    db = current.read_session()
+    today = current.now().date()
     daily = numbers.opt_outs_per_day(db, today, CHART_DAYS)
     chart = bar_chart([(f"{d.day:%d %b}", f"{d.day:%Y-%m-%d}", d.count) for d in daily])
     counts = numbers.consent_counts(db)
-    purposes = [*runtime.settings().purposes, ALL_PURPOSES]
+    purposes = [*current.settings().purposes, ALL_PURPOSES]
     purposes += sorted(p for p in counts if p not in purposes)  # purposes since removed
     return render_template(
         "staff/dashboard.html",
@@ -35,7 +35,7 @@ def dashboard() -> Any:
         purposes=purposes,
         blocks=numbers.block_counts(db),
         eea=numbers.eea_share(db),
-        eea_policy=runtime.settings().policy.eea_policy.value,
+        eea_policy=current.settings().policy.eea_policy.value,
         chart=chart,
         daily=daily,
         days=CHART_DAYS,

@@ -9,18 +9,22 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 
-from suppression import runtime
+from suppression.app import current
 from suppression.connectors.settings import DESTINATION_NAMES
-from suppression.services.destinations import destination_statuses
-from suppression.services.outbox import pushes_for, retry_parked, subject_destination_status
+from suppression.services.destinations.outbox import (
+    pushes_for,
+    retry_parked,
+    subject_destination_status,
+)
+from suppression.services.destinations.registry import destination_statuses
 from suppression.web.staff.auth import admin_required
 from suppression.web.staff.blueprint import bp
 
 
 @bp.get("/destinations")
 def destinations() -> Any:
-    settings = runtime.settings()
-    statuses = destination_statuses(runtime.read_session(), settings.destinations, runtime.now())
+    settings = current.settings()
+    statuses = destination_statuses(current.read_session(), settings.destinations, current.now())
     return render_template(
         "staff/destinations.html",
         statuses=statuses,
@@ -36,7 +40,7 @@ def retry_destination() -> Any:
     if name not in DESTINATION_NAMES:
         flash("Choose one of the destinations listed.", "error")
         return redirect(url_for("staff.destinations"), 303)
-    db = runtime.db_session()
+    db = current.db_session()
     count = retry_parked(db, name)
     db.commit()
     flash(f"{count} parked row{'' if count == 1 else 's'} for {name} queued again.", "ok")
@@ -47,7 +51,7 @@ def retry_destination() -> Any:
 def destination_history(subject_id: int) -> dict[str, Any]:
     """For the subject page: where the subject stands with each destination, and
     every push a destination confirmed."""
-    db = runtime.read_session()
+    db = current.read_session()
     return {
         "statuses": subject_destination_status(db, subject_id),
         "pushes": list(reversed(pushes_for(db, subject_id))),

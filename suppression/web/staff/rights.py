@@ -7,13 +7,13 @@ from typing import Any
 
 from flask import Response, flash, redirect, request, url_for
 
-from suppression import runtime
-from suppression.database import flush_erased_pages
+from suppression.app import current
 from suppression.domain.text import is_storable
-from suppression.services.access_log import AccessAction, record_access
-from suppression.services.erasure import ERASE_REASONS, erase_loaded_subject
-from suppression.services.export import export_subject
-from suppression.services.outbox import enqueue_removals
+from suppression.services.destinations.outbox import enqueue_removals
+from suppression.services.rights.erasure import ERASE_REASONS, erase_loaded_subject
+from suppression.services.rights.export import export_subject
+from suppression.services.staff.access_log import AccessAction, record_access
+from suppression.store.engines import flush_erased_pages
 from suppression.web.staff import forms
 from suppression.web.staff.auth import actor, admin_required
 from suppression.web.staff.blueprint import bp
@@ -31,12 +31,12 @@ MAX_NOTE = 500
 @bp.post("/subjects/<int:subject_id>/export")
 def export(subject_id: int) -> Any:
     """Every stored fact about the subject as a JSON download (Art. 15 and 20)."""
-    db = runtime.db_session()
+    db = current.db_session()
     subject = _subject_or_404(db, subject_id)
-    now = runtime.now()
+    now = current.now()
     address = _address(subject)
     document = export_subject(
-        db, runtime.vault(), address or "", subject, runtime.settings().policy, now
+        db, current.vault(), address or "", subject, current.settings().policy, now
     )
     document["email"] = address
     note = request.form.get("reason", "").strip()[:MAX_NOTE] or None
@@ -57,7 +57,7 @@ def export(subject_id: int) -> Any:
 @admin_required
 def erase(subject_id: int) -> Any:
     """Erase to the keyed index (Art. 17); two-phase when destinations are enabled."""
-    db = runtime.db_session()
+    db = current.db_session()
     subject = _subject_or_404(db, subject_id)
     reason = request.form.get("reason", "")
     errors = {}
@@ -69,12 +69,12 @@ def erase(subject_id: int) -> Any:
         return render_subject(db, subject, {"erase": errors}, {"erase": request.form}, 422)
     if subject.erasure_status is None:
         erase_loaded_subject(
-            db, runtime.vault(), subject, reason, _context(reason, {}), enqueue_removals
+            db, current.vault(), subject, reason, _context(reason, {}), enqueue_removals
         )
     status = subject.erasure_status
     db.commit()
-    runtime.close_sessions()
-    flush_erased_pages(runtime.runtime().engine)
+    current.close_sessions()
+    flush_erased_pages(current.runtime().engine)
     if status == "pending":
         flash(
             "Erased: the address is suppressed now; its personal data goes as soon as every "

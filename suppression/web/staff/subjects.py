@@ -15,28 +15,33 @@ from typing import Any
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from sqlalchemy.orm import Session
 
-from suppression import intake_folder, runtime
+from suppression.app import current, folding
 from suppression.domain.addresses import mask
+from suppression.domain.errors import Conflict, SuppressionError
 from suppression.domain.jurisdictions import CountrySource, is_eea
 from suppression.domain.policy import ALL_PURPOSES, ConsentStatus
-from suppression.errors import Conflict, SuppressionError
-from suppression.models import OptInRequest, Subject
-from suppression.services.access_log import (
+from suppression.services.consents.evidence import open_evidence
+from suppression.services.consents.history import subject_events
+from suppression.services.consents.recording import (
+    EventContext,
+    record_block,
+    record_consent,
+    set_country,
+)
+from suppression.services.consents.resubscribe import (
+    OptInAuthority,
+    clear_for_staff_opt_in,
+    opt_in_conflict,
+)
+from suppression.services.consents.subjects import SubjectView, find_subject, view_subject
+from suppression.services.links.opt_in_requests import requests_for
+from suppression.services.staff.access_log import (
     AccessAction,
     AccessChannel,
     Accessor,
     record_access,
 )
-from suppression.services.consents import EventContext, record_block, record_consent, set_country
-from suppression.services.evidence import open_evidence
-from suppression.services.history import subject_events
-from suppression.services.opt_in_requests import requests_for
-from suppression.services.resubscribe import (
-    OptInAuthority,
-    clear_for_staff_opt_in,
-    opt_in_conflict,
-)
-from suppression.services.subjects import SubjectView, find_subject, view_subject
+from suppression.store.models import OptInRequest, Subject
 from suppression.web.staff import forms
 from suppression.web.staff.auth import SHOWN_KEY, actor
 from suppression.web.staff.blueprint import bp
@@ -66,7 +71,7 @@ def _accessor() -> Accessor:
 
 
 def _purposes() -> tuple[str, ...]:
-    return runtime.settings().purposes
+    return current.settings().purposes
 
 
 def purpose_label(purpose: str) -> str:
@@ -94,14 +99,14 @@ def search_post() -> Any:
     if not result.ok:
         return render_template("staff/search.html", form=request.form, errors=result.errors), 422
     canonical = result.values["email"]
-    db = runtime.db_session()
-    subject = find_subject(db, runtime.vault(), canonical)
+    db = current.db_session()
+    subject = find_subject(db, current.vault(), canonical)
     record_access(
         db,
         _accessor(),
         AccessAction.LOOKUP,
         subject.id if subject else None,
-        runtime.now(),
+        current.now(),
         result.values.get("reason"),
     )
     db.commit()
@@ -111,7 +116,7 @@ def search_post() -> Any:
             form={},
             errors={},
             not_found=canonical,
-            waiting=_waiting(db, runtime.vault().index(canonical)),
+            waiting=_waiting(db, current.vault().index(canonical)),
             opt_out_form={},
             opt_out_errors={},
             channels=forms.CHANNELS,
@@ -126,18 +131,18 @@ def _subject_or_404(db: Session, subject_id: int) -> Subject:
     subject = db.get(Subject, subject_id) if subject_id < 2**63 else None
     if subject is None:
         abort(404, description="No subject has this id.")
-    if intake_folder.fold_for_index(db, subject.email_index):
+    if folding.fold_for_index(db, subject.email_index):
         db.expire(subject)  # the fold moved its state on: read it again
     return subject
 
 
 def _address(subject: Subject) -> str | None:
-    return runtime.vault().open(subject.email_sealed) if subject.email_sealed else None
+    return current.vault().open(subject.email_sealed) if subject.email_sealed else None
 
 
 def _view(db: Session, subject: Subject) -> SubjectView:
     return view_subject(
-        db, _address(subject) or "", subject, runtime.settings().policy, runtime.now()
+        db, _address(subject) or "", subject, current.settings().policy, current.now()
     )
 
 
@@ -154,10 +159,10 @@ def render_subject(
     status: int = 200,
 ) -> Any:
     view = _view(db, subject)
-    policy = runtime.settings().policy
+    policy = current.settings().policy
     country = view.jurisdiction.country
     events = subject_events(db, subject.id)
-    vault = runtime.vault()
+    vault = current.vault()
     return render_template(
         "staff/subject.html",
         subject=subject,
@@ -176,22 +181,22 @@ def render_subject(
         rights_blocks=forms.RIGHTS_BLOCKS,
         errors=errors or {},
         form=form or {},
-        now=runtime.now(),
+        now=current.now(),
     ), status
 
 
 @bp.get("/subjects/<int:subject_id>")
 def subject(subject_id: int) -> Any:
-    db = runtime.db_session()
+    db = current.db_session()
     found = _subject_or_404(db, subject_id)
     if session.pop(SHOWN_KEY, None) != found.id:
-        record_access(db, _accessor(), AccessAction.VIEW, found.id, runtime.now())
+        record_access(db, _accessor(), AccessAction.VIEW, found.id, current.now())
         db.commit()
     return render_subject(db, found)
 
 
 def _context(source: str, evidence: dict[str, str], **extra: Any) -> EventContext:
-    now = runtime.now()
+    now = current.now()
     return EventContext(
         actor=actor(),
         source=source,
@@ -237,7 +242,7 @@ def _refused(db: Session, subject: Subject, form_name: str, error: SuppressionEr
 
 @bp.post("/subjects/<int:subject_id>/opt-out")
 def opt_out(subject_id: int) -> Any:
-    db = runtime.db_session()
+    db = current.db_session()
     subject, address = _changeable(db, subject_id)
     result = forms.read_opt_out(request.form, _purposes())
     if not result.ok:
@@ -248,7 +253,7 @@ def opt_out(subject_id: int) -> Any:
     ctx = _context(values["channel"], {"reason": values["reason"]})
     try:
         record_consent(
-            db, runtime.vault(), address, values["purpose"], ConsentStatus.OPTED_OUT, ctx
+            db, current.vault(), address, values["purpose"], ConsentStatus.OPTED_OUT, ctx
         )
     except SuppressionError as error:
         return _refused(db, subject, "opt_out", error)
@@ -257,9 +262,9 @@ def opt_out(subject_id: int) -> Any:
 
 @bp.post("/subjects/<int:subject_id>/opt-in")
 def opt_in(subject_id: int) -> Any:
-    db = runtime.db_session()
+    db = current.db_session()
     subject, address = _changeable(db, subject_id)
-    result = forms.read_opt_in(request.form, _purposes(), runtime.now())
+    result = forms.read_opt_in(request.form, _purposes(), current.now())
     if not result.ok:
         return render_subject(
             db, subject, {"opt_in": result.errors}, {"opt_in": request.form}, status=422
@@ -274,14 +279,14 @@ def opt_in(subject_id: int) -> Any:
     )
     try:
         # The same guard as the API: staff with evidence may opt back in, and doing
-        # so lifts a recorded complaint (services/resubscribe.py).
+        # so lifts a recorded complaint (services/consents/resubscribe.py).
         conflict = opt_in_conflict(
             db, subject, address, values["purpose"], ctx.occurred_at, OptInAuthority.STAFF, True
         )
         if conflict is not None:
             raise Conflict(conflict)
-        clear_for_staff_opt_in(db, runtime.vault(), subject, address, ctx)
-        record_consent(db, runtime.vault(), address, values["purpose"], ConsentStatus.OPTED_IN, ctx)
+        clear_for_staff_opt_in(db, current.vault(), subject, address, ctx)
+        record_consent(db, current.vault(), address, values["purpose"], ConsentStatus.OPTED_IN, ctx)
     except SuppressionError as error:
         return _refused(db, subject, "opt_in", error)
     return _after_change(
@@ -291,7 +296,7 @@ def opt_in(subject_id: int) -> Any:
 
 @bp.post("/subjects/<int:subject_id>/jurisdiction")
 def jurisdiction(subject_id: int) -> Any:
-    db = runtime.db_session()
+    db = current.db_session()
     subject, address = _changeable(db, subject_id)
     result = forms.read_jurisdiction(request.form)
     if not result.ok:
@@ -305,7 +310,7 @@ def jurisdiction(subject_id: int) -> Any:
     values = result.values
     ctx = _context("staff", {"reason": values["reason"]})
     try:
-        set_country(db, runtime.vault(), address, values["country"], CountrySource.DECLARED, ctx)
+        set_country(db, current.vault(), address, values["country"], CountrySource.DECLARED, ctx)
     except SuppressionError as error:
         return _refused(db, subject, "jurisdiction", error)
     return _after_change(db, subject, f"Jurisdiction set to {values['country']} (declared).")
@@ -315,7 +320,7 @@ def jurisdiction(subject_id: int) -> Any:
 def rights_block(subject_id: int) -> Any:
     """A restriction (Art. 18), an objection (Art. 21), or lifting a restriction: staff
     and admins may; a sender key may not lift (api/blocks.py)."""
-    db = runtime.db_session()
+    db = current.db_session()
     subject, address = _changeable(db, subject_id)
     result = forms.read_rights_block(request.form)
     if not result.ok:
@@ -325,7 +330,7 @@ def rights_block(subject_id: int) -> Any:
     kind = result.values["kind"]
     ctx = _context("staff", {"reason": result.values["reason"]})
     try:
-        record_block(db, runtime.vault(), address, kind, ctx)
+        record_block(db, current.vault(), address, kind, ctx)
     except SuppressionError as error:
         return _refused(db, subject, "rights_block", error)
     done = {
@@ -355,11 +360,11 @@ def opt_out_unknown() -> Any:
             purposes=_purposes(),
         ), 422
     values = result.values
-    db = runtime.db_session()
+    db = current.db_session()
     ctx = _context(values["channel"], {"reason": values["reason"]})
     subject = record_consent(
         db,
-        runtime.vault(),
+        current.vault(),
         search.values["email"],
         values["purpose"],
         ConsentStatus.OPTED_OUT,

@@ -1,0 +1,1 @@
+"""The `suppression` command: an edge that opens sessions and commits."""

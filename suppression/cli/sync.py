@@ -1,0 +1,170 @@
+"""`suppression sync ...`: the destination worker and its operator commands.
+
+suppression sync                 one pass over every enabled destination
+suppression sync --loop          pass after pass (the Procfile's worker)
+suppression sync --full          reconcile first: queue everyone not confirmed
+suppression sync retry           put parked rows back in the queue
+suppression sync status          the queue and health per destination
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+from sqlalchemy.orm import Session, sessionmaker
+
+from suppression.config.settings import ConfigError, Settings
+from suppression.connectors.settings import DESTINATION_NAMES, log_warnings
+from suppression.observability.logs import configure_logging
+from suppression.services.destinations.outbox import retry_parked
+from suppression.services.destinations.registry import destination_statuses
+from suppression.store import engines as database
+from suppression.store.schema import utcnow
+from suppression.worker.confirmation_mail import ConfirmationMailer
+from suppression.worker.destination_sync import DestinationSync, PassReport
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def _settings() -> Settings:
+    try:
+        return Settings.from_env()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+@contextmanager
+def _sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    engine = database.make_engine(settings.database_url)
+    try:
+        yield database.make_session_factory(engine)
+    finally:
+        engine.dispose()
+
+
+def _echo_report(report: PassReport) -> None:
+    parts = [
+        f"{key} {value}"
+        for key, value in report.as_dict().items()
+        if key not in ("destination", "error", "paused_until", "pending") and value
+    ]
+    line = f"{report.destination}: " + (", ".join(parts) if parts else "nothing due")
+    if report.pending:
+        line += f"; {report.pending} still waiting"
+    if report.paused_until:
+        line += f"; paused until {rfc3339(report.paused_until)}"
+    if report.error:
+        line += f"; last error: {report.error}"
+    click.echo(line)
+
+
+@click.group(invoke_without_command=True)
+@click.option("--loop", is_flag=True, help="Keep running, pass after pass (the worker).")
+@click.option(
+    "--full",
+    is_flag=True,
+    help="First recompute what each destination should hold and queue the difference.",
+)
+@click.option(
+    "--destination",
+    "names",
+    multiple=True,
+    type=click.Choice(DESTINATION_NAMES),
+    help="Only this destination (repeatable); default every enabled one.",
+)
+@click.pass_context
+def sync(ctx: click.Context, loop: bool, full: bool, names: tuple[str, ...]) -> None:
+    """Push suppressions to the destinations (Keap, Meta, Google, LinkedIn, Microsoft)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    settings = _settings()
+    configure_logging(settings)
+    logging.getLogger("suppression").setLevel(logging.INFO)
+    log_warnings(settings.destinations)
+    disabled = [n for n in names if not settings.destinations.is_enabled(n)]
+    if disabled:
+        raise click.ClickException(f"not enabled: {', '.join(disabled)} (see docs/destinations.md)")
+    if not settings.destinations.enabled:
+        click.echo("no destination is enabled; see docs/destinations.md")
+    with _sessions(settings) as sessions:
+        vault = database.vault_for(settings)
+        chores = []
+        if settings.mail.enabled:
+            chores.append(ConfirmationMailer(sessions, vault, settings).drain)
+        worker = DestinationSync(sessions, vault, settings, chores=chores)
+        try:
+            if loop:
+                _run_loop(worker, full)
+            else:
+                for report in worker.run_pass(list(names) or None, full=full):
+                    _echo_report(report)
+        finally:
+            worker.close()
+
+
+def _run_loop(worker: DestinationSync, full: bool) -> None:
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: Any) -> None:
+        click.echo(f"signal {signum}: finishing the current batch, then stopping", err=True)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    click.echo(f"sync worker {worker.worker} started")
+
+    def report(reports: list[PassReport]) -> None:
+        for item in reports:
+            if item.worked or item.error:
+                _echo_report(item)
+
+    worker.run_forever(stop, full_first=full, on_pass=report)
+    click.echo("sync worker stopped")
+
+
+@sync.command("retry")
+@click.option(
+    "--destination",
+    type=click.Choice(DESTINATION_NAMES),
+    help="Only this destination; default every one.",
+)
+def sync_retry(destination: str | None) -> None:
+    """Put parked (failed) rows back in the queue with a fresh attempt budget."""
+    settings = _settings()
+    with _sessions(settings) as sessions, sessions() as session:
+        count = retry_parked(session, destination)
+        session.commit()
+    where = f" for {destination}" if destination else ""
+    click.echo(f"{count} parked rows{where} queued again; the next pass pushes them")
+
+
+@sync.command("status")
+def sync_status() -> None:
+    """Queue and health per destination; exits 1 when rows are parked or overdue."""
+    settings = _settings()
+    with _sessions(settings) as sessions, sessions() as session:
+        statuses = destination_statuses(session, settings.destinations, utcnow())
+    alarm = False
+    for status in statuses:
+        state = "enabled" if status.enabled else "disabled"
+        line = (
+            f"{status.name}\t{state}\tpending {status.pending}\tfailed {status.failed}"
+            f"\toverdue {status.overdue}\tlast success {rfc3339(status.last_success_at) or '-'}"
+        )
+        if status.last_error:
+            line += f"\tlast error {rfc3339(status.last_error_at)}: {status.last_error}"
+        if status.warning:
+            line += f"\twarning: {status.warning}"
+        click.echo(line)
+        alarm = alarm or bool(status.failed or status.overdue)
+    if alarm:
+        raise SystemExit(1)

@@ -1,0 +1,1 @@
+"""Logs, their redaction, and the metrics the service exports."""

@@ -1,0 +1,154 @@
+"""Prometheus metrics. With several gunicorn workers, PROMETHEUS_MULTIPROC_DIR
+(set by `suppression serve`) makes /metrics add up every worker's numbers.
+
+Every label value comes from a fixed set: a value taken from a request (a made-up
+HTTP method, a caller's free-text `source`) would add a series per distinct value,
+growing /metrics and the on-disk counters without bound, and would publish what
+the caller wrote (an address, say) on the page. Whatever is not known is `other`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+
+from suppression.domain.policy import BlockKind, ConsentStatus
+from suppression.domain.sources import STAFF_CHANNELS
+from suppression.services.consents.recording import LIFT_RESTRICTION
+from suppression.services.links.unsubscribes import (
+    SOURCE_ONE_CLICK,
+    SOURCE_PREFERENCE_PAGE,
+    SOURCE_UNSUBSCRIBE_PAGE,
+)
+
+OTHER = "other"
+HTTP_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+)
+ACTIONS = frozenset((*ConsentStatus, *BlockKind, LIFT_RESTRICTION))
+# Where a change came from: the link pages, the API's default, the channels the
+# staff pages offer (which API callers use too: API.md names `email_request` and
+# `phone`), API.md's `signup_form`, and the bulk paths (`import`, `import:<file
+# source>`, `retention:<rule>`), counted by their prefix.
+SOURCES = frozenset(
+    (
+        SOURCE_ONE_CLICK,
+        SOURCE_UNSUBSCRIBE_PAGE,
+        SOURCE_PREFERENCE_PAGE,
+        "api",
+        "signup_form",
+        *STAFF_CHANNELS,
+    )
+)
+SOURCE_PREFIXES = ("import", "retention")
+
+
+def method_label(method: str) -> str:
+    return method if method in HTTP_METHODS else OTHER
+
+
+def action_label(action: str) -> str:
+    return action if action in ACTIONS else OTHER
+
+
+def source_label(source: str) -> str:
+    if source in SOURCES:
+        return source
+    prefix = source.partition(":")[0]
+    return prefix if prefix in SOURCE_PREFIXES else OTHER
+
+
+def _as_is(value: str) -> str:
+    return value
+
+
+class BoundedLabels:
+    """A metric whose label values each pass through a function onto a fixed set,
+    so that no caller can feed it a value of its own."""
+
+    def __init__(self, metric: Any, *bounds: Callable[[str], str]):
+        self._metric = metric
+        self._bounds = bounds
+
+    def labels(self, *values: str) -> Any:
+        return self._metric.labels(
+            *(bound(value) for bound, value in zip(self._bounds, values, strict=True))
+        )
+
+
+# Endpoints are url rules or `unmatched`, statuses the ones this app answers.
+REQUESTS = BoundedLabels(
+    Counter(
+        "suppression_http_requests_total",
+        "HTTP requests answered",
+        ["endpoint", "method", "status"],
+    ),
+    _as_is,
+    method_label,
+    _as_is,
+)
+LATENCY = Histogram(
+    "suppression_http_request_seconds",
+    "Time to answer a request",
+    ["endpoint"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+CHECKED = Counter(
+    "suppression_checked_addresses_total", "Addresses decided by checks", ["purpose", "reason"]
+)
+CONSENT_CHANGES = BoundedLabels(
+    Counter(
+        "suppression_consent_changes_total",
+        "Consent and block events recorded",
+        ["action", "source"],
+    ),
+    action_label,
+    source_label,
+)
+CONFIRMATION_MAILS = Counter(
+    "suppression_confirmation_mails_total",
+    "Double opt-in confirmation mails: sent, retrying after a failure, or given up",
+    ["outcome"],
+)
+UNSUBSCRIBE_ALARMS = Counter(
+    "suppression_unsubscribe_alarms_total",
+    "Mass-unsubscribe alarms raised (one domain and campaign, many unsubscribes in minutes)",
+)
+
+
+def render() -> Response:
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        body = generate_latest(registry)
+    else:
+        body = generate_latest()
+    return Response(body, content_type=CONTENT_TYPE_LATEST)
+
+
+def install(app: Flask) -> None:
+    @app.before_request
+    def start_timer() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def observe(response: Response) -> Response:
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        # Public links carry tokens in the path; the rule, not the path, is the label.
+        REQUESTS.labels(endpoint, request.method, str(response.status_code)).inc()
+        started = g.get("request_started")
+        if started is not None:
+            LATENCY.labels(endpoint).observe(time.perf_counter() - started)
+        return response

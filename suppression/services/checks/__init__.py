@@ -1,0 +1,1 @@
+"""Pre-send checks: whole lists decided against the store, and the hashed list."""

@@ -1,0 +1,333 @@
+"""The decisions for one slice of a check list, from a plain DB-API connection.
+
+This is the whole per-address work of a pre-send check: canonicalise and index
+(domain/address_batches.py), one set query for the indexes the store holds, and
+the pure decision. It imports neither SQLAlchemy nor Flask, so that a helper
+process (suppression/worker/check_helpers.py) can run it on its own connection as well
+as the web worker on its session's; nothing about the checked addresses is
+written anywhere.
+
+What the time goes to (benchmarks/checks.py): canonicalising and hashing, then
+the query and the per-row decision. So the query reads the store in the order of
+its keys (sorted indexes, then subject ids), timestamps travel only where the
+decision can need them, and a decision is computed once per distinct combination
+of what it depends on and then looked up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol, overload
+
+from suppression.domain.address_batches import index_batch
+from suppression.domain.jurisdictions import CountrySource, Jurisdiction
+from suppression.domain.policy import (
+    NEVER_SEEN,
+    SENDABLE,
+    BlockKind,
+    ConsentRecord,
+    ConsentStatus,
+    Decision,
+    PolicySettings,
+    Reason,
+    SubjectState,
+    decide,
+    denied,
+    effective_consent,
+    has_implied_consent,
+)
+
+INDEX_BYTES = 32  # HMAC-SHA256
+_ROW_CACHE_SIZE = 50_000  # distinct stored rows whose decision is remembered as such
+
+# Decisions travel between processes as one byte each: 0 sendable, else a reason.
+DECISIONS: tuple[Decision, ...] = (SENDABLE, *(denied(reason) for reason in Reason))
+DECISION_CODES = {decision: code for code, decision in enumerate(DECISIONS)}
+
+# What an opt-out from elsewhere (an imported hashed list, a one-click not yet
+# folded) does not override.
+STRONGER_THAN_OPT_OUT = frozenset(
+    {Reason.INVALID, Reason.ERASED, Reason.COMPLAINED, Reason.BOUNCED, Reason.OPTED_OUT}
+)
+
+# One row per stored subject, from `decision_inputs` (one lookup by keyed index;
+# migration 0007 keeps it from subjects, consent_states and blocks). A row starts
+# with the key's position in the sorted keys (an int parses faster than the key).
+# Only what the decision can read travels, so that most rows repeat another row
+# exactly: erased as 1 or NULL; purchase and inquiry times only where soft opt-in
+# is on; the two consent times only when both statuses exist.
+_COLUMNS = """k.n, d.country, d.country_source, CASE WHEN d.erased_at IS NOT NULL THEN 1 END,
+       {relationship},
+       d.consents -> {p} ->> 0,
+       CASE WHEN d.consents -> 'all' IS NOT NULL THEN {p_at} END,
+       d.consents -> 'all' ->> 0,
+       CASE WHEN d.consents -> {p} IS NOT NULL THEN {a_at} END,
+       d.blocks"""
+_RELATIONSHIP = ("d.last_purchase_at, d.last_inquiry_at", "NULL, NULL")
+
+# SQLite: the sorted indexes travel as one blob, cut into keys by a recursive CTE
+# (no temp table to fill row by row). ?3 is the purpose as a JSON path.
+_SQLITE_SELECT = f"""
+WITH RECURSIVE k(n, idx) AS (
+    SELECT 0, substr(?1, 1, {INDEX_BYTES})
+    UNION ALL
+    SELECT n + 1, substr(?1, (n + 1) * {INDEX_BYTES} + 1, {INDEX_BYTES}) FROM k WHERE n + 1 < ?2
+)
+SELECT {{columns}}
+FROM k CROSS JOIN decision_inputs d ON d.email_index = k.idx
+"""
+_SQLITE_COLUMNS = {
+    "p": "?3",
+    "p_at": "d.consents -> ?3 ->> 1",
+    "a_at": "d.consents -> 'all' ->> 1",
+}
+# PostgreSQL: the sorted indexes travel as one binary bytea parameter, cut in the
+# server (a list parameter costs psycopg ~8 µs per element to adapt).
+_PG_SELECT = f"""
+SELECT {{columns}}
+FROM generate_series(0, %(count)s - 1) k(n)
+JOIN decision_inputs d
+  ON d.email_index = substring(%(keys)b FROM k.n * {INDEX_BYTES} + 1 FOR {INDEX_BYTES})
+"""
+_PG_COLUMNS = {
+    "p": "%(purpose)s::text",
+    "p_at": "(d.consents -> %(purpose)s::text ->> 1)::timestamptz",
+    "a_at": "(d.consents -> 'all' ->> 1)::timestamptz",
+}
+
+
+def _select(template: str, columns: dict[str, str], relationships: bool) -> str:
+    return template.format(
+        columns=_COLUMNS.format(relationship=_RELATIONSHIP[not relationships], **columns)
+    )
+
+
+# A chunk is a few percent of the store: index lookups per key beat the hash
+# join over the whole table that the planner may prefer, and JIT compiling
+# costs more than it saves (benchmarks/checks.py).
+_PG_LOCAL_SETTINGS = (
+    "SET LOCAL enable_hashjoin = off",
+    "SET LOCAL enable_mergejoin = off",
+    "SET LOCAL enable_seqscan = off",
+    "SET LOCAL jit = off",
+)
+
+
+class _ToTime(Protocol):
+    """A stored time as the driver gives it, as an aware datetime; None stays None."""
+
+    @overload
+    def __call__(self, value: None, /) -> None: ...
+    @overload
+    def __call__(self, value: Any, /) -> datetime: ...
+
+
+@overload
+def _sqlite_time(value: None, /) -> None: ...
+@overload
+def _sqlite_time(value: str, /) -> datetime: ...
+def _sqlite_time(value: str | None, /) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+@overload
+def _pg_time(value: None, /) -> None: ...
+@overload
+def _pg_time(value: datetime, /) -> datetime: ...
+def _pg_time(value: datetime | None, /) -> datetime | None:
+    return value
+
+
+class StoreReader:
+    """Fetches the stored state of many indexes at once, on a DB-API connection
+    (sqlite3 or psycopg) inside whatever transaction it has open. `relationships`:
+    whether purchase and inquiry times can matter (soft opt-in is on somewhere)."""
+
+    def __init__(self, connection: Any, dialect: str, relationships: bool = True):
+        self.connection = connection
+        self.dialect = dialect
+        self.to_time: _ToTime = _sqlite_time if dialect == "sqlite" else _pg_time
+        if dialect == "sqlite":
+            self._select = _select(_SQLITE_SELECT, _SQLITE_COLUMNS, relationships)
+        else:
+            self._select = _select(_PG_SELECT, _PG_COLUMNS, relationships)
+
+    def fetch(self, indexes: set[bytes], purpose: str) -> dict[bytes, tuple[Any, ...]]:
+        """Keyed index -> its row, for each stored subject among `indexes`; a row's
+        first column is not part of its state."""
+        if not indexes:
+            return {}
+        keys = sorted(indexes)  # the store's index is read in order, not at random
+        blob = b"".join(keys)
+        if len(blob) != INDEX_BYTES * len(keys):  # the query cuts it every 32 bytes
+            raise ValueError("a keyed index is not 32 bytes long")
+        cursor = self.connection.cursor()
+        try:
+            if self.dialect == "sqlite":
+                cursor.execute(self._select, (blob, len(keys), f'$."{purpose}"'))
+            else:
+                for setting in _PG_LOCAL_SETTINGS:
+                    cursor.execute(setting)
+                cursor.execute(self._select, {"purpose": purpose, "keys": blob, "count": len(keys)})
+            return {keys[row[0]]: row for row in cursor.fetchall()}
+        finally:
+            cursor.close()
+
+
+class SliceChecker:
+    """Decides slices of one check list; caches what many addresses share.
+
+    A stored subject's decision depends only on: erased or not, its active
+    blocks, its purpose and `all` consent statuses and which of the two is newer,
+    the country of its jurisdiction (and the stored source, so that a bad value
+    still fails as before), and (where soft opt-in applies) whether a purchase or
+    inquiry is recent enough. The first row with a combination is decided in
+    full; every later one looks the answer up. If `decide` ever reads more of the
+    state, that must join `_signature`.
+    """
+
+    def __init__(
+        self,
+        reader: StoreReader,
+        index_key: bytes,
+        settings: PolicySettings,
+        purpose: str,
+        now: datetime,
+    ):
+        self.reader = reader
+        self.index_key = index_key
+        self.settings = settings
+        self.purpose = purpose
+        self.now = now
+        self._unseen: dict[str | None, Decision] = {}
+        self._stored: dict[tuple[Any, ...], Decision] = {}
+        self._by_row: dict[tuple[Any, ...], Decision] = {}
+
+    def decide(
+        self,
+        raws: Sequence[str | None],
+        hints: Sequence[str | None],
+        with_sha256: bool = False,
+        pending: frozenset[bytes] = frozenset(),
+    ) -> tuple[list[Decision], list[bytes | None] | None]:
+        """Each address's decision, in order, and (when asked) its unkeyed SHA-256
+        for the imported hashed lists. None in `raws` is not an address; `pending`
+        holds the indexes with a one-click opt-out not yet folded into the store
+        (services/consents/intake.py), which already counts."""
+        batch = index_batch(self.index_key, raws, with_sha256)
+        stored = self.reader.fetch({k for k in batch.keys if k is not None}, self.purpose)
+        invalid = denied(Reason.INVALID)
+        unseen = self._unseen_decision
+        known = self._stored
+        by_row = self._by_row
+        signature = self._signature
+        decisions: list[Decision] = []
+        append = decisions.append
+        for hint, key, domain_country in zip(
+            hints, batch.keys, batch.domain_countries, strict=True
+        ):
+            if key is None:
+                append(invalid)
+                continue
+            row = stored.get(key)
+            if row is None:
+                append(unseen(hint if hint is not None else domain_country))
+                continue
+            # Most rows repeat another row's columns exactly (no timestamps travel
+            # for them): the row itself is then the cheapest key to the decision.
+            probe = (row[1:], hint, domain_country)
+            decision = by_row.get(probe)
+            if decision is None:
+                sign = signature(row, hint, domain_country)
+                decision = known.get(sign)
+                if decision is None:
+                    decision = known[sign] = self._stored_decision(row, hint, domain_country)
+                if len(by_row) < _ROW_CACHE_SIZE:
+                    by_row[probe] = decision
+            append(decision)
+        if pending:
+            opted_out = denied(Reason.OPTED_OUT)
+            for position, key in enumerate(batch.keys):
+                if key in pending and decisions[position].reason not in STRONGER_THAN_OPT_OUT:
+                    decisions[position] = opted_out
+        return decisions, batch.sha256s
+
+    def _unseen_decision(self, country: str | None) -> Decision:
+        decision = self._unseen.get(country)
+        if decision is None:
+            source = None if country is None else CountrySource.INFERRED
+            decision = decide(NEVER_SEEN, Jurisdiction(country, source), self.settings, self.now)
+            self._unseen[country] = decision
+        return decision
+
+    @staticmethod
+    def _jurisdiction(
+        country: str | None, source: int | None, hint: str | None, domain_country: str | None
+    ) -> Jurisdiction:
+        """Declared > hint in this request > stored > inferred from the domain."""
+        if source == CountrySource.DECLARED:
+            return Jurisdiction(country, CountrySource.DECLARED)
+        if hint is not None:
+            return Jurisdiction(hint, CountrySource.HINT)
+        if source is not None:
+            return Jurisdiction(country, CountrySource(source))
+        return Jurisdiction(domain_country, CountrySource.INFERRED if domain_country else None)
+
+    def _signature(
+        self, row: tuple[Any, ...], hint: str | None, domain_country: str | None
+    ) -> tuple[Any, ...]:
+        """Everything `decide` reads of this row, for the cache of decisions."""
+        _, country, source, erased, purchase, inquiry, p_status, p_at, a_status, a_at, blocks = row
+        # Same order of precedence as _jurisdiction, without building objects.
+        if source == CountrySource.DECLARED or (hint is None and source is not None):
+            where = country
+        elif hint is not None:
+            where = hint
+        else:
+            where = domain_country
+        newer = None
+        if p_at is not None and a_at is not None:
+            p_time, a_time = self.reader.to_time(p_at), self.reader.to_time(a_at)
+            newer = (p_time > a_time) - (p_time < a_time)
+        implied = None
+        if where in self.settings.soft_opt_in_countries:
+            to_time = self.reader.to_time
+            recent = SubjectState(
+                last_purchase_at=to_time(purchase), last_inquiry_at=to_time(inquiry)
+            )
+            implied = has_implied_consent(recent, self.settings, self.now)
+        return (erased is not None, blocks, p_status, a_status, newer, source, where, implied)
+
+    def _stored_decision(
+        self, row: tuple[Any, ...], hint: str | None, domain_country: str | None
+    ) -> Decision:
+        (
+            _,
+            country,
+            source,
+            erased_at,
+            purchase,
+            inquiry,
+            p_status,
+            p_at,
+            a_status,
+            a_at,
+            blocks,
+        ) = row
+        jurisdiction = self._jurisdiction(country, source, hint, domain_country)
+        to_time = self.reader.to_time
+        purpose_record = (
+            ConsentRecord(ConsentStatus(p_status), to_time(p_at)) if p_status is not None else None
+        )
+        all_record = (
+            ConsentRecord(ConsentStatus(a_status), to_time(a_at)) if a_status is not None else None
+        )
+        state = SubjectState(
+            erased=erased_at is not None,
+            blocks=frozenset(BlockKind(b) for b in blocks.split(",")) if blocks else frozenset(),
+            consent=effective_consent(purpose_record, all_record),
+            last_purchase_at=to_time(purchase),
+            last_inquiry_at=to_time(inquiry),
+        )
+        return decide(state, jurisdiction, self.settings, self.now)

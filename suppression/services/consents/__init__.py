@@ -1,0 +1,1 @@
+"""Consent changes, the evidence chain, subjects and the one-click intake."""

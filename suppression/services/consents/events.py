@@ -1,0 +1,488 @@
+"""Appending events to the evidence log, each linked into the tamper-evident chain.
+
+The chain head is one row locked for the rest of the transaction, so appends are
+serialised (on SQLite they already are). Keep write transactions short.
+
+Free evidence is stored sealed with the vault's current key (it often holds the
+address itself): its canonical JSON, the bytes the chain's personal digest covers.
+
+An event about an erased subject (erasure pending or done) keeps only what
+suppression needs: action, purpose, source, actor and its times. Every personal
+field is dropped here, where all events are written, whatever the caller sent:
+a sender's bounce or an import cannot bring back what erasure removed. Erased is
+read after the chain head is locked, so an erasure committed meanwhile counts.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import or_, select, text, update
+from sqlalchemy.orm import Session
+
+from suppression.domain.chain import (
+    GENESIS,
+    SALT_BYTES,
+    BatchLinker,
+    ChainedFields,
+    LinkEncoder,
+    LinkParts,
+    canonical_json,
+    link_hash,
+    personal_digest_of_json,
+)
+from suppression.domain.vault import AddressVault
+from suppression.store.dialects import (
+    binary_copy_dumpers,
+    dialect_name,
+    driver_cursor,
+    id_filters,
+    insert,
+    update_from_rows,
+)
+from suppression.store.models import ChainHead, ConsentEvent, Subject
+from suppression.store.schema import BigId, UTCDateTime
+
+# Events that come from the person or from a transaction with them: retention
+# counts "last communication" from the newest of these (bounces do not count).
+COMMUNICATION_ACTIONS = frozenset(
+    {
+        "opted_in",
+        "opted_out",
+        "purchase",
+        "inquiry",
+        "complaint",
+        "restriction",
+        "objection",
+        "lift_restriction",
+        "country_set",
+    }
+)
+
+
+@dataclass(frozen=True)
+class EventContext:
+    """Who and how: the evidence every event carries."""
+
+    actor: str
+    source: str
+    occurred_at: datetime
+    recorded_at: datetime
+    ip: str | None = None
+    user_agent: str | None = None
+    campaign: str | None = None
+    notice_version: str | None = None
+    evidence: Mapping[str, Any] | None = field(default=None)
+
+
+def _locked_head(session: Session) -> ChainHead:
+    session.execute(
+        insert(session, ChainHead)
+        .values(id=1, seq=0, hash=GENESIS)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    query = select(ChainHead).where(ChainHead.id == 1)
+    if dialect_name(session) == "postgresql":
+        query = query.with_for_update()
+    return session.scalars(query.execution_options(populate_existing=True)).one()
+
+
+@dataclass(frozen=True)
+class NewEvent:
+    subject_id: int
+    action: str
+    ctx: EventContext
+    purpose: str | None = None
+    country: str | None = None
+
+
+def _facts_only(ctx: EventContext) -> EventContext:
+    """The context of an event about an erased subject: who, how and when only."""
+    return EventContext(ctx.actor, ctx.source, ctx.occurred_at, ctx.recorded_at)
+
+
+def _is_erased(session: Session, subject_id: int) -> bool:
+    return session.scalar(select(Subject.erased_at).where(Subject.id == subject_id)) is not None
+
+
+def _erased_among(session: Session, subject_ids: set[int]) -> set[int]:
+    erased: set[int] = set()
+    for among in id_filters(session, Subject.id, sorted(subject_ids)):
+        erased.update(
+            session.scalars(select(Subject.id).where(among, Subject.erased_at.is_not(None)))
+        )
+    return erased
+
+
+def _chained_row(
+    vault: AddressVault, previous: bytes, seq: int, new: NewEvent, erased: bool
+) -> dict[str, Any]:
+    """The event's column values, linked after `previous` as link number `seq`.
+    An erased subject's event has no salt: nothing personal to digest, as after
+    `erasure.drop_personal_data`."""
+    ctx = new.ctx
+    evidence = canonical_json(dict(ctx.evidence)) if ctx.evidence else None
+    salt = os.urandom(SALT_BYTES)
+    digest = personal_digest_of_json(salt, ctx.ip, ctx.user_agent, evidence or b"null", new.country)
+    fields = ChainedFields(
+        seq=seq,
+        subject_id=new.subject_id,
+        action=new.action,
+        purpose=new.purpose,
+        source=ctx.source,
+        actor=ctx.actor,
+        occurred_at=ctx.occurred_at,
+        recorded_at=ctx.recorded_at,
+        campaign=ctx.campaign,
+        notice_version=ctx.notice_version,
+    )
+    return {
+        "subject_id": new.subject_id,
+        "action": new.action,
+        "purpose": new.purpose,
+        "source": ctx.source,
+        "actor": ctx.actor,
+        "occurred_at": ctx.occurred_at,
+        "recorded_at": ctx.recorded_at,
+        "ip": ctx.ip,
+        "user_agent": ctx.user_agent,
+        "campaign": ctx.campaign,
+        "notice_version": ctx.notice_version,
+        "country": new.country,
+        "evidence_sealed": None if evidence is None else vault.seal_evidence(evidence),
+        "chain_seq": seq,
+        "prev_hash": previous,
+        "row_hash": link_hash(previous, fields, digest),
+        "personal_digest": digest,
+        "personal_salt": None if erased else salt,
+    }
+
+
+def append_event(
+    session: Session,
+    vault: AddressVault,
+    subject_id: int,
+    action: str,
+    ctx: EventContext,
+    purpose: str | None = None,
+    country: str | None = None,
+) -> ConsentEvent:
+    """One event; its evidence is sealed with the vault's current key."""
+    head = _locked_head(session)
+    erased = _is_erased(session, subject_id)
+    if erased:
+        ctx, country = _facts_only(ctx), None
+    new = NewEvent(subject_id, action, ctx, purpose, country)
+    row = _chained_row(vault, head.hash, head.seq + 1, new, erased)
+    event = ConsentEvent(**row)
+    head.seq, head.hash = row["chain_seq"], row["row_hash"]
+    session.add(event)
+    session.flush()
+    if action in COMMUNICATION_ACTIONS:
+        session.execute(
+            update(Subject)
+            .where(
+                Subject.id == subject_id,
+                or_(
+                    Subject.last_communication_at.is_(None),
+                    Subject.last_communication_at < ctx.occurred_at,
+                ),
+            )
+            .values(last_communication_at=ctx.occurred_at)
+            .execution_options(synchronize_session=False)
+        )
+    return event
+
+
+class EventRow(NamedTuple):
+    """One event of a bulk append as plain values: imports append a million of
+    these, and a tuple costs a fraction of a NewEvent with its EventContext."""
+
+    subject_id: int
+    action: str
+    purpose: str | None
+    source: str
+    actor: str
+    occurred_at: datetime
+    recorded_at: datetime
+    country: str | None = None
+    evidence: Mapping[str, Any] | None = None
+    ip: str | None = None
+    user_agent: str | None = None
+    campaign: str | None = None
+    notice_version: str | None = None
+
+
+class PreparedLink(NamedTuple):
+    """What an event needs but its place in the chain: its link parts, and its
+    evidence sealed (None without evidence). Computed ahead by `prepare_links`."""
+
+    parts: LinkParts
+    evidence_sealed: bytes | None
+
+
+# Columns every bulk-appended event fills, and the optional ones (ip, user agent,
+# campaign, notice version; the sealed evidence) that go through COPY only when
+# some event has one.
+_LINKED_COLUMNS = (
+    ("id", "int8"),
+    ("subject_id", "int8"),
+    ("action", "text"),
+    ("purpose", "text"),
+    ("source", "text"),
+    ("actor", "text"),
+    ("occurred_at", "timestamptz"),
+    ("recorded_at", "timestamptz"),
+    ("country", "text"),
+    ("chain_seq", "int8"),
+    ("prev_hash", "bytea"),
+    ("row_hash", "bytea"),
+    ("personal_digest", "bytea"),
+    ("personal_salt", "bytea"),
+)
+_OPTIONAL_COLUMNS = ("ip", "user_agent", "campaign", "notice_version")
+
+
+def append_events(
+    session: Session, vault: AddressVault, events: Sequence[NewEvent]
+) -> Sequence[int]:
+    """Many events at once: their ids, in the order given."""
+    return append_event_rows(
+        session,
+        vault,
+        [
+            EventRow(
+                new.subject_id,
+                new.action,
+                new.purpose,
+                new.ctx.source,
+                new.ctx.actor,
+                new.ctx.occurred_at,
+                new.ctx.recorded_at,
+                new.country,
+                new.ctx.evidence,
+                new.ctx.ip,
+                new.ctx.user_agent,
+                new.ctx.campaign,
+                new.ctx.notice_version,
+            )
+            for new in events
+        ],
+    )
+
+
+def facts_only(event: EventRow) -> EventRow:
+    """What is kept of an event about an erased subject (see the module's doc)."""
+    return EventRow(*event[:7])
+
+
+def prepare_links(
+    vault: AddressVault, events: Sequence[EventRow], encoder: LinkEncoder | None = None
+) -> list[PreparedLink]:
+    """What the chain needs of each event but its place in it, and its evidence
+    sealed; needs no database, so it may be computed ahead (the importer does it
+    in its reading thread)."""
+    encoder = encoder or LinkEncoder()
+    # One read of the system's random source for every salt of the batch.
+    salts = os.urandom(SALT_BYTES * len(events))
+    prepared = []
+    for at, event in enumerate(events):
+        evidence = dict(event.evidence) if event.evidence else None
+        parts = encoder.parts(
+            salts[at * SALT_BYTES : (at + 1) * SALT_BYTES],
+            event.action,
+            event.purpose,
+            event.source,
+            event.actor,
+            event.occurred_at,
+            event.recorded_at,
+            event.campaign,
+            event.notice_version,
+            event.ip,
+            event.user_agent,
+            evidence,
+            event.country,
+        )
+        sealed = None if evidence is None else vault.seal_evidence(parts.evidence)
+        prepared.append(PreparedLink(parts, sealed))
+    return prepared
+
+
+def append_event_rows(
+    session: Session,
+    vault: AddressVault,
+    events: Sequence[EventRow],
+    prepared: Sequence[PreparedLink] | None = None,
+    erased: set[int] | None = None,
+) -> Sequence[int]:
+    """Many events at once (imports): their ids, in the order given. `prepared`,
+    if given, is `prepare_links(vault, events)` computed ahead. `erased`, if
+    given, are the erased among the events' subjects as the caller read them
+    under a lock it still holds (the importer's upsert of the subjects); else
+    they are read here, once the chain head is locked.
+
+    Linked by `BatchLinker` (the same hashes as one `append_event` at a time).
+    PostgreSQL takes them by binary COPY with ids reserved from the table's
+    sequence; SQLite by one executemany, ids read back by their chain numbers.
+    """
+    if not events:
+        return []
+    if prepared is None:
+        prepared = prepare_links(vault, events)
+    head = _locked_head(session)
+    if erased is None:
+        erased = _erased_among(session, {event.subject_id for event in events})
+    if erased:
+        events, prepared = _stripped(vault, events, prepared, erased)
+    linker = BatchLinker(head.hash, head.seq)
+    first = head.seq + 1
+    ids: Sequence[int]
+    if dialect_name(session) == "postgresql":
+        ids = _reserve_event_ids(session, len(events))
+        _copy_events(session, events, prepared, linker, ids, erased)
+    else:
+        _insert_events(session, events, prepared, linker, erased)
+        by_seq = dict(
+            session.execute(
+                select(ConsentEvent.chain_seq, ConsentEvent.id).where(
+                    ConsentEvent.chain_seq.between(first, linker.seq)
+                )
+            ).all()
+        )
+        ids = [by_seq[number] for number in range(first, linker.seq + 1)]
+    head.seq, head.hash = linker.seq, linker.previous
+    session.flush()
+    return ids
+
+
+def _stripped(
+    vault: AddressVault,
+    events: Sequence[EventRow],
+    prepared: Sequence[PreparedLink],
+    erased: set[int],
+) -> tuple[list[EventRow], list[PreparedLink]]:
+    """The events of erased subjects reduced to `facts_only`, and their links
+    prepared again (what was prepared ahead covered the fields now dropped)."""
+    events = [facts_only(e) if e.subject_id in erased else e for e in events]
+    at = [n for n, event in enumerate(events) if event.subject_id in erased]
+    prepared = list(prepared)
+    for n, link in zip(at, prepare_links(vault, [events[n] for n in at]), strict=True):
+        prepared[n] = link
+    return events, prepared
+
+
+def _insert_events(
+    session: Session,
+    events: Sequence[EventRow],
+    prepared: Sequence[PreparedLink],
+    linker: BatchLinker,
+    erased: set[int],
+) -> None:
+    """SQLite: one executemany."""
+    rows = []
+    for event, (parts, sealed) in zip(events, prepared, strict=True):
+        chain_seq, previous, row_hash = linker.link(event.subject_id, parts)
+        row = event._asdict()
+        del row["evidence"]
+        row.update(
+            evidence_sealed=sealed,
+            chain_seq=chain_seq,
+            prev_hash=previous,
+            row_hash=row_hash,
+            personal_digest=parts.digest,
+            personal_salt=None if event.subject_id in erased else parts.salt,
+        )
+        rows.append(row)
+    session.execute(insert(session, ConsentEvent.__table__), rows)
+
+
+def _reserve_event_ids(session: Session, count: int) -> range:
+    """`count` consecutive ids from the events' own sequence, in one statement.
+
+    Safe because every writer of events holds the chain head lock (taken above)
+    before it draws an id, so no other nextval runs between ours and the setval.
+    """
+    last = session.scalar(
+        text("SELECT setval('consent_events_id_seq', nextval('consent_events_id_seq') + :n - 1)"),
+        {"n": count},
+    )
+    return range(last - count + 1, last + 1)
+
+
+def _copy_events(
+    session: Session,
+    events: Sequence[EventRow],
+    prepared: Sequence[PreparedLink],
+    linker: BatchLinker,
+    ids: range,
+    erased: set[int],
+) -> None:
+    """Links and COPYs in one pass: the database inserts the rows already sent
+    while the next ones are linked."""
+    optional = [
+        name
+        for at, name in enumerate(_OPTIONAL_COLUMNS, start=9)
+        if any(event[at] is not None for event in events)
+    ]
+    sealed = any(link.evidence_sealed is not None for link in prepared)
+    names = [name for name, _type in _LINKED_COLUMNS] + optional
+    types = [kind for _name, kind in _LINKED_COLUMNS] + ["text"] * len(optional)
+    if sealed:
+        names.append("evidence_sealed")
+        types.append("bytea")
+    cursor = driver_cursor(session)
+    binary_copy_dumpers(cursor)
+    try:
+        statement = f"COPY consent_events ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
+        with cursor.copy(statement) as copy:
+            copy.set_types(types)
+            write_row, link = copy.write_row, linker.link
+            for event, (parts, evidence), event_id in zip(events, prepared, ids, strict=True):
+                chain_seq, previous, row_hash = link(event.subject_id, parts)
+                row: tuple[object, ...] = (
+                    event_id,
+                    event.subject_id,
+                    event.action,
+                    event.purpose,
+                    event.source,
+                    event.actor,
+                    event.occurred_at,
+                    event.recorded_at,
+                    event.country,
+                    chain_seq,
+                    previous,
+                    row_hash,
+                    parts.digest,
+                    None if erased and event.subject_id in erased else parts.salt,
+                )
+                if optional:
+                    row += tuple(getattr(event, name) for name in optional)
+                if sealed:
+                    row += (evidence,)
+                write_row(row)
+    finally:
+        cursor.close()
+
+
+def note_communications(session: Session, latest: Mapping[int, datetime]) -> None:
+    """Move each subject's last communication forward to the given time."""
+    if not latest:
+        return
+    update_from_rows(
+        session,
+        Subject.__table__,
+        [{"sid": sid, "at": at} for sid, at in latest.items()],
+        {"sid": BigId, "at": UTCDateTime()},
+        lambda table, given: (
+            table.c.id == given["sid"],
+            or_(
+                table.c.last_communication_at.is_(None),
+                table.c.last_communication_at < given["at"],
+            ),
+        ),
+        lambda given: {"last_communication_at": given["at"]},
+    )

@@ -1,0 +1,209 @@
+"""Recording consent changes and blocks: an event, then the materialised state.
+
+The state row only moves when the event is at least as new as what it holds, in
+one conditional upsert, so an older event that arrives late never wins and two
+concurrent writers cannot interleave a read and a write.
+
+The subject's personal fields (country, purchase and inquiry times) are written
+only while it is not erased, by a condition in the UPDATE itself; its events are
+reduced to suppression facts by services/consents/events.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, or_, update
+from sqlalchemy.orm import Session
+
+from suppression.domain.errors import InvalidInput
+from suppression.domain.jurisdictions import CountrySource
+from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus
+from suppression.domain.vault import AddressVault
+from suppression.services.consents.events import EventContext, append_event
+from suppression.services.destinations.outbox import enqueue_subject_change
+from suppression.store.dialects import insert, update_from_rows
+from suppression.store.models import Block, ConsentState, Subject
+from suppression.store.schema import BigId, UTCDateTime
+
+__all__ = ["EventContext", "record_block", "record_consent", "record_relationship", "set_country"]
+from suppression.services.consents.subjects import ensure_subject
+
+LIFT_RESTRICTION = "lift_restriction"
+BLOCK_ACTIONS = {kind.value for kind in BlockKind} | {LIFT_RESTRICTION}
+RELATIONSHIP_ACTIONS = ("purchase", "inquiry")
+
+
+def check_purpose(purpose: str, purposes: tuple[str, ...], allow_all: bool = True) -> str:
+    if purpose in purposes or (allow_all and purpose == ALL_PURPOSES):
+        return purpose
+    choices = ", ".join((*purposes, ALL_PURPOSES) if allow_all else purposes)
+    raise InvalidInput(f"unknown purpose {purpose!r}", {"purpose": [f"Must be one of: {choices}."]})
+
+
+def newer_state_wins(statement: Any) -> Any:
+    """The upsert of `consent_states` every writer uses (one event, a batch, an
+    import): a state moves only to an event at least as new as the one it holds,
+    so an older event arriving late never overrides a newer one."""
+    return statement.on_conflict_do_update(
+        index_elements=["subject_id", "purpose"],
+        set_={k: statement.excluded[k] for k in ("status", "changed_at", "source", "event_id")},
+        where=ConsentState.__table__.c.changed_at <= statement.excluded.changed_at,
+    )
+
+
+def record_consent(
+    session: Session,
+    vault: AddressVault,
+    canonical: str,
+    purpose: str,
+    status: ConsentStatus,
+    ctx: EventContext,
+    country: str | None = None,
+    country_source: CountrySource = CountrySource.HINT,
+) -> Subject:
+    subject = ensure_subject(session, vault, canonical)
+    event = append_event(session, vault, subject.id, status.value, ctx, purpose, country)
+    values = {
+        "subject_id": subject.id,
+        "purpose": purpose,
+        "status": status.value,
+        "changed_at": ctx.occurred_at,
+        "source": ctx.source,
+        "event_id": event.id,
+    }
+    session.execute(newer_state_wins(insert(session, ConsentState).values(**values)))
+    if country is not None:
+        _update_country(session, subject.id, country, country_source, ctx.occurred_at)
+    enqueue_subject_change(session, subject.id, ctx.recorded_at)
+    session.expire(subject)
+    return subject
+
+
+def _update_country(
+    session: Session, subject_id: int, country: str, source: CountrySource, at: datetime
+) -> None:
+    update_countries(session, [(subject_id, country, at)], source)
+
+
+def update_countries(
+    session: Session, changes: list[tuple[int, str, datetime]], source: CountrySource
+) -> None:
+    """(subject id, country, when) each: a stronger source replaces a weaker one;
+    among equals the newer wins. An erased subject keeps no country."""
+    newest: dict[int, tuple[str, datetime]] = {}
+    for subject_id, country, when in changes:
+        if subject_id not in newest or newest[subject_id][1] <= when:
+            newest[subject_id] = (country, when)
+    rows = [{"sid": sid, "country": country, "at": when} for sid, (country, when) in newest.items()]
+    update_from_rows(
+        session,
+        Subject.__table__,
+        rows,
+        {"sid": BigId, "country": String(2), "at": UTCDateTime()},
+        lambda table, given: (
+            table.c.id == given["sid"],
+            table.c.erased_at.is_(None),
+            or_(
+                table.c.country_source.is_(None),
+                table.c.country_source < int(source),
+                (table.c.country_source == int(source))
+                & or_(
+                    table.c.country_changed_at.is_(None), table.c.country_changed_at <= given["at"]
+                ),
+            ),
+        ),
+        lambda given: {
+            "country": given["country"],
+            "country_source": int(source),
+            "country_changed_at": given["at"],
+        },
+    )
+
+
+def replaces_declared_country(subject: Subject | None, country: str) -> bool:
+    """Whether declaring `country` would replace a different declared country."""
+    return (
+        subject is not None
+        and subject.country_source == int(CountrySource.DECLARED)
+        and subject.country != country
+    )
+
+
+def set_country(
+    session: Session,
+    vault: AddressVault,
+    canonical: str,
+    country: str,
+    source: CountrySource,
+    ctx: EventContext,
+) -> Subject:
+    subject = ensure_subject(session, vault, canonical)
+    append_event(session, vault, subject.id, "country_set", ctx, country=country)
+    _update_country(session, subject.id, country, source, ctx.occurred_at)
+    enqueue_subject_change(session, subject.id, ctx.recorded_at)
+    session.expire(subject)
+    return subject
+
+
+def record_block(
+    session: Session,
+    vault: AddressVault,
+    canonical: str,
+    action: str,
+    ctx: EventContext,
+    country: str | None = None,
+) -> Subject:
+    """A delivery or rights event: hard bounce, complaint, restriction, objection, lift."""
+    if action not in BLOCK_ACTIONS:
+        raise InvalidInput(f"unknown block kind {action!r}", {"kind": ["Unknown kind."]})
+    subject = ensure_subject(session, vault, canonical)
+    event = append_event(session, vault, subject.id, action, ctx, country=country)
+    kind = BlockKind.RESTRICTION.value if action == LIFT_RESTRICTION else action
+    values = {
+        "subject_id": subject.id,
+        "kind": kind,
+        "is_active": action != LIFT_RESTRICTION,
+        "changed_at": ctx.occurred_at,
+        "source": ctx.source,
+        "event_id": event.id,
+    }
+    statement = insert(session, Block).values(**values)
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["subject_id", "kind"],
+            set_={
+                k: statement.excluded[k] for k in ("is_active", "changed_at", "source", "event_id")
+            },
+            where=Block.changed_at <= statement.excluded.changed_at,
+        )
+    )
+    if country is not None:
+        _update_country(session, subject.id, country, CountrySource.HINT, ctx.occurred_at)
+    enqueue_subject_change(session, subject.id, ctx.recorded_at)
+    session.expire(subject)
+    return subject
+
+
+def record_relationship(
+    session: Session, vault: AddressVault, canonical: str, kind: str, ctx: EventContext
+) -> Subject:
+    """A purchase or an inquiry: the basis of implied consent (soft opt-in)."""
+    if kind not in RELATIONSHIP_ACTIONS:
+        raise InvalidInput(f"unknown relationship {kind!r}", {"kind": ["Unknown kind."]})
+    subject = ensure_subject(session, vault, canonical)
+    append_event(session, vault, subject.id, kind, ctx)
+    column = Subject.last_purchase_at if kind == "purchase" else Subject.last_inquiry_at
+    session.execute(
+        update(Subject)
+        .where(
+            Subject.id == subject.id,
+            Subject.erased_at.is_(None),
+            or_(column.is_(None), column < ctx.occurred_at),
+        )
+        .values({column: ctx.occurred_at})
+        .execution_options(synchronize_session=False)
+    )
+    session.expire(subject)
+    return subject

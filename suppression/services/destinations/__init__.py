@@ -1,0 +1,1 @@
+"""The destination outbox, its sync planning, reconciling and Keap's pull."""

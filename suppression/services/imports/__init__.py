@@ -1,0 +1,1 @@
+"""Importing suppression lists from a previous provider."""

@@ -1,0 +1,1 @@
+"""Data-subject rights and the retention schedule: erasure, export, key rotation."""

@@ -1,0 +1,1 @@
+"""Staff accounts, API keys, the access log and the dashboard's numbers."""
