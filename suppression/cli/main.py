@@ -7,18 +7,17 @@ import io
 import os
 import shutil
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import click
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
+from suppression.cli.context import load_settings, session_scope
 from suppression.cli.sync import sync
-from suppression.config.settings import ConfigError, Settings
-from suppression.domain.errors import InvalidInput, SuppressionError
+from suppression.config.settings import Settings
+from suppression.domain.errors import InvalidInput
 from suppression.services.consents.audit import verify_chain
 from suppression.services.imports.importer import import_csv
 from suppression.services.rights.resealing import SEALED_COLUMNS, ResealReport, reseal_steps
@@ -33,29 +32,6 @@ from suppression.services.staff.api_keys import (
 from suppression.store import engines as database
 from suppression.store.models import ConsentEvent
 from suppression.store.schema import utcnow
-
-
-def load_settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-@contextmanager
-def session_scope(settings: Settings) -> Iterator[Session]:
-    """One transaction per command: committed at the end, rolled back on error."""
-    engine = database.make_engine(settings.database_url)
-    session = database.make_session_factory(engine)()
-    try:
-        yield session
-        session.commit()
-    except SuppressionError as exc:
-        session.rollback()
-        raise click.ClickException(exc.message) from exc
-    finally:
-        session.close()
-        engine.dispose()
 
 
 @click.group()

@@ -12,43 +12,22 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import click
-from sqlalchemy.orm import Session, sessionmaker
 
-from suppression.config.settings import ConfigError, Settings
+from suppression.cli.context import load_settings, opened
 from suppression.connectors.settings import DESTINATION_NAMES, log_warnings
 from suppression.observability.logs import configure_logging
 from suppression.services.destinations.outbox import retry_parked
 from suppression.services.destinations.registry import destination_statuses
-from suppression.store import engines as database
 from suppression.store.schema import utcnow
-from suppression.worker.confirmation_mail import ConfirmationMailer
 from suppression.worker.destination_sync import DestinationSync, PassReport
 
 
 def rfc3339(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
-def _settings() -> Settings:
-    try:
-        return Settings.from_env()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
-
-
-@contextmanager
-def _sessions(settings: Settings) -> Iterator[sessionmaker[Session]]:
-    engine = database.make_engine(settings.database_url)
-    try:
-        yield database.make_session_factory(engine)
-    finally:
-        engine.dispose()
 
 
 def _echo_report(report: PassReport) -> None:
@@ -86,7 +65,7 @@ def sync(ctx: click.Context, loop: bool, full: bool, names: tuple[str, ...]) -> 
     """Push suppressions to the destinations (Keap, Meta, Google, LinkedIn, Microsoft)."""
     if ctx.invoked_subcommand is not None:
         return
-    settings = _settings()
+    settings = load_settings()
     configure_logging(settings)
     logging.getLogger("suppression").setLevel(logging.INFO)
     log_warnings(settings.destinations)
@@ -95,12 +74,9 @@ def sync(ctx: click.Context, loop: bool, full: bool, names: tuple[str, ...]) -> 
         raise click.ClickException(f"not enabled: {', '.join(disabled)} (see docs/destinations.md)")
     if not settings.destinations.enabled:
         click.echo("no destination is enabled; see docs/destinations.md")
-    with _sessions(settings) as sessions:
-        vault = database.vault_for(settings)
-        chores = []
-        if settings.mail.enabled:
-            chores.append(ConfirmationMailer(sessions, vault, settings).drain)
-        worker = DestinationSync(sessions, vault, settings, chores=chores)
+    with opened(settings) as runtime:
+        chores = [runtime.mailer.drain] if runtime.mailer is not None else []
+        worker = DestinationSync(runtime.sessions, runtime.vault, settings, chores=chores)
         try:
             if loop:
                 _run_loop(worker, full)
@@ -139,8 +115,8 @@ def _run_loop(worker: DestinationSync, full: bool) -> None:
 )
 def sync_retry(destination: str | None) -> None:
     """Put parked (failed) rows back in the queue with a fresh attempt budget."""
-    settings = _settings()
-    with _sessions(settings) as sessions, sessions() as session:
+    settings = load_settings()
+    with opened(settings) as runtime, runtime.sessions() as session:
         count = retry_parked(session, destination)
         session.commit()
     where = f" for {destination}" if destination else ""
@@ -150,8 +126,8 @@ def sync_retry(destination: str | None) -> None:
 @sync.command("status")
 def sync_status() -> None:
     """Queue and health per destination; exits 1 when rows are parked or overdue."""
-    settings = _settings()
-    with _sessions(settings) as sessions, sessions() as session:
+    settings = load_settings()
+    with opened(settings) as runtime, runtime.sessions() as session:
         statuses = destination_statuses(session, settings.destinations, utcnow())
     alarm = False
     for status in statuses:
