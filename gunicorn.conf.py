@@ -22,7 +22,7 @@ Every value below can be changed from the environment.
 - `PROMETHEUS_MULTIPROC_DIR` (a new temporary folder each start): where the workers
   keep their metrics, so that /metrics adds up every worker's numbers
 
-The worker (suppression/app/serving.py) is gunicorn's threaded worker that reads
+The worker (suppression/server/gunicorn_worker.py) is gunicorn's threaded worker that reads
 request heads without a thread: clients that send half a request and stall
 cost a socket each, not a thread, and are dropped after the header timeout.
 This file imports nothing of the application: gunicorn's master reads it.
@@ -46,7 +46,7 @@ def _number(name: str, default: float) -> float:
 
 bind = [os.environ.get("GUNICORN_BIND") or f"0.0.0.0:{os.environ.get('PORT') or 8000}"]
 workers = int(_number("WEB_CONCURRENCY", 2))
-worker_class = "suppression.app.serving.SlowClientWorker"
+worker_class = "suppression.server.gunicorn_worker.SlowClientWorker"
 threads = int(_number("GUNICORN_THREADS", 4))
 worker_connections = int(_number("GUNICORN_WORKER_CONNECTIONS", 1000))
 keepalive = int(_number("GUNICORN_KEEPALIVE", 5))

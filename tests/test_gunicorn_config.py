@@ -68,7 +68,7 @@ def printed_config(**environ: str) -> dict[str, str]:
 @pytest.mark.slow
 def test_the_procfile_web_line_runs_the_slow_client_worker_with_its_defaults():
     config = printed_config()
-    assert config["worker_class"] == "suppression.app.serving.SlowClientWorker"
+    assert config["worker_class"] == "suppression.server.gunicorn_worker.SlowClientWorker"
     assert config["bind"] == "['0.0.0.0:8000']"
     assert (config["workers"], config["threads"]) == ("2", "4")
     assert (config["keepalive"], config["timeout"]) == ("5", "120")
@@ -141,7 +141,7 @@ def test_the_procfile_web_line_serves_with_metrics_added_up_over_its_workers(
     assert {f"counter_{pid}.db" for pid in workers} <= files
     assert answered == [200] * 40
     assert seen == {before + 40}
-    assert "Using worker: suppression.app.serving.SlowClientWorker" in server.output()
+    assert "Using worker: suppression.server.gunicorn_worker.SlowClientWorker" in server.output()
     assert not folder.exists()  # removed when gunicorn stopped
 
 

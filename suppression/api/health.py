@@ -11,8 +11,7 @@ from flask_smorest import Blueprint, abort
 from sqlalchemy import text
 
 from suppression.api.errors import RETRY_AFTER_SECONDS
-from suppression.app import current
-from suppression.observability import metrics
+from suppression.app import current, metrics_endpoint
 
 blp = Blueprint("health", __name__, description="Health and metrics")
 
@@ -51,7 +50,7 @@ class Metrics(MethodView):
         """Prometheus text format. With METRICS_TOKEN set, send
         `Authorization: Bearer <METRICS_TOKEN>`."""
         _require_metrics_token()
-        return metrics.render()
+        return metrics_endpoint.render()
 
 
 def _require_metrics_token() -> None:

@@ -13,10 +13,9 @@ from flask import Flask, Response, send_from_directory
 from suppression import api as api_package
 from suppression import web
 from suppression.api import body_limits, errors
-from suppression.app import current, proxies
+from suppression.app import current, metrics_endpoint, proxies
 from suppression.config.settings import Settings
 from suppression.connectors.settings import log_warnings
-from suppression.observability import metrics
 from suppression.observability.logs import configure_logging
 from suppression.runtime import Runtime
 from suppression.store.schema import utcnow
@@ -51,7 +50,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
     web.install(app)
     staff_pages.install(app)
     public_pages.install(app)
-    metrics.install(app)
+    metrics_endpoint.install(app)
     _serve_docs_assets(app)
     proxies.install(app, settings)  # last: the outermost layer sees the client first
     return app

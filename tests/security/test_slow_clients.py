@@ -174,7 +174,7 @@ def test_half_sent_requests_neither_stop_the_service_nor_outlast_the_header_time
             sock.sendall(b"GET " + one_click_path.encode() + b"\r\n\r\n")
             assert sock.recv(4096).startswith(b"HTTP/1.1 400 ")
     output = server.output()
-    assert "Using worker: suppression.app.serving.SlowClientWorker" in output
+    assert "Using worker: suppression.server.gunicorn_worker.SlowClientWorker" in output
     assert "dropped a client that sent no complete request head within 3 s" in output
     # gunicorn's access log names the link by its kind only.
     assert '"POST /u/[token] HTTP/1.1" 200' in output
