@@ -23,14 +23,15 @@ TRUSTED_PROXY_HOPS finds in X-Forwarded-For (suppression/app/proxies.py).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse
 
 from suppression.config.settings import Settings
 
-EXTENSION = "suppression.public_limiter"
-ONE_CLICK_LIMIT = "suppression.one_click_limit"
+EXTENSION = "suppression.public_limits"
 ONE_CLICK_SCOPE = "one-click"
 _IS_ONE_CLICK = "suppression.is_one_click"  # the answer, kept for the request
 ONE_CLICK_FIELD = "List-Unsubscribe"
@@ -67,6 +68,14 @@ def client_address() -> str:
     return request.remote_addr or "unknown"
 
 
+@dataclass(frozen=True)
+class PublicLimits:
+    """The pages' Limiter and the one-click limit it counts apart."""
+
+    limiter: Limiter
+    one_click: RateLimitItem
+
+
 class OneClickLimited(Exception):
     """Too many one-clicks from one client address."""
 
@@ -95,16 +104,15 @@ def install(
         return request.endpoint == one_click_endpoint and is_one_click()
 
     limiter.init_app(app)
-    app.extensions[EXTENSION] = limiter
-    app.extensions[ONE_CLICK_LIMIT] = parse(settings.links.one_click_rate_limit)
+    app.extensions[EXTENSION] = PublicLimits(limiter, parse(settings.links.one_click_rate_limit))
     return limiter
 
 
 def count_one_click() -> None:
     """One hit on the one-click limit of this client address; OneClickLimited when
     it is spent. A storage that fails lets the unsubscribe through."""
-    limit = current_app.extensions[ONE_CLICK_LIMIT]
-    strategy = current_app.extensions[EXTENSION].limiter
+    limits: PublicLimits = current_app.extensions[EXTENSION]
+    limit, strategy = limits.one_click, limits.limiter.limiter
     try:
         allowed = strategy.hit(limit, "suppression-public", ONE_CLICK_SCOPE, client_address())
     except Exception:  # any storage failure: see the module docstring

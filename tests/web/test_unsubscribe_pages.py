@@ -538,7 +538,7 @@ def test_the_page_renders_in_chromium_and_the_confirmation_suppresses_the_subjec
 
 
 def test_without_redis_the_limits_count_in_memory(app):
-    storage = app.extensions[ratelimit.EXTENSION].storage
+    storage = app.extensions[ratelimit.EXTENSION].limiter.storage
     assert type(storage).__name__ == "MemoryStorage"
 
 
@@ -553,7 +553,7 @@ def test_with_redis_url_every_app_shares_one_count(make_settings, sender_for):
     )
     first, _ = sender_for(shared)
     second, sender = sender_for(shared)  # the key of the last app built
-    assert first.application.extensions[ratelimit.EXTENSION].storage.check()
+    assert first.application.extensions[ratelimit.EXTENSION].limiter.storage.check()
     path = path_of(mint(first, sender, "jane@example.com")["url"])
     # A client address of its own, so that earlier runs' counts do not matter.
     peer = {
