@@ -144,15 +144,13 @@ def copy_rows(session: Session, target: Table, columns: Sequence[str], rows: Seq
         cursor.close()
 
 
-_staged = 0
-
-
 def _stage(session: Session, types: Mapping[str, Any], rows: Sequence[Any]) -> Any:
     """PostgreSQL: the rows COPYed into a temporary table, for set-based statements.
     Rows are dicts, or tuples in the order of `types`."""
-    global _staged
-    _staged += 1
-    name = f"staged_{_staged}"
+    # Temporary tables are the connection's own and dropped at commit: a count kept
+    # with the session names them apart within one transaction.
+    staged = session.info["staged_tables"] = session.info.get("staged_tables", 0) + 1
+    name = f"staged_{staged}"
     dialect = session.get_bind().dialect
     columns = ", ".join(f"{n} {t.compile(dialect=dialect)}" for n, t in types.items())
     cursor = driver_cursor(session)
