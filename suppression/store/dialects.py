@@ -4,6 +4,7 @@ through different modules."""
 from __future__ import annotations
 
 import typing
+import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
@@ -147,10 +148,9 @@ def copy_rows(session: Session, target: Table, columns: Sequence[str], rows: Seq
 def _stage(session: Session, types: Mapping[str, Any], rows: Sequence[Any]) -> Any:
     """PostgreSQL: the rows COPYed into a temporary table, for set-based statements.
     Rows are dicts, or tuples in the order of `types`."""
-    # Temporary tables are the connection's own and dropped at commit: a count kept
-    # with the session names them apart within one transaction.
-    staged = session.info["staged_tables"] = session.info.get("staged_tables", 0) + 1
-    name = f"staged_{staged}"
+    # Temporary tables are the connection's own and dropped at commit; a random
+    # name keeps two stagings apart however the connection is shared.
+    name = f"staged_{uuid.uuid4().hex}"
     dialect = session.get_bind().dialect
     columns = ", ".join(f"{n} {t.compile(dialect=dialect)}" for n, t in types.items())
     cursor = driver_cursor(session)
