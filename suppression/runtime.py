@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from suppression.config.settings import Settings
@@ -21,7 +21,7 @@ from suppression.domain.vault import AddressVault
 from suppression.store.engines import (
     make_engine,
     make_session_factory,
-    postgresql_connect_args,
+    one_click_engine,
     vault_for,
 )
 from suppression.store.schema import utcnow
@@ -81,23 +81,3 @@ class Runtime:
         if self.intake_engine is not None:
             self.intake_engine.dispose()
         self.engine.dispose()
-
-
-def one_click_engine(engine: Engine) -> Engine | None:
-    """On PostgreSQL the intake INSERT runs on a small pool of its own, in
-    autocommit: it is its own durable transaction, without the BEGIN and COMMIT
-    round trips; and without the pre-ping round trip on every checkout (a
-    connection found dead is replaced and the INSERT sent again: see
-    web/public.py's _accept_one_click). SQLite keeps its BEGIN IMMEDIATE: the write
-    lock is what orders its writers."""
-    if engine.dialect.name != "postgresql":
-        return None
-    return create_engine(
-        engine.url,
-        connect_args=postgresql_connect_args(engine.url),
-        isolation_level="AUTOCOMMIT",
-        hide_parameters=True,  # as make_engine: no evidence in an error
-        pool_pre_ping=False,
-        pool_size=2,
-        max_overflow=8,
-    )

@@ -1,17 +1,20 @@
-"""The one place that knows SQLite and PostgreSQL spell an upsert the same way
-through different modules."""
+"""Where SQLite and PostgreSQL differ, written once: upserts, rows claimed under a
+lock, id lists as one parameter, bulk copies into staged tables, calendar days."""
 
 from __future__ import annotations
 
 import typing
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from psycopg.adapt import PyFormat
 from sqlalchemy import (
     BigInteger,
     ColumnElement,
+    Select,
+    SQLColumnExpression,
     Table,
     Text,
     bindparam,
@@ -49,6 +52,22 @@ def insert(session: Session, table: Any) -> Any:
 
 def dialect_name(session: Session) -> str:
     return session.get_bind().dialect.name
+
+
+def claimed(session: Session, query: Select[Any], skip_locked: bool = True) -> Select[Any]:
+    """Rows read to be changed by one claimant: on PostgreSQL locked for the
+    transaction (with skip_locked, rows another claimant holds are passed over, so
+    several processes share the work). SQLite's write lock serialises claimants."""
+    if dialect_name(session) == "postgresql":
+        return query.with_for_update(skip_locked=skip_locked)
+    return query
+
+
+def utc_day(session: Session, column: SQLColumnExpression[datetime]) -> ColumnElement[object]:
+    """The UTC calendar day of a time column."""
+    if dialect_name(session) == "postgresql":
+        return func.date(func.timezone("UTC", column))
+    return func.date(column)  # SQLite keeps UTC times as text: date() reads them
 
 
 def id_chunks(session: Session, ids: Sequence[int], chunk: int = 2_000) -> list[Sequence[int]]:

@@ -46,6 +46,26 @@ def postgresql_connect_args(url: str | URL) -> dict[str, Any]:
     return {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
 
 
+def one_click_engine(engine: Engine) -> Engine | None:
+    """On PostgreSQL the intake INSERT runs on a small pool of its own, in
+    autocommit: it is its own durable transaction, without the BEGIN and COMMIT
+    round trips; and without the pre-ping round trip on every checkout (a
+    connection found dead is replaced and the INSERT sent again: see
+    web/public.py's _accept_one_click). SQLite keeps its BEGIN IMMEDIATE: the write
+    lock is what orders its writers."""
+    if engine.dialect.name != "postgresql":
+        return None
+    return create_engine(
+        engine.url,
+        connect_args=postgresql_connect_args(engine.url),
+        isolation_level="AUTOCOMMIT",
+        hide_parameters=True,  # as make_engine: no evidence in an error
+        pool_pre_ping=False,
+        pool_size=2,
+        max_overflow=8,
+    )
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Let SQLAlchemy issue BEGIN itself (below) instead of pysqlite's lazy one,
     # so that a write transaction takes the lock at its start.

@@ -130,9 +130,7 @@ def fold_intake(
     query = select(OneClickIntake).order_by(OneClickIntake.id).limit(limit)
     if index is not None:
         query = query.where(OneClickIntake.email_index == index)
-    if dialects.dialect_name(session) == "postgresql":
-        query = query.with_for_update(skip_locked=index is None)
-    rows = list(session.scalars(query))
+    rows = list(session.scalars(dialects.claimed(session, query, skip_locked=index is None)))
     outcome = FoldOutcome(folded=len(rows))
     if not rows:
         return outcome

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import Session
 
-from suppression.store.dialects import dialect_name
+from suppression.store.dialects import claimed
 from suppression.store.models import OptInRequest
 
 LEASE = timedelta(minutes=2)
@@ -49,16 +49,14 @@ def claim_mails(
     query = select(OptInRequest).where(*_due(now)).order_by(OptInRequest.id).limit(limit)
     if request_id is not None:
         query = query.where(OptInRequest.id == request_id)
-    if dialect_name(session) == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    claimed = []
-    for row in session.scalars(query):
+    claims = []
+    for row in session.scalars(claimed(session, query)):
         row.mail_claimed_until = now + LEASE
-        claimed.append(
+        claims.append(
             ClaimedMail(row.id, row.email_sealed, tuple(row.purposes.split(",")), row.requested_at)
         )
     session.flush()
-    return claimed
+    return claims
 
 
 def mail_sent(session: Session, request_id: int, now: datetime) -> None:

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from sqlalchemy import ColumnElement, SQLColumnExpression, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from suppression.domain.jurisdictions import is_eea
 from suppression.domain.policy import ConsentStatus
-from suppression.store.dialects import dialect_name
+from suppression.store.dialects import utc_day
 from suppression.store.models import Block, ConsentEvent, ConsentState, Subject
 
 
@@ -90,19 +90,12 @@ def eea_share(session: Session) -> EeaShare:
     return EeaShare(with_country, eea, without_country)
 
 
-def _utc_day(session: Session, column: SQLColumnExpression[datetime]) -> ColumnElement[object]:
-    """The UTC calendar day of a time column, in the database's own dialect."""
-    if dialect_name(session) == "postgresql":
-        return func.date(func.timezone("UTC", column))
-    return func.date(column)  # SQLite keeps UTC times as text: date() reads them
-
-
 def opt_outs_per_day(session: Session, today: date, days: int = 30) -> list[DailyCount]:
     """People who opted out of anything, per UTC day, for the last `days` days
     (today included), zero-filled. One person opting out twice a day counts once."""
     first = today - timedelta(days=days - 1)
     since = datetime(first.year, first.month, first.day, tzinfo=UTC)
-    day = _utc_day(session, ConsentEvent.occurred_at)
+    day = utc_day(session, ConsentEvent.occurred_at)
     found: dict[date, int] = {}
     for value, count in session.execute(
         select(day, func.count(ConsentEvent.subject_id.distinct()))
