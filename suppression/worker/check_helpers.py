@@ -25,7 +25,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 from suppression.services.checks.decisions import DECISION_CODES, SliceChecker, StoreReader
-from suppression.services.checks.slices import Connect, SliceJob
+from suppression.services.checks.slices import SliceJob
+from suppression.store.raw_connections import Connect
 
 logger = logging.getLogger(__name__)
 

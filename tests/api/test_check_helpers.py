@@ -10,7 +10,7 @@ from seeding import api_key, block, record
 from sqlalchemy import create_engine
 
 from suppression.app import current
-from suppression.services.checks.slices import Connect
+from suppression.store.raw_connections import Connect
 from suppression.worker.check_helpers import HelperPool
 
 

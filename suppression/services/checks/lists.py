@@ -26,10 +26,11 @@ from suppression.services.checks.decisions import (
     SliceChecker,
     StoreReader,
 )
-from suppression.services.checks.slices import Answer, Connect, SliceHelpers, SliceJob
+from suppression.services.checks.slices import Answer, SliceHelpers, SliceJob
 from suppression.services.consents.intake import pending_opt_outs
 from suppression.store.batching import chunked
 from suppression.store.models import HashedSuppression
+from suppression.store.raw_connections import Connect
 
 logger = logging.getLogger(__name__)
 
