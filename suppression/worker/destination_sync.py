@@ -9,8 +9,10 @@ A row is deleted only when the platform confirmed. A platform that processes a
 push after answering (Google) answers it as accepted with a request id: the
 rows keep that id and stay until a status read of the request says it is final
 (success: confirmed; failure: retried or parked like any failure; still
-processing: read again after SYNC_STATUS_SECONDS). A pass first reads the
-status of the requests that are due, then drains every enabled destination
+processing: read again after SYNC_STATUS_SECONDS; worker/request_status.py).
+What each batch pushes and what the answers settle is decided without I/O in
+services/destinations/planning.py. A pass first reads the status of the
+requests that are due, then drains every enabled destination
 until nothing is due, and ends with the connector's `end_pass` (the Ads API
 runs its jobs). A destination pauses when it answered 429, and stops for this
 pass after a failure of a whole call.
@@ -25,6 +27,7 @@ import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
+from functools import partial
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -35,9 +38,6 @@ from suppression.connectors.base import (
     Failure,
     FailureKind,
     FollowsRequests,
-    Member,
-    Operation,
-    PushResult,
     redact,
 )
 from suppression.connectors.keap_pull import KeapStatusReader
@@ -46,6 +46,7 @@ from suppression.domain.vault import AddressVault
 from suppression.services.destinations import lease, settle
 from suppression.services.destinations.keap_pull import KeapPullReport
 from suppression.services.destinations.planning import (
+    Answer,
     CallFailure,
     PassReport,
     PushPlan,
@@ -105,14 +106,9 @@ class DestinationSync:
         self.rng = rng or random.Random()
         self.worker = worker or worker_name()
         if connectors is None:
-            connectors = {
-                name: build_connector(
-                    self.destinations,
-                    name,
-                    lambda n: SealedTokenStore(sessions, vault, n),
-                )
-                for name in self.destinations.enabled
-            }
+            tokens = partial(SealedTokenStore, sessions, vault)
+            enabled = self.destinations.enabled
+            connectors = {n: build_connector(self.destinations, n, tokens) for n in enabled}
         self.connectors = dict(connectors)
         self._warned_at: dict[str, datetime] = {}
         self._housekept_at: datetime | None = None
@@ -224,14 +220,10 @@ class DestinationSync:
             with self.sessions() as session:
                 more = job.step(session, self.clock)
                 session.commit()
-        result = job.report
-        logger.info(
-            "full reconcile of %s: %d subjects examined, %d rows added",
-            name,
-            result.examined,
-            result.enqueued,
-        )
-        return result
+        report = job.report
+        message = "full reconcile of %s: %d subjects examined, %d rows added"
+        logger.info(message, name, report.examined, report.enqueued)
+        return report
 
     def drain(self, name: str, report: PassReport, max_batches: int | None = None) -> PassReport:
         connector = self.connectors.get(name)
@@ -284,16 +276,9 @@ class DestinationSync:
             rows = lease.claim(
                 session, name, self.worker, claimed_at, sync.lease_seconds, connector.batch_size
             )
-            facts = (
-                load_facts(
-                    session,
-                    [r.subject_id for r in rows],
-                    self.destinations.purpose(name),
-                    name,
-                )
-                if rows
-                else {}
-            )
+            subject_ids = [r.subject_id for r in rows]
+            purpose = self.destinations.purpose(name)
+            facts = load_facts(session, subject_ids, purpose, name) if rows else {}
             session.commit()
         if not rows:
             return False
@@ -308,28 +293,20 @@ class DestinationSync:
             connector.restores,
             claimed_at,
         )
-        results, failures = self._push(connector, plan)
-        self._record(name, plan, results, failures, claimed_at, report)
+        answers, failures = self._push(connector, plan)
+        self._record(name, plan, answers, failures, claimed_at, report)
         return keeps_draining(len(rows), connector.batch_size, failures)
 
-    def _push(
-        self, connector: Connector, plan: PushPlan
-    ) -> tuple[list[tuple[Operation, Sequence[Member], PushResult]], list[CallFailure]]:
-        results: list[tuple[Operation, Sequence[Member], PushResult]] = []
+    def _push(self, connector: Connector, plan: PushPlan) -> tuple[list[Answer], list[CallFailure]]:
+        answers: list[Answer] = []
         failures: list[CallFailure] = []
-        for operation, members in (
-            (Operation.SUPPRESS, plan.suppress),
-            (Operation.RESTORE, plan.restore),
-        ):
-            for start in range(0, len(members), connector.batch_size):
-                chunk = members[start : start + connector.batch_size]
-                try:
-                    result = connector.push(operation, chunk)
-                except DestinationError as exc:
+        for operation, chunk in plan.calls(connector.batch_size):
+            try:
+                result = connector.push(operation, chunk)
+            except Exception as exc:  # the platform's error, or a connector bug: keep the rows
+                if isinstance(exc, DestinationError):
                     failure = exc.failure()
-                    result = failed_call(chunk, failure)
-                    failures.append(CallFailure(failure, whole=True))
-                except Exception as exc:  # a connector bug must not lose the rows
+                else:
                     logger.error(
                         "destination %s: push failed unexpectedly (%s)",
                         connector.name,
@@ -338,29 +315,29 @@ class DestinationSync:
                     failure = Failure(
                         FailureKind.TRANSIENT, redact(f"unexpected {type(exc).__name__}")
                     )
-                    result = failed_call(chunk, failure)
-                    failures.append(CallFailure(failure, whole=True))
-                failures += [CallFailure(f) for f in result.failures.values()]
-                results.append((operation, chunk, result))
-        return results, failures
+                result = failed_call(chunk, failure)
+                failures.append(CallFailure(failure, whole=True))
+            failures += [CallFailure(f) for f in result.failures.values()]
+            answers.append((operation, chunk, result))
+        return answers, failures
 
     def _record(
         self,
         name: str,
         plan: PushPlan,
-        results: Sequence[tuple[Operation, Sequence[Member], PushResult]],
+        answers: Sequence[Answer],
         failures: Sequence[CallFailure],
         claimed_at: datetime,
         report: PassReport,
     ) -> None:
-        answers = settle_answers(plan, results)
+        settled = settle_answers(plan, answers)
         sync = self.destinations.sync
         now = self.clock()
         with self.sessions() as session:
-            settle.settle_done(session, name, self.targets[name], claimed_at, now, answers.done)
+            settle.settle_done(session, name, self.targets[name], claimed_at, now, settled.done)
             read_at = now + timedelta(seconds=sync.status_seconds)
-            settle.settle_accepted(session, self.worker, claimed_at, read_at, answers.accepted)
-            for failure, rows in answers.failed.items():
+            settle.settle_accepted(session, self.worker, claimed_at, read_at, settled.accepted)
+            for failure, rows in settled.failed.items():
                 tally = settle.settle_failed(
                     session, name, self.worker, now, rows, failure, sync, self.rng
                 )
@@ -368,8 +345,8 @@ class DestinationSync:
                 report.parked += tally.parked
                 report.paused_until = tally.paused_until or report.paused_until
             session.commit()
-        report.accepted += len(answers.accepted)
-        report.count_done(answers.done)
+        report.accepted += len(settled.accepted)
+        report.count_done(settled.done)
         if failures:
             report.error = failures[0].failure.message
             logger.warning(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -135,6 +135,10 @@ def retry_groups(
 # One batch: what to push, and what the answers settle --------------------------
 
 
+# A call's operation, the members it carried, and what the platform answered.
+Answer = tuple[Operation, Sequence[Member], PushResult]
+
+
 @dataclass
 class PushPlan:
     """A claimed batch, decided: who is done without a push, who is pushed."""
@@ -143,6 +147,15 @@ class PushPlan:
     done: list[Done] = field(default_factory=list)
     suppress: list[Member] = field(default_factory=list)
     restore: list[Member] = field(default_factory=list)
+
+    def calls(self, batch_size: int) -> Iterator[tuple[Operation, list[Member]]]:
+        """The pushes to make, suppressions first, at most `batch_size` members each."""
+        for operation, members in (
+            (Operation.SUPPRESS, self.suppress),
+            (Operation.RESTORE, self.restore),
+        ):
+            for start in range(0, len(members), batch_size):
+                yield operation, members[start : start + batch_size]
 
 
 def open_address(vault: AddressVault, fact: SubjectFacts) -> str | None:
@@ -237,11 +250,9 @@ class Settlement:
     failed: dict[Failure, list[ClaimedRow]] = field(default_factory=dict)
 
 
-def settle_answers(
-    plan: PushPlan, results: Sequence[tuple[Operation, Sequence[Member], PushResult]]
-) -> Settlement:
+def settle_answers(plan: PushPlan, answers: Sequence[Answer]) -> Settlement:
     settlement = Settlement(list(plan.done))
-    for operation, members, result in results:
+    for operation, members, result in answers:
         suppress = operation == Operation.SUPPRESS
         for member in members:
             rows = plan.rows[member.key]
