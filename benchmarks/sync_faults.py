@@ -16,7 +16,7 @@ reconciles (queues every subject), and drains the outbox. Meanwhile:
 - the worker is killed with SIGKILL once a third of the subjects have arrived (and
   again at two thirds), and started again at once. On PostgreSQL the new worker
   puts the killed worker's claimed rows back as soon as its connections are gone
-  (outbox.release_dead_claims); rows of a worker still alive wait for their lease
+  (lease.release_dead_claims); rows of a worker still alive wait for their lease
   (SYNC_LEASE_SECONDS, 15 s here).
 
 At the end every subject must be at the platform: Meta's audience `removed` set holds

@@ -13,7 +13,7 @@ from suppression.api.fields import Email, Text, rfc3339
 from suppression.api.presenters import client_ip, event_context
 from suppression.app import current, folding
 from suppression.services.consents.subjects import find_subject
-from suppression.services.destinations.outbox import enqueue_removals
+from suppression.services.destinations.enqueue import enqueue_removals
 from suppression.services.rights.erasure import ERASE_REASONS, erase_subject
 from suppression.services.rights.export import export_subject
 from suppression.services.staff.access_log import (

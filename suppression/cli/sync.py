@@ -20,10 +20,11 @@ import click
 from suppression.cli.context import load_settings, opened
 from suppression.connectors.settings import DESTINATION_NAMES, log_warnings
 from suppression.observability.logs import configure_logging
-from suppression.services.destinations.outbox import retry_parked
+from suppression.services.destinations.planning import PassReport
 from suppression.services.destinations.registry import destination_statuses
+from suppression.services.destinations.settle import retry_parked
 from suppression.store.schema import utcnow
-from suppression.worker.destination_sync import DestinationSync, PassReport
+from suppression.worker.destination_sync import DestinationSync
 
 
 def rfc3339(value: datetime | None) -> str | None:

@@ -20,6 +20,14 @@ class Channel(StrEnum):
     ADS = "ads"  # ad audiences: the person is removed from them
 
 
+class PushOutcome(StrEnum):
+    """What a destination answered to a push (stored as destination_pushes.outcome)."""
+
+    CONFIRMED = "confirmed"  # the platform confirmed the change
+    NOT_FOUND = "not_found"  # the platform holds no such address: nothing to change there
+    NO_ADDRESS = "no_address"  # the address was erased before it could be pushed
+
+
 CRM_OPT_OUT_REASONS = frozenset(
     {Reason.ERASED, Reason.COMPLAINED, Reason.BOUNCED, Reason.OPTED_OUT}
 )

@@ -5,8 +5,8 @@ from dataclasses import replace
 from suppression.connectors.settings import destinations_from_env
 from suppression.domain.policy import ConsentStatus
 from suppression.services.consents.recording import EventContext, record_consent
-from suppression.services.destinations.outbox import (
-    enqueue_removals,
+from suppression.services.destinations.enqueue import enqueue_removals
+from suppression.services.destinations.queue_status import (
     pending_removals,
     pushes_for,
     subject_destination_status,
@@ -167,8 +167,8 @@ def test_two_phase_erasure_drops_the_address_once_every_destination_confirmed(
 
 
 def test_a_rotated_refresh_token_is_kept_sealed_and_only_for_its_seed(worker, sessions, vault):
-    from suppression.services.destinations.registry import SealedTokenStore
     from suppression.store.models.destinations import Destination
+    from suppression.worker.sealed_tokens import SealedTokenStore
 
     store = SealedTokenStore(sessions, vault, "keap")
     assert store.load("seed-1") is None

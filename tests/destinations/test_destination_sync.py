@@ -11,10 +11,12 @@ from datetime import timedelta
 
 import pytest
 
+from suppression.connectors.base import Failure, FailureKind
 from suppression.connectors.fakes import Fault, call_rate_exceeded, resource_exhausted
 from suppression.connectors.settings import SyncSettings, destinations_from_env
-from suppression.services.destinations import outbox
-from suppression.services.destinations.outbox import backoff_seconds, retry_parked
+from suppression.services.destinations import enqueue, lease, settle
+from suppression.services.destinations.planning import backoff_seconds
+from suppression.services.destinations.settle import retry_parked
 from suppression.store.models.destinations import Destination, OutboxRow
 
 
@@ -302,7 +304,7 @@ def test_a_killed_worker_loses_nothing_its_rows_return_after_the_lease(
     for n in range(3):
         record(f"person{n}@example.com", purpose="ad_audiences")
     with sessions() as session:  # a worker claims, then dies before pushing
-        claimed = outbox.claim(session, "meta", "dead-worker", clock(), 300, 100)
+        claimed = lease.claim(session, "meta", "dead-worker", clock(), 300, 100)
         session.commit()
     assert len(claimed) == 3
     survivor = make_worker("worker-2")
@@ -328,7 +330,7 @@ def test_on_postgresql_a_killed_worker_s_rows_return_as_soon_as_its_connections_
     engine = database.make_engine(database_url)  # the doomed worker's own connections
     try:
         with sessionmaker(engine)() as session:
-            claimed = outbox.claim(session, "meta", "killed-worker", clock(), 300, 100)
+            claimed = lease.claim(session, "meta", "killed-worker", clock(), 300, 100)
             session.commit()
         assert len(claimed) == 3
         watcher = make_worker("worker-2")
@@ -348,7 +350,7 @@ def test_on_postgresql_a_pooled_connection_holds_one_worker_s_liveness_lock_at_a
     from sqlalchemy import text
 
     def held(session, worker):
-        key = outbox.liveness_key(worker)
+        key = lease.liveness_key(worker)
         return bool(
             session.scalar(
                 text(
@@ -361,9 +363,9 @@ def test_on_postgresql_a_pooled_connection_holds_one_worker_s_liveness_lock_at_a
         )
 
     with sessions() as session:  # one connection, as a "sync now" request after another
-        outbox.claim(session, "meta", "request-1", clock(), 300, 10)
+        lease.claim(session, "meta", "request-1", clock(), 300, 10)
         assert held(session, "request-1")
-        outbox.claim(session, "meta", "request-2", clock(), 300, 10)
+        lease.claim(session, "meta", "request-2", clock(), 300, 10)
         assert held(session, "request-2")
         assert not held(session, "request-1")  # moved, not piled up
         session.commit()
@@ -374,18 +376,18 @@ def test_the_dead_worker_cannot_overwrite_rows_another_worker_took_over(
 ):
     subject = record("jane@example.com", purpose="ad_audiences")
     with sessions() as session:
-        rows = outbox.claim(session, "meta", "slow-worker", clock(), 300, 10)
+        rows = lease.claim(session, "meta", "slow-worker", clock(), 300, 10)
         session.commit()
     clock.advance(seconds=301)
     worker.run_pass(["meta"])  # takes over and confirms
     with sessions() as session:  # the slow worker comes back with a failure
-        outbox.settle_failed(
+        settle.settle_failed(
             session,
             "meta",
             "slow-worker",
             clock(),
             rows,
-            outbox.Failure(outbox.FailureKind.TRANSIENT, "late"),
+            Failure(FailureKind.TRANSIENT, "late"),
             SyncSettings(),
             random.Random(1),
         )
@@ -436,7 +438,7 @@ def test_two_workers_at_once_never_push_a_row_twice(
 def test_an_erased_address_that_was_dropped_is_recorded_as_not_pushable(
     worker, record, sessions, clock, fakes
 ):
-    from suppression.services.destinations.outbox import pushes_for
+    from suppression.services.destinations.queue_status import pushes_for
     from suppression.store.models import Subject
 
     subject_id = record("gone@example.com", status="opted_in")
@@ -445,7 +447,7 @@ def test_an_erased_address_that_was_dropped_is_recorded_as_not_pushable(
         subject = session.get(Subject, subject_id)
         subject.erased_at = clock()
         subject.email_sealed = None
-        outbox.enqueue_subject_change(session, subject_id, clock())
+        enqueue.enqueue_subject_change(session, subject_id, clock())
         session.commit()
     reports = worker.run_pass()
     assert all(report.no_address == 1 for report in reports)
@@ -480,9 +482,9 @@ def test_on_postgresql_a_claim_in_progress_is_skipped_not_waited_for(
         record(f"person{n}@example.com", purpose="ad_audiences")
     first = sessions()
     try:
-        mine = outbox.claim(first, "meta", "worker-a", clock(), 300, 2)  # not committed yet
+        mine = lease.claim(first, "meta", "worker-a", clock(), 300, 2)  # not committed yet
         with sessions() as second:
-            theirs = outbox.claim(second, "meta", "worker-b", clock(), 300, 10)
+            theirs = lease.claim(second, "meta", "worker-b", clock(), 300, 10)
             second.commit()
         first.commit()
     finally:

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from suppression.connectors.fakes.google import Outcome, resource_exhausted
 from suppression.connectors.settings import destinations_from_env
-from suppression.services.destinations.outbox import pushes_for
+from suppression.services.destinations.queue_status import pushes_for
 from suppression.store.models.destinations import DestinationSubject, OutboxRow
 
 

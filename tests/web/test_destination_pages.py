@@ -6,8 +6,9 @@ from functools import partial
 from seeding import record
 
 from suppression.connectors.settings import destinations_from_env
-from suppression.services.destinations.outbox import Done, settle_done
 from suppression.services.destinations.registry import register_destinations
+from suppression.services.destinations.rows import Done
+from suppression.services.destinations.settle import settle_done
 from suppression.store.models.destinations import OutboxRow
 
 META = {"META_ACCESS_TOKEN": "t", "META_AUDIENCE_IDS": "1"}

@@ -44,7 +44,7 @@ from suppression.services.consents.events import (
     note_communications,
 )
 from suppression.services.consents.recording import newer_state_wins
-from suppression.services.destinations.outbox import enqueue_subject_changes
+from suppression.services.destinations.enqueue import enqueue_subject_changes
 from suppression.services.links.unsubscribes import ACTOR, link_purpose
 from suppression.store import dialects
 from suppression.store.models import ApiKey, ConsentState, OneClickIntake, Subject, UnsubscribeAlarm

@@ -22,7 +22,7 @@ from suppression.domain.jurisdictions import CountrySource
 from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus
 from suppression.domain.vault import AddressVault
 from suppression.services.consents.events import EventContext, append_event
-from suppression.services.destinations.outbox import enqueue_subject_change
+from suppression.services.destinations.enqueue import enqueue_subject_change
 from suppression.store.dialects import insert, update_from_rows
 from suppression.store.models import Block, ConsentState, Subject
 from suppression.store.schema import BigId, UTCDateTime

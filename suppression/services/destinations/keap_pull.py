@@ -20,27 +20,29 @@ overrides a newer opt-in here; a Keap status already recorded (an event from
 MANUAL opt-out no later than our own confirmed push to Keap is that push's echo.
 
 Keap is never told of what it reported: its outbox row goes and it is recorded
-as holding the person suppressed (outbox.settle_reported_by_platform).
+as holding the person suppressed (settle.settle_reported_by_platform).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
 from sqlalchemy import exists, or_, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
-from suppression.connectors.base import DestinationError
+from suppression.connectors.base import DestinationError, Operation
 from suppression.connectors.keap_pull import KeapStatus, KeapStatusReader
 from suppression.domain.addresses import canonicalise
+from suppression.domain.destinations import PushOutcome
 from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus
 from suppression.domain.vault import AddressVault
 from suppression.services.consents.recording import EventContext, record_block, record_consent
 from suppression.services.consents.subjects import find_subject
-from suppression.services.destinations import outbox
+from suppression.services.destinations.settle import settle_reported_by_platform
 from suppression.store.dialects import execute_dml, insert
 from suppression.store.models import ConsentEvent
 from suppression.store.models.destinations import DestinationPush
@@ -70,6 +72,15 @@ CLOCK_SLACK = timedelta(minutes=5)
 _HELD_REASON = {OPTED_OUT: "opted_out", "complaint": "complained", "hard_bounce": "bounced"}
 
 
+class StatusOutcome(StrEnum):
+    """What became of one listed address (named as KeapPullReport's counters)."""
+
+    RECORDED = "recorded"  # a new event
+    KNOWN = "known"  # already recorded, or our own push's echo
+    IGNORED = "ignored"  # marketable, or a status that says nothing about the person
+    UNREADABLE = "unreadable"  # not an address we can canonicalise
+
+
 @dataclass
 class KeapPullReport:
     read: int = 0  # entries Keap listed at or after the high-water mark
@@ -83,21 +94,21 @@ class KeapPullReport:
 
 def record_keap_status(
     session: Session, vault: AddressVault, status: KeapStatus, now: datetime
-) -> str:
-    """Record one listed address; answers recorded, known, ignored or unreadable."""
+) -> StatusOutcome:
+    """Record one listed address; answers what became of it."""
     action = ACTIONS.get(status.status)
     if status.opted_in or action is None:
-        return "ignored"
+        return StatusOutcome.IGNORED
     canonical = canonicalise(status.email)
     if canonical is None:
-        return "unreadable"
+        return StatusOutcome.UNREADABLE
     subject = find_subject(session, vault, canonical)
     if subject is not None and (
         subject.erased_at is not None  # suppressed for good; nothing to add
         or _already_recorded(session, subject.id, action, status.create_time)
         or (action == OPTED_OUT and _echoes_our_push(session, subject.id, status))
     ):
-        return "known"
+        return StatusOutcome.KNOWN
     ctx = EventContext(
         actor=ACTOR,
         source=SOURCE,
@@ -111,8 +122,8 @@ def record_keap_status(
         )
     else:
         subject = record_block(session, vault, canonical, action, ctx)
-    outbox.settle_reported_by_platform(session, SOURCE, subject.id, _HELD_REASON[action], now)
-    return "recorded"
+    settle_reported_by_platform(session, SOURCE, subject.id, _HELD_REASON[action], now)
+    return StatusOutcome.RECORDED
 
 
 def _already_recorded(session: Session, subject_id: int, action: str, at: datetime) -> bool:
@@ -139,8 +150,8 @@ def _echoes_our_push(session: Session, subject_id: int, status: KeapStatus) -> b
                 exists().where(
                     DestinationPush.destination == SOURCE,
                     DestinationPush.subject_id == subject_id,
-                    DestinationPush.operation == "suppress",
-                    DestinationPush.outcome == outbox.CONFIRMED,
+                    DestinationPush.operation == Operation.SUPPRESS,
+                    DestinationPush.outcome == PushOutcome.CONFIRMED,
                     DestinationPush.pushed_at >= status.create_time - CLOCK_SLACK,
                 )
             )
@@ -204,57 +215,59 @@ def finish_pull(
 
 
 class KeapPull:
-    """One pull: claim it if due, read Keap page by page (no transaction open),
-    record each page in its own transaction, then move the high-water mark."""
+    """Keap's status list, read back at most once per `every` across workers."""
 
-    def __init__(
-        self,
-        sessions: sessionmaker[Session],
-        vault: AddressVault,
-        reader: KeapStatusReader,
-        every: timedelta,
-        clock: Callable[[], datetime],
-    ):
-        self.sessions = sessions
+    def __init__(self, vault: AddressVault, reader: KeapStatusReader, every: timedelta):
         self.vault = vault
         self.reader = reader
         self.every = every
-        self.clock = clock
 
-    def run(self) -> KeapPullReport | None:
-        """None when the last pull is more recent than `every`."""
-        started = self.clock()
-        with self.sessions() as session:
-            claim = claim_pull(session, started, self.every)
-            session.commit()
+    def start(self, session: Session, now: datetime) -> KeapPullRun | None:
+        """Claim the pull (flushed); None when the last one is more recent than `every`."""
+        claim = claim_pull(session, now, self.every)
         if not claim.due:
             return None
-        high_water = claim.high_water
-        report = KeapPullReport()
-        newest = high_water
+        return KeapPullRun(self.vault, self.reader, claim.high_water)
+
+    def close(self) -> None:
+        self.reader.close()
+
+
+class KeapPullRun:
+    """One claimed pull, in units of work for the edge to commit one by one: read
+    a page (`pages`, no transaction open), `record` it and commit, and only after
+    the last page `finish` (the high-water mark moves past committed events only)."""
+
+    def __init__(self, vault: AddressVault, reader: KeapStatusReader, high_water: datetime | None):
+        self.vault = vault
+        self.reader = reader
+        self.high_water = high_water
+        self.newest = high_water
+        self.report = KeapPullReport()
+
+    def pages(self) -> Iterator[list[KeapStatus]]:
+        """Each page's entries at or after the mark, newest first; the next page is
+        read once the edge committed this one. A failed read ends the pull."""
+        high_water = self.high_water
         try:
             for page in self.reader.pages():
                 fresh = [
                     s for s in page.statuses if high_water is None or s.create_time >= high_water
                 ]
-                report.read += len(fresh)
-                with self.sessions() as session:
-                    record_keap_statuses(session, self.vault, fresh, self.clock(), report)
-                    session.commit()
-                times = [s.create_time for s in fresh] + ([newest] if newest else [])
-                newest = max(times, default=None)
+                self.report.read += len(fresh)
+                yield fresh
+                times = [s.create_time for s in fresh] + ([self.newest] if self.newest else [])
+                self.newest = max(times, default=None)
                 if len(fresh) < len(page.statuses):
                     break  # newest first: the rest is older than the mark
-            report.complete = True
+            self.report.complete = True
         except DestinationError as exc:
-            report.error = exc.message
+            self.report.error = exc.message
             logger.warning("Keap pull stopped: %s", exc.message)
-        with self.sessions() as session:
-            finish_pull(session, newest, self.clock(), report.error)
-            session.commit()
-        if report.recorded:
-            logger.info("Keap pull: %d new events from Keap", report.recorded)
-        return report
 
-    def close(self) -> None:
-        self.reader.close()
+    def record(self, session: Session, statuses: Iterable[KeapStatus], now: datetime) -> None:
+        record_keap_statuses(session, self.vault, statuses, now, self.report)
+
+    def finish(self, session: Session, now: datetime) -> KeapPullReport:
+        finish_pull(session, self.newest, now, self.report.error)
+        return self.report

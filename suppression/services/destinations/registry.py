@@ -1,6 +1,6 @@
 """The destination registry and its status: which destinations are enabled
-(what `enqueue_subject_change` writes rows for), their health, and a store for
-rotated OAuth refresh tokens, sealed like addresses."""
+(what `enqueue_subject_change` writes rows for), their health, and their rotated
+OAuth refresh tokens, sealed like addresses."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import case, func, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from suppression.connectors.settings import DESTINATION_NAMES, KINDS, DestinationSettings
 from suppression.domain.vault import AddressVault
@@ -123,27 +123,21 @@ def destination_statuses(
     return statuses
 
 
-class SealedTokenStore:
-    """Rotated OAuth refresh tokens, sealed with the address keys, one per
-    destination; saved at once in their own transaction (the old one is dead)."""
+def load_sealed_token(session: Session, vault: AddressVault, name: str, seed: str) -> str | None:
+    """The destination's rotated OAuth refresh token, if one was saved for this
+    seed (the configured token it replaced)."""
+    row = session.get(Destination, name)
+    if row is None or row.credential_seed != seed or row.credential_sealed is None:
+        return None
+    return vault.open(row.credential_sealed)
 
-    def __init__(self, sessions: sessionmaker[Session], vault: AddressVault, name: str):
-        self.sessions = sessions
-        self.vault = vault
-        self.name = name
 
-    def load(self, seed: str) -> str | None:
-        with self.sessions() as session:
-            row = session.get(Destination, self.name)
-            if row is None or row.credential_seed != seed or row.credential_sealed is None:
-                return None
-            return self.vault.open(row.credential_sealed)
-
-    def save(self, seed: str, refresh_token: str) -> None:
-        with self.sessions() as session:
-            session.execute(
-                update(Destination)
-                .where(Destination.name == self.name)
-                .values(credential_sealed=self.vault.seal(refresh_token), credential_seed=seed)
-            )
-            session.commit()
+def save_sealed_token(
+    session: Session, vault: AddressVault, name: str, seed: str, refresh_token: str
+) -> None:
+    """Keep a rotated refresh token, sealed like addresses, one per destination."""
+    session.execute(
+        update(Destination)
+        .where(Destination.name == name)
+        .values(credential_sealed=vault.seal(refresh_token), credential_seed=seed)
+    )

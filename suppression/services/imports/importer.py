@@ -32,7 +32,7 @@ from suppression.services.consents.events import (
     note_communications,
 )
 from suppression.services.consents.recording import newer_state_wins, update_countries
-from suppression.services.destinations.outbox import enqueue_subject_changes
+from suppression.services.destinations.enqueue import enqueue_subject_changes
 from suppression.services.imports.rows import OPTED_IN, OPTED_OUT, ImportRow, RowReader
 from suppression.store.batching import ReadAhead, chunked
 from suppression.store.decision_inputs import CallerKept, rebuilt_by_caller

@@ -16,7 +16,7 @@ from suppression.domain.vault import AddressVault
 from suppression.services.consents.evidence import open_evidence
 from suppression.services.consents.resubscribe import hashed_suppression
 from suppression.services.consents.subjects import view_subject
-from suppression.services.destinations.outbox import pushes_for, subject_destination_status
+from suppression.services.destinations.queue_status import pushes_for, subject_destination_status
 from suppression.services.links.opt_in_requests import request_evidence, requests_for
 from suppression.services.staff.access_log import access_entries_for
 from suppression.store.models import Block, ConsentEvent, ConsentState, Subject

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from suppression.domain.vault import AddressVault
 from suppression.services.consents.events import EventContext
-from suppression.services.destinations.outbox import enqueue_removals
+from suppression.services.destinations.enqueue import enqueue_removals
 from suppression.services.rights.erasure import erase_loaded_subject
 from suppression.store.models import PurgeRun, Subject
 

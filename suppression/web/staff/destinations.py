@@ -11,12 +11,9 @@ from flask import flash, redirect, render_template, request, url_for
 
 from suppression.app import current
 from suppression.connectors.settings import DESTINATION_NAMES
-from suppression.services.destinations.outbox import (
-    pushes_for,
-    retry_parked,
-    subject_destination_status,
-)
+from suppression.services.destinations.queue_status import pushes_for, subject_destination_status
 from suppression.services.destinations.registry import destination_statuses
+from suppression.services.destinations.settle import retry_parked
 from suppression.web.staff.auth import admin_required
 from suppression.web.staff.blueprint import bp
 

@@ -9,7 +9,7 @@ from flask import Response, flash, redirect, request, url_for
 
 from suppression.app import current
 from suppression.domain.text import is_storable
-from suppression.services.destinations.outbox import enqueue_removals
+from suppression.services.destinations.enqueue import enqueue_removals
 from suppression.services.rights.erasure import ERASE_REASONS, erase_loaded_subject
 from suppression.services.rights.export import export_subject
 from suppression.services.staff.access_log import AccessAction, record_access
