@@ -43,7 +43,8 @@ from benchmarks.store import (
     recreate_postgresql,
     seal_store,
 )
-from suppression.config.settings import Settings, normalise_database_url
+from suppression.config.environment import normalise_database_url
+from suppression.config.settings import Settings
 from suppression.domain.addresses import canonicalise, keyed_index
 from suppression.domain.sealing import AddressSealer
 from suppression.domain.vault import AddressVault

@@ -35,7 +35,8 @@ import requests
 from benchmarks.checks import KEY_ENV, git_state
 from benchmarks.server import MemorySampler, Server, pss, rss
 from benchmarks.store import drop_postgresql, recreate_postgresql
-from suppression.config.settings import DEFAULT_MAX_JSON_BYTES, Settings, normalise_database_url
+from suppression.config.environment import normalise_database_url
+from suppression.config.settings import DEFAULT_MAX_JSON_BYTES, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -45,7 +45,7 @@ import requests
 
 from benchmarks.server import MemorySampler, Server
 from benchmarks.store import drop_postgresql, recreate_postgresql
-from suppression.config.settings import normalise_database_url
+from suppression.config.environment import normalise_database_url
 
 RESULTS = Path(__file__).with_name("results")
 GUNICORN_CONFIG = Path(__file__).resolve().parent.parent / "gunicorn.conf.py"

@@ -50,7 +50,8 @@ import psycopg
 
 from benchmarks.server import SUPPRESSION
 from benchmarks.store import drop_postgresql, recreate_postgresql
-from suppression.config.settings import Settings, normalise_database_url
+from suppression.config.environment import normalise_database_url
+from suppression.config.settings import Settings
 from suppression.connectors.fakes import FakeKeap, FakeMeta, Fault, environment_for
 from suppression.domain.audience_hashes import meta_email_sha256
 from suppression.domain.sealing import AddressSealer

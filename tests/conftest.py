@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from suppression import create_app
 from suppression.app import current
-from suppression.config.settings import Keys, Settings, normalise_database_url, policy_from_env
+from suppression.config.environment import normalise_database_url, policy_from_env
+from suppression.config.settings import Keys, Settings
 from suppression.domain.sealing import AddressSealer
 from suppression.domain.vault import AddressVault
 from suppression.store import engines as database

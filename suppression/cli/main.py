@@ -106,16 +106,14 @@ def retention_purge(dry_run: bool) -> None:
     now = utcnow()
     with session_scope(settings) as session:
         due = count_due(session, rules, now)
+        runs = []
         with click.progressbar(length=due, label="purging", file=sys.stderr) as bar:
-            runs = purge(
-                session,
-                database.vault_for(settings),
-                rules,
-                now,
-                dry_run,
-                commit=session.commit,
-                progress=bar.update,
-            )
+            for step in purge(session, database.vault_for(settings), rules, now, dry_run):
+                session.commit()  # each chunk on its own: a killed purge loses one at most
+                if step.finished:
+                    runs.append(step.run)
+                else:
+                    bar.update(step.erased)
     verb = "would erase" if dry_run else "erased"
     for run in runs:
         count = run.counts["due"] if dry_run else run.counts["erased"]

@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from suppression.cli.main import main
 from suppression.services.consents.audit import verify_chain
+from suppression.services.rights import retention
 from suppression.services.rights.retention import purge, retention_rules
 from suppression.store.models import HashedSuppression, PurgeRun, Subject
 
@@ -56,6 +57,16 @@ def people(client, sender):
     )
 
 
+def purged(session, vault, now, dry_run=False):
+    """Run the purge as the command does: commit each chunk; the finished runs."""
+    runs = []
+    for step in purge(session, vault, RULES, now, dry_run):
+        session.commit()
+        if step.finished:
+            runs.append(step.run)
+    return runs
+
+
 def reasons(client, sender):
     addresses = [
         "lapsed@example.com",
@@ -72,7 +83,7 @@ def test_a_dry_run_counts_and_records_but_changes_nothing(
     people, client, sender, session, vault, clock
 ):
     before = reasons(client, sender)
-    runs = purge(session, vault, RULES, clock(), dry_run=True, commit=session.commit)
+    runs = purged(session, vault, clock(), dry_run=True)
     assert [(r.rule, r.dry_run, r.counts) for r in runs] == [
         ("non_customer_2y", True, {"due": 2, "erased": 0}),
         ("everyone_7y", True, {"due": 1, "erased": 0}),
@@ -81,7 +92,7 @@ def test_a_dry_run_counts_and_records_but_changes_nothing(
 
 
 def test_purge_erases_whoever_is_past_a_period(people, client, sender, session, vault, clock):
-    runs = purge(session, vault, RULES, clock(), dry_run=False, commit=session.commit)
+    runs = purged(session, vault, clock())
     assert [r.counts["erased"] for r in runs] == [2, 1]
     assert reasons(client, sender) == ["erased", None, "erased", None, "erased"]
     erased = session.scalars(select(Subject).where(Subject.erased_at.is_not(None))).all()
@@ -94,9 +105,9 @@ def test_purge_erases_whoever_is_past_a_period(people, client, sender, session, 
 def test_a_later_run_finds_the_rest_when_their_time_comes(
     people, client, sender, session, vault, clock
 ):
-    purge(session, vault, RULES, clock(), dry_run=False, commit=session.commit)
+    purged(session, vault, clock())
     clock.advance(days=365)
-    runs = purge(session, vault, RULES, clock(), dry_run=False, commit=session.commit)
+    runs = purged(session, vault, clock())
     assert [r.counts["erased"] for r in runs] == [1, 0]  # recent@ is now 2.5 years quiet
     assert reasons(client, sender)[1] == "erased"
 
@@ -119,7 +130,23 @@ def test_purge_removes_an_imported_hash_of_an_address_it_erases(
     hashes = [hashlib.sha256(a.encode()).hexdigest() for a in ("lapsed@example.com", "x@y.org")]
     body = "email_sha256\n" + "".join(f"{h}\n" for h in hashes)
     client.post("/v1/imports", data=body.encode(), content_type="text/csv", headers=admin)
-    purge(session, vault, RULES, clock(), dry_run=False, commit=session.commit)
+    purged(session, vault, clock())
     kept = session.scalars(select(HashedSuppression.email_sha256)).all()
     assert [h.hex() for h in kept] == hashes[1:]
     assert reasons(client, sender)[0] == "erased"
+
+
+def test_a_killed_purge_keeps_every_chunk_committed_before_it(
+    people, client, sender, session, vault, clock, monkeypatch
+):
+    monkeypatch.setattr(retention, "BATCH", 1)
+    steps = purge(session, vault, RULES, clock(), dry_run=False)
+    first = next(steps)
+    session.commit()
+    assert (first.erased, first.finished) == (1, False)
+    next(steps)  # the second chunk is flushed, not committed: the kill loses it
+    steps.close()
+    session.rollback()
+    erased = session.scalars(select(Subject).where(Subject.erased_at.is_not(None))).all()
+    assert len(erased) == 1
+    assert reasons(client, sender).count("erased") == 1

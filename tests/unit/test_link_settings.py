@@ -9,7 +9,8 @@ import stat
 import pytest
 from production_env import PRODUCTION_ENV, fixed_key
 
-from suppression.config.settings import ConfigError, LinkSettings, Settings, links_from_env
+from suppression.config.environment import links_from_env
+from suppression.config.settings import ConfigError, LinkSettings, Settings
 
 PRODUCTION = {
     **PRODUCTION_ENV,

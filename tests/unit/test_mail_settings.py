@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from suppression.config.settings import ConfigError, mail_from_env
+from suppression.config.environment import mail_from_env
+from suppression.config.settings import ConfigError
 from suppression.connectors.smtp import SmtpRelay
 
 

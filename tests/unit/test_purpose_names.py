@@ -3,7 +3,8 @@ are plain: letters, digits, '_' and '-'."""
 
 import pytest
 
-from suppression.config.settings import ConfigError, policy_from_env
+from suppression.config.environment import policy_from_env
+from suppression.config.settings import ConfigError
 
 
 def test_plain_purpose_names_are_taken():

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy import func, select
 
-from suppression.config.settings import ConfigError, LinkSettings, links_from_env
+from suppression.config.environment import links_from_env
+from suppression.config.settings import ConfigError, LinkSettings
 from suppression.domain.policy import ALL_PURPOSES, ConsentStatus
 from suppression.services.consents.alarms import AlarmRule
 from suppression.services.consents.audit import verify_chain

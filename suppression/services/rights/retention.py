@@ -14,7 +14,7 @@ requests), or the first record of the subject when there is none.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -53,17 +53,29 @@ def retention_rules(non_customer_days: int, everyone_days: int) -> list[Retentio
     ]
 
 
+@dataclass(frozen=True)
+class PurgeStep:
+    """What one step of a purge flushed: a chunk of `erased` subjects, or (erased 0)
+    the finished record of a rule. The caller commits at each step, so a killed
+    purge loses at most the chunk in hand."""
+
+    run: PurgeRun
+    erased: int
+
+    @property
+    def finished(self) -> bool:
+        return self.run.finished_at is not None
+
+
 def purge(
     session: Session,
     vault: AddressVault,
     rules: list[RetentionRule],
     now: datetime,
     dry_run: bool,
-    commit: Callable[[], None],
-    progress: Callable[[int], None] | None = None,
-) -> list[PurgeRun]:
-    """Apply each rule in turn (or count what it would do); one PurgeRun per rule."""
-    runs = []
+) -> Iterator[PurgeStep]:
+    """Apply each rule in turn (or count what it would do); one PurgeRun per rule.
+    Yields after each flushed chunk of BATCH subjects and after each rule's record."""
     for rule in rules:
         run = PurgeRun(started_at=now, rule=rule.name, dry_run=dry_run, counts={})
         session.add(run)
@@ -86,15 +98,12 @@ def purge(
                         session, vault, subject, "retention", ctx, enqueue_removals
                     )
                 erased += len(batch)
-                commit()
-                if progress is not None:
-                    progress(len(batch))
+                session.flush()
+                yield PurgeStep(run, len(batch))
         run.counts = {"due": due or 0, "erased": erased}
         run.finished_at = now
         session.flush()
-        commit()
-        runs.append(run)
-    return runs
+        yield PurgeStep(run, 0)
 
 
 def count_due(session: Session, rules: list[RetentionRule], now: datetime) -> int:

@@ -1,0 +1,241 @@
+"""`/preferences/<token>`: one switch per purpose, and `/confirm/<token>`: the
+double opt-in's second step. Switching a purpose back on only asks the address
+for a confirmation; its link records the opt-in, with the evidence of both steps."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import render_template, request
+
+from suppression.app import current, folding
+from suppression.app.links import read_confirmation
+from suppression.domain.addresses import mask
+from suppression.domain.policy import ALL_PURPOSES
+from suppression.domain.purposes import PURPOSE_HINTS
+from suppression.domain.tokens import (
+    ConfirmationClaims,
+    LinkClaims,
+    LinkKind,
+    TokenError,
+    TokenProblem,
+)
+from suppression.observability import metrics
+from suppression.services.consents.intake import has_pending
+from suppression.services.consents.recording import EventContext
+from suppression.services.links.opt_in_requests import (
+    RESEND_AFTER,
+    UnknownRequest,
+    confirm_opt_in,
+    find_request,
+    request_opt_in,
+)
+from suppression.services.links.unsubscribes import (
+    ACTOR,
+    SOURCE_PREFERENCE_PAGE,
+    Preferences,
+    read_preferences,
+    save_preferences,
+)
+from suppression.web.public.blueprint import (
+    alarm_rule,
+    blp,
+    event_context,
+    iso_time,
+    link_page,
+    minted_by,
+    read_link,
+    record_unsubscribe,
+    user_agent,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def _fold_pending(claims: LinkClaims) -> None:
+    """The person's own one-clicks folded first, so the page shows them. Looked
+    for without the write lock (SQLite): a page view takes it only to fold."""
+    index = current.vault().index(claims.address)
+    reader = current.read_session()
+    pending = has_pending(reader, index)
+    reader.rollback()
+    if pending:
+        folding.fold_for_index(current.db_session(), index)
+        current.close_sessions()
+
+
+def _preferences(claims: LinkClaims) -> Preferences:
+    """The switches as stored now, read without taking a write lock (a pending
+    one-click of this person's is folded first, in its own short transaction)."""
+    _fold_pending(claims)
+    session = current.read_session()
+    try:
+        return read_preferences(
+            session, current.vault(), current.settings().policy, claims.address, current.now()
+        )
+    finally:
+        session.rollback()
+
+
+def _preferences_page(claims: LinkClaims, token: str, **extra: Any) -> dict[str, Any]:
+    extra.setdefault("preferences", _preferences(claims))
+    return link_page(
+        claims,
+        token,
+        hints=PURPOSE_HINTS,
+        notice_version=current.settings().links.notice_version,
+        **extra,
+    )
+
+
+def _preference_link(token: str) -> LinkClaims:
+    """The preference page opens with a preference token only: the unsubscribe
+    token (readable by anyone who handles the mail) may only opt out."""
+    return read_link(token, (LinkKind.PREFERENCES,))
+
+
+@blp.get("/preferences/<token>")
+def preferences_page(token: str) -> str:
+    """One switch per purpose, as stored now. Writes nothing."""
+    claims = _preference_link(token)
+    return render_template("public/preferences.html", **_preferences_page(claims, token))
+
+
+@blp.post("/preferences/<token>")
+def preferences_post(token: str) -> tuple[str, int] | str:
+    claims = _preference_link(token)
+    action = request.form.get("action")
+    if action == "opt_out_all":
+        outcome = record_unsubscribe(claims, ALL_PURPOSES, SOURCE_PREFERENCE_PAGE)
+        page = _preferences_page(claims, token, all_out=outcome)
+        return render_template("public/preferences.html", **page)
+    if action != "save":
+        page = _preferences_page(claims, token, unclear=True)
+        return render_template("public/preferences.html", **page), 400
+    settings = current.settings()
+    shown = set(request.form.getlist("shown")) & set(settings.purposes)
+    wanted = set(request.form.getlist("receive")) & shown
+    session = current.db_session()
+    folding.fold_for_address(session, claims.address)
+    ctx = event_context(claims, SOURCE_PREFERENCE_PAGE, **minted_by(claims))
+    changes = save_preferences(
+        session,
+        current.vault(),
+        settings.policy,
+        claims.address,
+        shown,
+        wanted,
+        ctx,
+        alarm_rule(),
+    )
+    confirmation = _ask_confirmation(session, claims, changes.to_confirm, ctx)
+    preferences = read_preferences(
+        session, current.vault(), settings.policy, claims.address, current.now()
+    )
+    session.commit()
+    if confirmation is not None and confirmation.get("request_id") is not None:
+        confirmation["status"] = _send_now(confirmation.pop("request_id"))
+    metrics.CONSENT_CHANGES.labels("opted_out", SOURCE_PREFERENCE_PAGE).inc(len(changes.opted_out))
+    if changes.alarm is not None:
+        metrics.UNSUBSCRIBE_ALARMS.inc()
+    page = _preferences_page(
+        claims, token, preferences=preferences, changes=changes, confirmation=confirmation
+    )
+    return render_template("public/preferences.html", **page)
+
+
+def _ask_confirmation(
+    session: Any, claims: LinkClaims, purposes: tuple[str, ...], ctx: EventContext
+) -> dict[str, Any] | None:
+    """Opt-ins wait for the mailbox: a request row (and its mail) in this transaction.
+    What the page then says: sent, sent a moment ago already, or not possible."""
+    if not purposes:
+        return None
+    settings = current.settings()
+    answer: dict[str, Any] = {
+        "purposes": purposes,
+        "hours": settings.mail.confirm_link_hours,
+        "resend_minutes": int(RESEND_AFTER.total_seconds() // 60),
+    }
+    if not settings.mail.enabled:
+        return {**answer, "status": "unavailable"}
+    evidence = {
+        "requested_at": iso_time(ctx.recorded_at),
+        "request_ip": ctx.ip,
+        "request_user_agent": ctx.user_agent,
+        "request_notice_version": settings.links.notice_version,
+        "campaign": ctx.campaign,
+        **(ctx.evidence or {}),
+    }
+    outcome = request_opt_in(
+        session, current.vault(), claims.address, purposes, evidence, ctx.recorded_at
+    )
+    if not outcome.new:
+        return {**answer, "status": "recent", "requested_at": outcome.request.requested_at}
+    return {**answer, "status": "queued", "request_id": outcome.request.id}
+
+
+def _send_now(request_id: int) -> str:
+    """After the commit: hand the mail to the relay now; if that fails the worker
+    retries it (the row is the outbox), and the page says the mail may be late."""
+    mailer = current.runtime().mailer
+    if mailer is None:  # mail is off: the request waits for the worker
+        return "queued"
+    try:
+        return "sent" if mailer.deliver(request_id) else "queued"
+    except Exception:  # the request is recorded; the worker sends what this did not
+        logger.exception("sending confirmation mail for opt-in request %d failed", request_id)
+        return "queued"
+
+
+@blp.get("/confirm/<token>")
+def confirm_page(token: str) -> str:
+    """What the confirmation link would switch on, and a button. Writes nothing
+    (mail scanners open every link)."""
+    claims = read_confirmation(token)
+    reader = current.read_session()
+    try:
+        request_row = find_request(reader, current.vault(), claims)
+        confirmed_at = request_row.confirmed_at
+    except UnknownRequest:
+        raise TokenError(TokenProblem.EXPIRED) from None
+    finally:
+        reader.rollback()
+    return _confirm_page(claims, token, already_at=confirmed_at)
+
+
+def _confirm_page(claims: ConfirmationClaims, token: str, **extra: Any) -> str:
+    return render_template(
+        "public/confirm.html",
+        token=token,
+        masked=mask(claims.address),
+        purposes=claims.purposes,
+        notice_version=current.settings().links.notice_version,
+        **extra,
+    )
+
+
+@blp.post("/confirm/<token>")
+def confirm_post(token: str) -> str:
+    claims = read_confirmation(token)
+    settings = current.settings()
+    session = current.db_session()
+    folding.fold_for_address(session, claims.address)
+    now = current.now()
+    ctx = EventContext(
+        actor=ACTOR,
+        source=SOURCE_PREFERENCE_PAGE,
+        occurred_at=now,
+        recorded_at=now,
+        ip=request.remote_addr,
+        user_agent=user_agent(),
+        notice_version=settings.links.notice_version,
+    )
+    try:
+        outcome = confirm_opt_in(session, current.vault(), settings.policy, claims, ctx)
+    except UnknownRequest:
+        raise TokenError(TokenProblem.EXPIRED) from None
+    session.commit()
+    metrics.CONSENT_CHANGES.labels("opted_in", SOURCE_PREFERENCE_PAGE).inc(len(outcome.opted_in))
+    return _confirm_page(claims, token, outcome=outcome, already_at=outcome.already_at)
