@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -133,10 +134,17 @@ def test_the_procfile_web_line_serves_with_metrics_added_up_over_its_workers(
         # Whichever worker answers the scrape, it counts the answers of both.
         seen = {healthz_answered(server.base) for _ in range(8)}
         workers = server.worker_pids()
-        made = set(Path(tempfile.gettempdir()).glob("suppression-metrics-*")) - earlier
         # Each worker writes its numbers to a file of its own in the folder made
-        # for this server (another server of a parallel test run has its own).
-        [folder] = [f for f in made if (f / f"counter_{workers[0]}.db").exists()]
+        # for this server (another server of a parallel test run has its own),
+        # once it has loaded the app: on a busy machine that can follow the scrape.
+        deadline = time.monotonic() + 60
+        while True:
+            made = set(Path(tempfile.gettempdir()).glob("suppression-metrics-*")) - earlier
+            mine = [f for f in made if (f / f"counter_{workers[0]}.db").exists()]
+            if mine or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        [folder] = mine
         files = {path.name for path in folder.iterdir()}
     assert {f"counter_{pid}.db" for pid in workers} <= files
     assert answered == [200] * 40
