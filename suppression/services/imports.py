@@ -326,10 +326,11 @@ class ChunkWriter:
             if subject_id in fresh
         }
         refused, accepted = self._guard(rows, index_of, subjects)
-        # Subjects that existed are rebuilt from the tables; new ones as written.
-        kept.touched.update(sid for sid, _i, _e, inserted in returned if not inserted)
+        # The rows of new subjects and of those with accepted rows are copied from
+        # the view at the end (what else the upsert changed is not in the view).
+        kept.touched.update(fresh)
+        kept.touched.update(subject_id for _row, subject_id in accepted)
         if not accepted:
-            self._new_decision_inputs(kept, chunk, subjects, fresh, [])
             return refused
         event = self._event
         event_ids = append_event_rows(
@@ -349,9 +350,8 @@ class ChunkWriter:
             if subject_id not in latest or latest[subject_id] < row.occurred_at:
                 latest[subject_id] = row.occurred_at
         note_communications(session, latest)
-        fresh_states = self._upsert_states(accepted, event_ids, fresh)
-        kept.touched.update(self._update_countries(accepted, created_with_country))
-        self._new_decision_inputs(kept, chunk, subjects, fresh, fresh_states)
+        self._upsert_states(accepted, event_ids, fresh)
+        self._update_countries(accepted, created_with_country)
         # Destinations hear of imported suppressions like of any other change.
         enqueue_subject_changes(session, sorted({sid for _row, sid in accepted}), self.now)
         return refused
@@ -421,10 +421,9 @@ class ChunkWriter:
 
     def _upsert_states(
         self, accepted: list[tuple[ImportRow, int]], event_ids: Sequence[int], fresh: set[int]
-    ) -> list[tuple[Any, ...]]:
+    ) -> None:
         """The newest row per subject and purpose becomes its state; subjects this
-        chunk created have none yet, so theirs are COPYed in without an upsert
-        (and returned)."""
+        chunk created have none yet, so theirs are COPYed in without an upsert."""
         newest: dict[tuple[int, str], tuple] = {}
         for (row, subject_id), event_id in zip(accepted, event_ids, strict=True):
             key = (subject_id, row.purpose)
@@ -440,7 +439,6 @@ class ChunkWriter:
                 )
         columns = ("subject_id", "purpose", "status", "changed_at", "source", "event_id")
         upserted = list(newest.values())
-        created: list[tuple[Any, ...]] = []
         if fresh:
             created = [state for state in upserted if state[0] in fresh]
             copy_rows(self.session, ConsentState.__table__, columns, created)
@@ -452,11 +450,10 @@ class ChunkWriter:
             newer_state_wins,
             columns=columns,
         )
-        return created
 
     def _update_countries(
         self, accepted: list[tuple[ImportRow, int]], created_with_country: set[int]
-    ) -> set[int]:
+    ) -> None:
         hints = [
             (subject_id, row.country, row.occurred_at)
             for row, subject_id in accepted
@@ -464,27 +461,6 @@ class ChunkWriter:
         ]
         if hints:
             update_countries(self.session, hints, CountrySource.HINT)
-        return {subject_id for subject_id, _country, _at in hints}
-
-    @staticmethod
-    def _new_decision_inputs(
-        kept: CallerKept,
-        chunk: PreparedChunk,
-        subjects: dict[bytes, tuple[int, Any]],
-        fresh: set[int],
-        fresh_states: list[tuple[Any, ...]],
-    ) -> None:
-        """The subjects this chunk created, as written: their country as created,
-        their states as COPYed (a later country hint put them in kept.touched)."""
-        if not kept.active:
-            return
-        states: dict[int, list[tuple[str, str, datetime]]] = {}
-        for subject_id, purpose, status, changed_at, _source, _event in fresh_states:
-            states.setdefault(subject_id, []).append((purpose, status, changed_at))
-        for index, _sealed, _now, _latest, country, source, _at in chunk.subject_rows:
-            subject_id = subjects[index][0]
-            if subject_id in fresh:
-                kept.add_new(index, subject_id, country, source, states.get(subject_id, ()))
 
     def _write_hashed(self, rows: list[ImportRow]) -> None:
         newest: dict[bytes, dict] = {}
