@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from suppression import metrics, runtime
 from suppression.config import LinkSettings, Settings
+from suppression.domain.policy import EventAction
 from suppression.domain.vault import AddressVault
 from suppression.services.alarms import AlarmRule
 from suppression.services.intake import BATCH, FoldOutcome, fold_intake, has_pending
@@ -42,7 +43,7 @@ def alarm_rule(links: LinkSettings) -> AlarmRule:
 
 def count(outcome: FoldOutcome) -> None:
     for source, recorded in outcome.recorded.items():
-        metrics.CONSENT_CHANGES.labels("opted_out", source).inc(recorded)
+        metrics.CONSENT_CHANGES.labels(EventAction.OPTED_OUT, source).inc(recorded)
     if outcome.alarms:
         metrics.UNSUBSCRIBE_ALARMS.inc(len(outcome.alarms))
 

@@ -24,9 +24,8 @@ from prometheus_client import (
     multiprocess,
 )
 
-from suppression.domain.policy import BlockKind, ConsentStatus
+from suppression.domain.policy import EventAction
 from suppression.domain.sources import STAFF_CHANNELS
-from suppression.services.consents import LIFT_RESTRICTION
 from suppression.services.unsubscribes import (
     SOURCE_ONE_CLICK,
     SOURCE_PREFERENCE_PAGE,
@@ -37,7 +36,7 @@ OTHER = "other"
 HTTP_METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 )
-ACTIONS = frozenset((*ConsentStatus, *BlockKind, LIFT_RESTRICTION))
+ACTIONS = frozenset(EventAction)
 # Where a change came from: the link pages, the API's default, the channels the
 # staff pages offer (which API callers use too: API.md names `email_request` and
 # `phone`), API.md's `signup_form`, and the bulk paths (`import`, `import:<file

@@ -38,17 +38,17 @@ COLUMNS = ("email_index", "subject_id", *SUBJECT_COLUMNS, "blocks", "consents")
 # {purpose: [status, changed_at]} of its consent states; NULL when there is none.
 _AGGREGATES = {
     "postgresql": (
-        "SELECT string_agg(b.kind, ',' ORDER BY b.kind) FROM blocks b"
-        " WHERE b.subject_id = s.id AND b.is_active",
-        "SELECT jsonb_object_agg(c.purpose, jsonb_build_array(c.status, c.changed_at))"
-        " FROM consent_states c WHERE c.subject_id = s.id",
+        """SELECT string_agg(b.kind, ',' ORDER BY b.kind) FROM blocks b
+            WHERE b.subject_id = s.id AND b.is_active""",
+        """SELECT jsonb_object_agg(c.purpose, jsonb_build_array(c.status, c.changed_at))
+            FROM consent_states c WHERE c.subject_id = s.id""",
     ),
     "sqlite": (
-        "SELECT group_concat(kind, ',') FROM (SELECT b.kind FROM blocks b"
-        " WHERE b.subject_id = s.id AND b.is_active ORDER BY b.kind)",
-        "SELECT CASE WHEN count(*) THEN"
-        " json_group_object(c.purpose, json_array(c.status, c.changed_at)) END"
-        " FROM consent_states c WHERE c.subject_id = s.id",
+        """SELECT group_concat(kind, ',') FROM (SELECT b.kind FROM blocks b
+            WHERE b.subject_id = s.id AND b.is_active ORDER BY b.kind)""",
+        """SELECT CASE WHEN count(*) THEN
+            json_group_object(c.purpose, json_array(c.status, c.changed_at)) END
+            FROM consent_states c WHERE c.subject_id = s.id""",
     ),
 }
 
@@ -136,9 +136,7 @@ def _sqlite_copy(row: str, column: str = "subject_id") -> str:
     return upsert_sql(f"{row}.{column}") + ";"
 
 
-_SUBJECT_CHANGED = " OR ".join(
-    f"NEW.{c} IS NOT OLD.{c}" for c in ("email_index", *SUBJECT_COLUMNS)
-)
+_SUBJECT_CHANGED = " OR ".join(f"NEW.{c} IS NOT OLD.{c}" for c in ("email_index", *SUBJECT_COLUMNS))
 SQLITE_TRIGGERS = {
     "decision_inputs_subject_inserted": "AFTER INSERT ON subjects BEGIN\n"
     + _sqlite_copy("NEW", "id")
@@ -192,7 +190,8 @@ def upgrade() -> None:
 def _revision_0007():  # type: ignore[no-untyped-def]
     path = Path(__file__).with_name("0007_decision_inputs.py")
     spec = importlib.util.spec_from_file_location("revision_0007", path)
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+
 from sqlalchemy import TableClause, column, table, text
 from sqlalchemy.orm import Session
 
@@ -58,4 +59,3 @@ def rebuilt_by_caller(session: Session) -> Iterator[CallerKept]:
     session.execute(_STAND_ASIDE, {"name": SETTING, "value": ""})
     if kept.touched:
         session.execute(_REFRESH, {"ids": id_array_text(sorted(kept.touched))})
-

@@ -22,6 +22,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from suppression.domain.addresses import sha256_hex
+from suppression.domain.policy import EventAction
 from suppression.domain.sealing import SealError
 from suppression.domain.vault import AddressVault
 from suppression.errors import InvalidInput
@@ -109,7 +110,7 @@ def erase_loaded_subject(
         session,
         vault,
         subject.id,
-        "erased",
+        EventAction.ERASED,
         EventContext(
             actor=ctx.actor,
             source=ctx.source,

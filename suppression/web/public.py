@@ -39,7 +39,7 @@ from sqlalchemy.exc import DBAPIError
 
 from suppression import database, intake_folder, metrics, runtime
 from suppression.domain.addresses import mask
-from suppression.domain.policy import ALL_PURPOSES
+from suppression.domain.policy import ALL_PURPOSES, EventAction
 from suppression.domain.purposes import PURPOSE_HINTS, purpose_label
 from suppression.domain.text import storable
 from suppression.domain.tokens import (
@@ -292,7 +292,7 @@ def _unsubscribe(claims: LinkClaims, purpose: str, source: str) -> UnsubscribeOu
     )
     session.commit()
     if outcome.recorded:
-        metrics.CONSENT_CHANGES.labels("opted_out", source).inc()
+        metrics.CONSENT_CHANGES.labels(EventAction.OPTED_OUT, source).inc()
     if outcome.alarm is not None:
         metrics.UNSUBSCRIBE_ALARMS.inc()
     return outcome
@@ -385,7 +385,9 @@ def preferences_post(token: str) -> tuple[str, int] | str:
     session.commit()
     if confirmation is not None and confirmation.get("request_id") is not None:
         confirmation["status"] = _send_now(confirmation.pop("request_id"))
-    metrics.CONSENT_CHANGES.labels("opted_out", SOURCE_PREFERENCE_PAGE).inc(len(changes.opted_out))
+    metrics.CONSENT_CHANGES.labels(EventAction.OPTED_OUT, SOURCE_PREFERENCE_PAGE).inc(
+        len(changes.opted_out)
+    )
     if changes.alarm is not None:
         metrics.UNSUBSCRIBE_ALARMS.inc()
     page = _preferences_page(
@@ -484,5 +486,7 @@ def confirm_post(token: str) -> str:
     except UnknownRequest:
         raise TokenError(TokenProblem.EXPIRED) from None
     session.commit()
-    metrics.CONSENT_CHANGES.labels("opted_in", SOURCE_PREFERENCE_PAGE).inc(len(outcome.opted_in))
+    metrics.CONSENT_CHANGES.labels(EventAction.OPTED_IN, SOURCE_PREFERENCE_PAGE).inc(
+        len(outcome.opted_in)
+    )
     return _confirm_page(claims, token, outcome=outcome, already_at=outcome.already_at)
