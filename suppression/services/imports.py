@@ -3,8 +3,8 @@
 Rows are validated first; a bad row is reported with its line number and never
 written. Good rows are written a chunk at a time in a few set-based statements
 (subjects, events, states, hashed suppressions); the caller commits each chunk.
-A thread prepares the next chunk meanwhile (`batching.ReadAhead`); the rows come
-from services/import_rows.py.
+A thread prepares the next chunk meanwhile (`batching.ReadAhead`,
+services/import_chunks.py); the rows come from services/import_rows.py.
 An import never turns an opted-out, complained or erased address back to sendable.
 """
 
