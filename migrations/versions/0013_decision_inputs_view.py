@@ -84,9 +84,11 @@ PG_STAND_ASIDE = """
     END IF;"""
 # Locks the subjects' rows first: a writer that waited for another's commit then
 # reads the view afresh (a new statement's snapshot), never a version without
-# the other's change.
+# the other's change. Without JIT: compiling the view's subqueries for an import
+# chunk (50,000 subjects) took longer than running them (0.55 s of 1.8 s).
 PG_REFRESH = f"""
-CREATE FUNCTION decision_inputs_refresh(ids bigint[]) RETURNS void LANGUAGE plpgsql AS $$
+CREATE FUNCTION decision_inputs_refresh(ids bigint[]) RETURNS void LANGUAGE plpgsql
+SET jit = off AS $$
 BEGIN
     PERFORM 1 FROM decision_inputs WHERE subject_id IN (SELECT unnest(ids))
         ORDER BY subject_id FOR UPDATE;
