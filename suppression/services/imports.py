@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
 
-from sqlalchemy import false, func, literal_column, select
+from sqlalchemy import false, func, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from suppression.domain.addresses import sha256_hex
@@ -45,6 +45,7 @@ from suppression.services.import_rows import OPTED_IN, OPTED_OUT, ImportRow, Row
 from suppression.services.outbox import enqueue_subject_changes
 
 CHUNK = 50_000
+_WITHOUT_JIT = text("SET LOCAL jit = off")  # until the chunk commits
 REJECTED_LISTED = 100  # a file of a million bad rows must not become a million errors
 
 
@@ -78,11 +79,11 @@ def import_csv(
     session.add(run)
     session.flush()
     report = ImportReport()
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    decoded = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = RowReader(purposes, now, "import")
     writer = ChunkWriter(session, vault, actor, now, run.id)
     try:
-        with ReadAhead(_prepared(reader.read(text), writer.preparer.prepare, CHUNK)) as chunks:
+        with ReadAhead(_prepared(reader.read(decoded), writer.preparer.prepare, CHUNK)) as chunks:
             for chunk in chunks:
                 report.rows += chunk.rows
                 refused = writer.write(chunk)
@@ -98,7 +99,7 @@ def import_csv(
                 if progress is not None:
                     progress(chunk.rows)
     finally:
-        text.detach()
+        decoded.detach()
     run.finished_at = now
     session.flush()
     commit()
@@ -131,6 +132,10 @@ class ChunkWriter:
         plain = [row for row in chunk.good if row.canonical is not None]
         hashed = [row for row in chunk.good if row.sha256 is not None]
         refused: list[tuple[int, str]] = []
+        if dialect_name(self.session) == "postgresql":
+            # Planned for a chunk's many rows, the statements would be JIT compiled
+            # at a cost above what it saves (benchmarks/imports.py: 10% of an import).
+            self.session.execute(_WITHOUT_JIT)
         if plain:
             # Each touched subject's decision_inputs row is written once, at the end.
             with rebuilt_by_caller(self.session) as kept:
