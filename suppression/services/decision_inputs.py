@@ -4,9 +4,8 @@
 `consent_states` and `blocks`; the database's triggers copy the rows of the
 subjects every statement changed from it. On PostgreSQL a bulk writer (the
 importer) may ask them to stand aside for its own statements and copy the rows
-of the subjects it touched itself, once, at the end, through the function the
-triggers call (`decision_inputs_refresh`): each row is then written once, not
-once for every table that changed. The setting is local to the transaction
+of the subjects it touched itself from the view, once, at the end: each row is
+then written once, not once for every table that changed. The setting is local to the transaction
 (and undone with a rolled-back savepoint), so no other writer is affected.
 SQLite's row triggers always run.
 """
@@ -16,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import TableClause, column, table, text
+from sqlalchemy import TableClause, column, select, table, text
 from sqlalchemy.orm import Session
 
 from suppression.models import DecisionInputs
-from suppression.services.dialects import dialect_name, id_array_text
+from suppression.services.dialects import among, dialect_name, insert
 
 # Read by the trigger functions: 'caller' makes them return at once.
 SETTING = "suppression.decision_inputs"
@@ -32,7 +31,6 @@ PROJECTION: TableClause = table(
 )
 
 _STAND_ASIDE = text("SELECT set_config(:name, :value, true)")
-_REFRESH = text("SELECT decision_inputs_refresh(CAST(:ids AS bigint[]))")
 
 
 class CallerKept:
@@ -58,4 +56,22 @@ def rebuilt_by_caller(session: Session) -> Iterator[CallerKept]:
     yield kept
     session.execute(_STAND_ASIDE, {"name": SETTING, "value": ""})
     if kept.touched:
-        session.execute(_REFRESH, {"ids": id_array_text(sorted(kept.touched))})
+        copy_from_view(session, sorted(kept.touched))
+
+
+def copy_from_view(session: Session, subject_ids: list[int]) -> None:
+    """Upsert the view's rows of these subjects into the table. Unlike the
+    triggers' `decision_inputs_refresh` it takes no lock on the rows first: the
+    importer calls it holding the chain head, which every writer of the state
+    tables takes (services/events.py), and the subjects it created are its own."""
+    target = DecisionInputs.__table__
+    names = [c.name for c in target.columns]
+    statement = insert(session, target).from_select(
+        names, select(PROJECTION).where(among(session, PROJECTION.c.subject_id, subject_ids))
+    )
+    session.execute(
+        statement.on_conflict_do_update(
+            index_elements=["subject_id"],
+            set_={name: statement.excluded[name] for name in names if name != "subject_id"},
+        )
+    )
