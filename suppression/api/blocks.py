@@ -12,8 +12,9 @@ from suppression.api.auth import is_staff_key, protected
 from suppression.api.presenters import event_context, subject_document
 from suppression.api.schemas import BatchRecordedSchema, BlockRequestSchema, SubjectStateSchema
 from suppression.app import current
+from suppression.domain.policy import EventAction
 from suppression.observability import metrics
-from suppression.services.consents.recording import LIFT_RESTRICTION, record_block
+from suppression.services.consents.recording import record_block
 from suppression.services.consents.subjects import view_subject
 from suppression.services.staff.api_keys import Role
 
@@ -68,7 +69,7 @@ def _refuse_lifts_from_senders(data: dict[str, Any]) -> None:
     if is_staff_key():
         return
     if "events" not in data:
-        if data["kind"] == LIFT_RESTRICTION:
+        if data["kind"] == EventAction.LIFT_RESTRICTION:
             abort(
                 403,
                 message="Only a staff or admin key may lift a restriction.",
@@ -78,7 +79,7 @@ def _refuse_lifts_from_senders(data: dict[str, Any]) -> None:
     positions = {
         position: {"kind": [_LIFT_REFUSED]}
         for position, event in enumerate(data["events"])
-        if event["kind"] == LIFT_RESTRICTION
+        if event["kind"] == EventAction.LIFT_RESTRICTION
     }
     if positions:
         abort(

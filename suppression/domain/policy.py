@@ -49,6 +49,26 @@ class BlockKind(StrEnum):
     OBJECTION = "objection"
 
 
+class EventAction(StrEnum):
+    """What an event of the evidence log records (`consent_events.action`): a
+    consent change, a block or its lifting, a customer relationship, a country,
+    and what erasure and a staff restore do."""
+
+    OPTED_IN = ConsentStatus.OPTED_IN.value
+    OPTED_OUT = ConsentStatus.OPTED_OUT.value
+    HARD_BOUNCE = BlockKind.HARD_BOUNCE.value
+    COMPLAINT = BlockKind.COMPLAINT.value
+    RESTRICTION = BlockKind.RESTRICTION.value
+    OBJECTION = BlockKind.OBJECTION.value
+    LIFT_RESTRICTION = "lift_restriction"
+    PURCHASE = "purchase"
+    INQUIRY = "inquiry"
+    COUNTRY_SET = "country_set"
+    ERASED = "erased"
+    RESTORED = "restored"
+    COMPLAINT_LIFTED = "complaint_lifted"
+
+
 class EeaPolicy(StrEnum):
     EXCLUDE = "exclude"  # never market to EEA addresses (the policy's default)
     OPT_IN = "opt_in"  # admit EEA addresses that have a recorded opt-in

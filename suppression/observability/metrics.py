@@ -17,9 +17,8 @@ from prometheus_client import (
     Histogram,
 )
 
-from suppression.domain.policy import BlockKind, ConsentStatus
+from suppression.domain.policy import EventAction
 from suppression.domain.sources import STAFF_CHANNELS
-from suppression.services.consents.recording import LIFT_RESTRICTION
 from suppression.services.links.unsubscribes import (
     SOURCE_ONE_CLICK,
     SOURCE_PREFERENCE_PAGE,
@@ -30,7 +29,7 @@ OTHER = "other"
 HTTP_METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 )
-ACTIONS = frozenset((*ConsentStatus, *BlockKind, LIFT_RESTRICTION))
+ACTIONS = frozenset(EventAction)
 # Where a change came from: the link pages, the API's default, the channels the
 # staff pages offer (which API callers use too: API.md names `email_request` and
 # `phone`), API.md's `signup_form`, and the bulk paths (`import`, `import:<file

@@ -31,7 +31,7 @@ class ReadAhead:
     """Runs an iterator in a thread, up to two items ahead of its reader.
 
     For an import, preparing the next chunk (reading, validating, indexing,
-    sealing, the chain's link parts: CPU work, `imports.ChunkWriter.prepare`) then
+    sealing, the chain's link parts: CPU work, `import_chunks.ChunkPreparer.prepare`) then
     runs while the writer waits on the database for this one: psycopg releases
     the GIL while it waits. An exception in the thread is raised to the reader
     after the items produced before it, as the plain iterator would.

@@ -20,6 +20,7 @@ from datetime import timedelta
 from sqlalchemy.orm import Session, sessionmaker
 
 from suppression.config.settings import LinkSettings, Settings
+from suppression.domain.policy import EventAction
 from suppression.domain.vault import AddressVault
 from suppression.observability import metrics
 from suppression.services.consents.alarms import AlarmRule
@@ -42,7 +43,7 @@ def alarm_rule(links: LinkSettings) -> AlarmRule:
 
 def count(outcome: FoldOutcome) -> None:
     for source, recorded in outcome.recorded.items():
-        metrics.CONSENT_CHANGES.labels("opted_out", source).inc(recorded)
+        metrics.CONSENT_CHANGES.labels(EventAction.OPTED_OUT, source).inc(recorded)
     if outcome.alarms:
         metrics.UNSUBSCRIBE_ALARMS.inc(len(outcome.alarms))
 

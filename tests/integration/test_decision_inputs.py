@@ -1,13 +1,17 @@
-"""`decision_inputs`, the one row per subject that a check reads, is kept by the
-database's triggers (migration 0007). After every kind of write the service makes,
-it must equal what the state tables say."""
+"""`decision_inputs`, the one row per subject that a check reads, is defined once,
+by the view `decision_inputs_projection` (migration 0013), and kept by the
+database's triggers, which copy the view's rows. After every kind of write the
+service makes, it must equal the view and what the state tables say."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import random
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select, text
+import pytest
+from sqlalchemy import inspect, select, text
 
+from suppression.store.decision_inputs import PROJECTION
 from suppression.store.models import Block, ConsentState, DecisionInputs, Subject
 
 
@@ -54,11 +58,25 @@ def _kept(session) -> dict[bytes, tuple]:
     }
 
 
+def _table_rows(session) -> list[tuple]:
+    return [tuple(row) for row in session.execute(select(DecisionInputs.__table__))]
+
+
+def _view_rows(session) -> list[tuple]:
+    """What a rebuild from the view writes."""
+    return [tuple(row) for row in session.execute(select(PROJECTION))]
+
+
+def _by_subject(rows: list[tuple]) -> list[tuple]:
+    return sorted(rows, key=lambda row: row[1])
+
+
 def assert_kept(session) -> None:
     session.expire_all()
     expected = _expected(session)
     assert expected, "the workload stored nobody"
     assert _kept(session) == expected
+    assert _by_subject(_table_rows(session)) == _by_subject(_view_rows(session))
     session.rollback()  # an open read would hold up erasure's WAL checkpoint on SQLite
 
 
@@ -146,3 +164,94 @@ def test_a_deleted_subject_takes_its_row_with_it(session):
     session.execute(text("DELETE FROM subjects"))
     session.commit()
     assert session.scalars(select(DecisionInputs)).all() == []
+
+
+def test_the_view_has_the_columns_of_the_table(engine):
+    columns = [c["name"] for c in inspect(engine).get_columns(PROJECTION.name)]
+    assert columns == [c.name for c in DecisionInputs.__table__.columns]
+    assert PROJECTION.name not in inspect(engine).get_table_names()
+
+
+ADDRESSES = [f"r{n}@example.{tld}" for n, tld in enumerate(("com", "de", "ca", "fr", "com", "us"))]
+PURPOSES = ("email_marketing", "ad_audiences", "all")
+BLOCK_KINDS = ("hard_bounce", "complaint", "restriction", "objection", "lift_restriction")
+
+
+def _random_change(rng: random.Random, client, sender, admin, session) -> None:
+    """One write, as the service makes them or straight to the state tables."""
+    address = rng.choice(ADDRESSES)
+    # Times around one another, so that late older events and ties happen too.
+    when = (datetime(2025, 1, 1, tzinfo=UTC) + timedelta(hours=rng.randrange(48))).isoformat()
+    key = rng.choice((sender, admin))
+    kind = rng.randrange(8)
+    if kind <= 2:
+        body = {
+            "email": address,
+            "purpose": rng.choice(PURPOSES),
+            "status": rng.choice(("opted_in", "opted_out")),
+            "source": "form",
+            "occurred_at": when,
+        }
+        if rng.random() < 0.3:
+            body["country"] = rng.choice(("US", "DE", "CA"))
+        if body["status"] == "opted_in" and key is admin:
+            body["evidence"] = {"note": "asked by phone"}
+        response = client.post("/v1/consents", json=body, headers=key)
+        assert response.status_code in (201, 409), response.get_json()
+    elif kind == 3:
+        block = rng.choice(BLOCK_KINDS)
+        key = admin if block == "lift_restriction" else key
+        body = {"email": address, "kind": block, "occurred_at": when}
+        assert client.post("/v1/blocks", json=body, headers=key).status_code == 201
+    elif kind == 4:
+        body = {"email": address, "kind": rng.choice(("purchase", "inquiry")), "occurred_at": when}
+        assert client.post("/v1/relationships", json=body, headers=sender).status_code == 201
+    elif kind == 5:
+        rows = "".join(
+            f"{rng.choice(ADDRESSES)},{rng.choice(('opted_in', 'opted_out'))},"
+            f"{rng.choice(PURPOSES)},{rng.choice(('', 'US', 'GB'))},{when}\n"
+            for _ in range(rng.randrange(1, 6))
+        )
+        response = client.post(
+            "/v1/imports",
+            data="email,status,purpose,country,occurred_at\n" + rows,
+            content_type="text/csv",
+            headers=admin,
+        )
+        assert response.status_code == 200, response.get_json()
+    elif kind == 6:
+        # Straight to the tables: a state deleted or moved, a block switched.
+        statement = rng.choice(
+            (
+                "DELETE FROM consent_states WHERE purpose = :purpose",
+                "UPDATE consent_states SET status = 'opted_out' WHERE purpose = :purpose",
+                "UPDATE blocks SET is_active = NOT is_active WHERE kind = :kind",
+                "UPDATE subjects SET country = NULL, country_source = NULL",
+            )
+        )
+        session.execute(
+            text(statement), {"purpose": rng.choice(PURPOSES), "kind": rng.choice(BLOCK_KINDS)}
+        )
+        session.commit()
+    elif rng.random() < 0.3:
+        body = {"email": address, "reason": "request"}
+        assert client.post("/v1/subjects/erase", json=body, headers=admin).status_code == 200
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_changes_keep_the_table_equal_to_a_rebuild_from_the_view(
+    seed, client, sender, admin, session
+):
+    rng = random.Random(seed)
+    for _ in range(60):
+        _random_change(rng, client, sender, admin, session)
+        session.expire_all()
+        assert _by_subject(_table_rows(session)) == _by_subject(_view_rows(session))
+        session.rollback()
+    assert_kept(session)
+    # A rebuild from the view changes nothing.
+    before = _by_subject(_table_rows(session))
+    session.execute(text("DELETE FROM decision_inputs"))
+    session.execute(DecisionInputs.__table__.insert().from_select(list(PROJECTION.c), PROJECTION))
+    assert _by_subject(_table_rows(session)) == before
+    session.rollback()

@@ -26,6 +26,7 @@ from suppression.domain.policy import (
     ConsentStatus,
     Decision,
     EeaPolicy,
+    EventAction,
     PolicySettings,
     Reason,
     SubjectState,
@@ -566,3 +567,23 @@ def test_deny_is_refused_as_a_regime_for_a_known_country():
 def test_an_eea_country_stays_opt_in_whatever_the_table_says():
     table = RegimeTable({"DE": Regime.OPT_OUT})
     assert table.regime_for("DE") == Regime.OPT_IN
+
+
+def test_event_actions_are_the_stored_vocabulary():
+    # Stored in consent_events.action and shown in exports: the values never change.
+    assert {action.value for action in EventAction} == {
+        "opted_in",
+        "opted_out",
+        "hard_bounce",
+        "complaint",
+        "restriction",
+        "objection",
+        "lift_restriction",
+        "purchase",
+        "inquiry",
+        "country_set",
+        "erased",
+        "restored",
+        "complaint_lifted",
+    }
+    assert {*ConsentStatus, *BlockKind} <= set(EventAction)

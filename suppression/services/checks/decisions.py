@@ -52,7 +52,8 @@ STRONGER_THAN_OPT_OUT = frozenset(
 )
 
 # One row per stored subject, from `decision_inputs` (one lookup by keyed index;
-# migration 0007 keeps it from subjects, consent_states and blocks). A row starts
+# its triggers copy it from the view of migration 0013 over subjects,
+# consent_states and blocks). A row starts
 # with the key's position in the sorted keys (an int parses faster than the key).
 # Only what the decision can read travels, so that most rows repeat another row
 # exactly: erased as 1 or NULL; purchase and inquiry times only where soft opt-in

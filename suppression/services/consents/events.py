@@ -35,6 +35,7 @@ from suppression.domain.chain import (
     link_hash,
     personal_digest_of_json,
 )
+from suppression.domain.policy import EventAction
 from suppression.domain.vault import AddressVault
 from suppression.store.dialects import (
     binary_copy_dumpers,
@@ -51,15 +52,15 @@ from suppression.store.schema import BigId, UTCDateTime
 # counts "last communication" from the newest of these (bounces do not count).
 COMMUNICATION_ACTIONS = frozenset(
     {
-        "opted_in",
-        "opted_out",
-        "purchase",
-        "inquiry",
-        "complaint",
-        "restriction",
-        "objection",
-        "lift_restriction",
-        "country_set",
+        EventAction.OPTED_IN,
+        EventAction.OPTED_OUT,
+        EventAction.PURCHASE,
+        EventAction.INQUIRY,
+        EventAction.COMPLAINT,
+        EventAction.RESTRICTION,
+        EventAction.OBJECTION,
+        EventAction.LIFT_RESTRICTION,
+        EventAction.COUNTRY_SET,
     }
 )
 
@@ -94,7 +95,7 @@ def _locked_head(session: Session) -> ChainHead:
 @dataclass(frozen=True)
 class NewEvent:
     subject_id: int
-    action: str
+    action: EventAction
     ctx: EventContext
     purpose: str | None = None
     country: str | None = None
@@ -166,7 +167,7 @@ def append_event(
     session: Session,
     vault: AddressVault,
     subject_id: int,
-    action: str,
+    action: EventAction,
     ctx: EventContext,
     purpose: str | None = None,
     country: str | None = None,
@@ -203,7 +204,7 @@ class EventRow(NamedTuple):
     these, and a tuple costs a fraction of a NewEvent with its EventContext."""
 
     subject_id: int
-    action: str
+    action: EventAction
     purpose: str | None
     source: str
     actor: str

@@ -32,6 +32,7 @@ from suppression.domain.policy import (
     ALL_PURPOSES,
     ConsentRecord,
     ConsentStatus,
+    EventAction,
     PolicySettings,
     effective_consent,
 )
@@ -146,7 +147,7 @@ def fold_intake(
             continue  # as a repeated or erased unsubscribe: nothing is stored
         recorded.append(row)
         events.append(
-            NewEvent(subject_id, ConsentStatus.OPTED_OUT.value, _context(row, minters), row.purpose)
+            NewEvent(subject_id, EventAction.OPTED_OUT, _context(row, minters), row.purpose)
         )
         current = states.get((subject_id, row.purpose))
         if current is None or current[1] <= row.occurred_at:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from suppression.domain.errors import InvalidInput
 from suppression.domain.jurisdictions import CountrySource
-from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus
+from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus, EventAction
 from suppression.domain.vault import AddressVault
 from suppression.services.consents.events import EventContext, append_event
 from suppression.services.destinations.enqueue import enqueue_subject_change
@@ -30,9 +30,8 @@ from suppression.store.schema import BigId, UTCDateTime
 __all__ = ["EventContext", "record_block", "record_consent", "record_relationship", "set_country"]
 from suppression.services.consents.subjects import ensure_subject
 
-LIFT_RESTRICTION = "lift_restriction"
-BLOCK_ACTIONS = {kind.value for kind in BlockKind} | {LIFT_RESTRICTION}
-RELATIONSHIP_ACTIONS = ("purchase", "inquiry")
+BLOCK_ACTIONS = {EventAction(kind.value) for kind in BlockKind} | {EventAction.LIFT_RESTRICTION}
+RELATIONSHIP_ACTIONS = (EventAction.PURCHASE, EventAction.INQUIRY)
 
 
 def check_purpose(purpose: str, purposes: tuple[str, ...], allow_all: bool = True) -> str:
@@ -64,7 +63,9 @@ def record_consent(
     country_source: CountrySource = CountrySource.HINT,
 ) -> Subject:
     subject = ensure_subject(session, vault, canonical)
-    event = append_event(session, vault, subject.id, status.value, ctx, purpose, country)
+    event = append_event(
+        session, vault, subject.id, EventAction(status.value), ctx, purpose, country
+    )
     values = {
         "subject_id": subject.id,
         "purpose": purpose,
@@ -140,7 +141,7 @@ def set_country(
     ctx: EventContext,
 ) -> Subject:
     subject = ensure_subject(session, vault, canonical)
-    append_event(session, vault, subject.id, "country_set", ctx, country=country)
+    append_event(session, vault, subject.id, EventAction.COUNTRY_SET, ctx, country=country)
     _update_country(session, subject.id, country, source, ctx.occurred_at)
     enqueue_subject_change(session, subject.id, ctx.recorded_at)
     session.expire(subject)
@@ -159,12 +160,13 @@ def record_block(
     if action not in BLOCK_ACTIONS:
         raise InvalidInput(f"unknown block kind {action!r}", {"kind": ["Unknown kind."]})
     subject = ensure_subject(session, vault, canonical)
-    event = append_event(session, vault, subject.id, action, ctx, country=country)
-    kind = BlockKind.RESTRICTION.value if action == LIFT_RESTRICTION else action
+    lifts = action == EventAction.LIFT_RESTRICTION
+    event = append_event(session, vault, subject.id, EventAction(action), ctx, country=country)
+    kind = BlockKind.RESTRICTION.value if lifts else action
     values = {
         "subject_id": subject.id,
         "kind": kind,
-        "is_active": action != LIFT_RESTRICTION,
+        "is_active": not lifts,
         "changed_at": ctx.occurred_at,
         "source": ctx.source,
         "event_id": event.id,
@@ -193,8 +195,8 @@ def record_relationship(
     if kind not in RELATIONSHIP_ACTIONS:
         raise InvalidInput(f"unknown relationship {kind!r}", {"kind": ["Unknown kind."]})
     subject = ensure_subject(session, vault, canonical)
-    append_event(session, vault, subject.id, kind, ctx)
-    column = Subject.last_purchase_at if kind == "purchase" else Subject.last_inquiry_at
+    append_event(session, vault, subject.id, EventAction(kind), ctx)
+    column = Subject.last_purchase_at if kind == EventAction.PURCHASE else Subject.last_inquiry_at
     session.execute(
         update(Subject)
         .where(

@@ -1,34 +1,79 @@
-"""The re-subscribe guard.
-
-An erased, complained or opted-out address is never turned back to sendable by
-an import, a batch call or a sender key. Only the person's own opt-in (the
-preference page) or a staff opt-in with recorded evidence can; and the person's
-own opt-in never overrides an erasure or a complaint.
-"""
+"""The re-subscribe guard (the rule: domain/resubscribe.py) for one address, and
+what a staff opt-in with evidence clears."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from suppression.domain import resubscribe as rule
 from suppression.domain.addresses import sha256_hex
-from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus
+from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus, EventAction
+from suppression.domain.resubscribe import OptInAuthority, OptInConflict, overrides_opt_out
 from suppression.domain.vault import AddressVault
 from suppression.services.consents.events import EventContext, append_event
 from suppression.store.models import Block, ConsentState, HashedSuppression, Subject
 
-
-class OptInAuthority(StrEnum):
-    SUBJECT = "subject"  # the person, on the preference page
-    STAFF = "staff"  # staff (a staff or admin key, or the staff pages)
-    SENDER = "sender"  # a platform, an import, a batch
+_MESSAGES = {
+    OptInConflict.ERASED: (
+        "This address was erased at the person's request and stays suppressed; "
+        "only a staff opt-in with recorded evidence can restore it."
+    ),
+    OptInConflict.COMPLAINED: (
+        "A spam complaint was recorded for this address; only a staff opt-in with "
+        "recorded evidence can lift it."
+    ),
+    OptInConflict.OPTED_OUT: (
+        "This address opted out; a sender or an import cannot opt it back in. The "
+        "person can opt in on the preference page, or staff with recorded evidence."
+    ),
+    OptInConflict.HASHED_SUPPRESSION: (
+        "This address is on an imported suppression list; a sender or an import cannot "
+        "opt it back in."
+    ),
+}
 
 
 def hashed_suppression(session: Session, canonical: str) -> HashedSuppression | None:
     return session.get(HashedSuppression, bytes.fromhex(sha256_hex(canonical)))
+
+
+@dataclass(frozen=True)
+class _StoredFacts:
+    """The rule's facts about one address, each read when the rule asks."""
+
+    session: Session
+    subject: Subject | None
+    canonical: str
+    purpose: str
+    occurred_at: datetime
+
+    def erased(self) -> bool:
+        return self.subject is not None and self.subject.erased_at is not None
+
+    def complained(self) -> bool:
+        return self.subject is not None and _has_active(
+            self.session, self.subject.id, BlockKind.COMPLAINT
+        )
+
+    def opted_out_before(self) -> bool:
+        if self.subject is None:
+            return False
+        opt_outs = dict(
+            self.session.execute(
+                select(ConsentState.purpose, ConsentState.changed_at).where(
+                    ConsentState.subject_id == self.subject.id,
+                    ConsentState.status == ConsentStatus.OPTED_OUT.value,
+                )
+            ).all()
+        )
+        return overrides_opt_out(self.purpose, self.occurred_at, opt_outs)
+
+    def hashed_suppression(self) -> bool:
+        return hashed_suppression(self.session, self.canonical) is not None
 
 
 def opt_in_conflict(
@@ -41,34 +86,9 @@ def opt_in_conflict(
     has_evidence: bool,
 ) -> str | None:
     """Why this opt-in may not be recorded, or None when it may."""
-    staff_ok = authority == OptInAuthority.STAFF and has_evidence
-    if subject is not None and subject.erased_at is not None and not staff_ok:
-        return (
-            "This address was erased at the person's request and stays suppressed; "
-            "only a staff opt-in with recorded evidence can restore it."
-        )
-    if (
-        subject is not None
-        and _has_active(session, subject.id, BlockKind.COMPLAINT)
-        and not staff_ok
-    ):
-        return (
-            "A spam complaint was recorded for this address; only a staff opt-in with "
-            "recorded evidence can lift it."
-        )
-    if authority == OptInAuthority.SUBJECT or staff_ok:
-        return None
-    if subject is not None and _opted_out_before(session, subject.id, purpose, occurred_at):
-        return (
-            "This address opted out; a sender or an import cannot opt it back in. The "
-            "person can opt in on the preference page, or staff with recorded evidence."
-        )
-    if hashed_suppression(session, canonical) is not None:
-        return (
-            "This address is on an imported suppression list; a sender or an import cannot "
-            "opt it back in."
-        )
-    return None
+    facts = _StoredFacts(session, subject, canonical, purpose, occurred_at)
+    conflict = rule.opt_in_conflict(facts, authority, has_evidence)
+    return None if conflict is None else _MESSAGES[conflict]
 
 
 def _has_active(session: Session, subject_id: int, kind: BlockKind) -> bool:
@@ -78,19 +98,6 @@ def _has_active(session: Session, subject_id: int, kind: BlockKind) -> bool:
         )
         is True
     )
-
-
-def _opted_out_before(session: Session, subject_id: int, purpose: str, at: datetime) -> bool:
-    """An opt-out this opt-in would override (an older-dated opt-in changes nothing)."""
-    purposes = [ALL_PURPOSES] if purpose == ALL_PURPOSES else [purpose, ALL_PURPOSES]
-    query = select(ConsentState).where(
-        ConsentState.subject_id == subject_id,
-        ConsentState.status == ConsentStatus.OPTED_OUT.value,
-        ConsentState.changed_at <= at,
-    )
-    if purpose != ALL_PURPOSES:
-        query = query.where(ConsentState.purpose.in_(purposes))
-    return session.scalars(query.limit(1)).first() is not None
 
 
 def clear_for_staff_opt_in(
@@ -106,9 +113,9 @@ def clear_for_staff_opt_in(
         subject.erasure_status = None
         subject.email_sealed = vault.seal(canonical)
         session.flush()
-        append_event(session, vault, subject.id, "restored", ctx)
+        append_event(session, vault, subject.id, EventAction.RESTORED, ctx)
     if _has_active(session, subject.id, BlockKind.COMPLAINT):
-        event = append_event(session, vault, subject.id, "complaint_lifted", ctx)
+        event = append_event(session, vault, subject.id, EventAction.COMPLAINT_LIFTED, ctx)
         session.execute(
             update(Block)
             .where(Block.subject_id == subject.id, Block.kind == BlockKind.COMPLAINT.value)

@@ -38,7 +38,7 @@ from suppression.connectors.base import DestinationError, Operation
 from suppression.connectors.keap_pull import KeapStatus, KeapStatusReader
 from suppression.domain.addresses import canonicalise
 from suppression.domain.destinations import PushOutcome
-from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus
+from suppression.domain.policy import ALL_PURPOSES, ConsentStatus, EventAction
 from suppression.domain.vault import AddressVault
 from suppression.services.consents.recording import EventContext, record_block, record_consent
 from suppression.services.consents.subjects import find_subject
@@ -53,23 +53,27 @@ logger = logging.getLogger(__name__)
 SOURCE = "keap"
 ACTOR = "keap pull"
 CURSOR = "keap"
-OPTED_OUT = ConsentStatus.OPTED_OUT.value
+OPTED_OUT = EventAction.OPTED_OUT
 ACTIONS = {
     "LIST_UNSUBSCRIBE": OPTED_OUT,
     "MANUAL": OPTED_OUT,
     "ADMIN": OPTED_OUT,
     "SYSTEM": OPTED_OUT,
-    "SPAM": BlockKind.COMPLAINT.value,
-    "FEEDBACK": BlockKind.COMPLAINT.value,
-    "BOUNCE": BlockKind.HARD_BOUNCE.value,
-    "HARD_BOUNCE": BlockKind.HARD_BOUNCE.value,
+    "SPAM": EventAction.COMPLAINT,
+    "FEEDBACK": EventAction.COMPLAINT,
+    "BOUNCE": EventAction.HARD_BOUNCE,
+    "HARD_BOUNCE": EventAction.HARD_BOUNCE,
 }
 # What Keap shows after our own PATCH opted_in=false (connectors/keap.py).
 OUR_OWN_STATUS = "MANUAL"
 # Keap's clock and ours: a status this close after our push is still its echo.
 CLOCK_SLACK = timedelta(minutes=5)
 # Destination reasons (DestinationSubject.reason) of each action.
-_HELD_REASON = {OPTED_OUT: "opted_out", "complaint": "complained", "hard_bounce": "bounced"}
+_HELD_REASON = {
+    OPTED_OUT: "opted_out",
+    EventAction.COMPLAINT: "complained",
+    EventAction.HARD_BOUNCE: "bounced",
+}
 
 
 class StatusOutcome(StrEnum):
@@ -126,7 +130,7 @@ def record_keap_status(
     return StatusOutcome.RECORDED
 
 
-def _already_recorded(session: Session, subject_id: int, action: str, at: datetime) -> bool:
+def _already_recorded(session: Session, subject_id: int, action: EventAction, at: datetime) -> bool:
     return bool(
         session.scalar(
             select(

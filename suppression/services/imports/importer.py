@@ -3,36 +3,36 @@
 Rows are validated first; a bad row is reported with its line number and never
 written. Good rows are written a chunk at a time in a few set-based statements
 (subjects, events, states, hashed suppressions); the caller commits each chunk.
-A thread prepares the next chunk meanwhile (`batching.ReadAhead`); the rows come
-from services/imports/rows.py.
+A thread prepares the next chunk meanwhile (`batching.ReadAhead`,
+services/imports/chunks.py); the rows come from services/imports/rows.py.
 An import never turns an opted-out, complained or erased address back to sendable.
 """
 
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from typing import IO
 
-from sqlalchemy import false, func, literal_column, select
+from sqlalchemy import false, func, literal_column, select, text
 from sqlalchemy.orm import Session
 
 from suppression.domain.addresses import sha256_hex
-from suppression.domain.chain import SALT_BYTES, LinkEncoder
 from suppression.domain.jurisdictions import CountrySource
-from suppression.domain.policy import ALL_PURPOSES, BlockKind, ConsentStatus
-from suppression.domain.vault import AddressVault
-from suppression.services.consents.events import (
-    EventRow,
-    PreparedLink,
-    append_event_rows,
-    note_communications,
+from suppression.domain.policy import BlockKind, ConsentStatus
+from suppression.domain.resubscribe import (
+    OptInAuthority,
+    OptInConflict,
+    opt_in_conflict,
+    overrides_opt_out,
 )
+from suppression.domain.vault import AddressVault
+from suppression.services.consents.events import append_event_rows, note_communications
 from suppression.services.consents.recording import newer_state_wins, update_countries
 from suppression.services.destinations.enqueue import enqueue_subject_changes
+from suppression.services.imports.chunks import SUBJECT_COLUMNS, ChunkPreparer, PreparedChunk
 from suppression.services.imports.rows import OPTED_IN, OPTED_OUT, ImportRow, RowReader
 from suppression.store.batching import ReadAhead, chunked
 from suppression.store.decision_inputs import CallerKept, rebuilt_by_caller
@@ -45,37 +45,7 @@ from suppression.store.dialects import (
 from suppression.store.models import Block, ConsentState, HashedSuppression, ImportRun, Subject
 
 CHUNK = 50_000
-_HINT = int(CountrySource.HINT)
-_NO_HINT = (None, None, None)
-_SUBJECT_COLUMNS = (
-    "email_index",
-    "email_sealed",
-    "created_at",
-    "last_communication_at",
-    "country",
-    "country_source",
-    "country_changed_at",
-)
-
-
-@dataclass
-class PreparedChunk:
-    """Up to CHUNK rows of the CSV, validated, with the stored forms of their addresses."""
-
-    rows: int
-    good: list[ImportRow]
-    rejected: list[tuple[int, str]]
-    # canonical address -> (keyed index, sealed address), for the plain rows
-    addresses: dict[str, tuple[bytes, bytes]]
-    # line -> what the chain needs of the plain row's event, but its place in it,
-    # and its evidence sealed
-    links: dict[int, PreparedLink]
-    # the subjects to create or find, in _SUBJECT_COLUMNS order (see `_subjects`)
-    subject_rows: list[tuple[Any, ...]]
-    # the addresses whose subject, if new, is created with its country
-    created_with_country: set[str]
-
-
+_WITHOUT_JIT = text("SET LOCAL jit = off")  # until the chunk commits
 REJECTED_LISTED = 100  # a file of a million bad rows must not become a million errors
 
 
@@ -109,11 +79,11 @@ def import_csv(
     session.add(run)
     session.flush()
     report = ImportReport()
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    decoded = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     reader = RowReader(purposes, now, "import")
     writer = ChunkWriter(session, vault, actor, now, run.id)
     try:
-        with ReadAhead(_prepared(reader.read(text), writer.prepare, CHUNK)) as chunks:
+        with ReadAhead(_prepared(reader.read(decoded), writer.preparer.prepare, CHUNK)) as chunks:
             for chunk in chunks:
                 report.rows += chunk.rows
                 refused = writer.write(chunk)
@@ -129,7 +99,7 @@ def import_csv(
                 if progress is not None:
                     progress(chunk.rows)
     finally:
-        text.detach()
+        decoded.detach()
     run.finished_at = now
     session.flush()
     commit()
@@ -153,121 +123,19 @@ class ChunkWriter:
     ):
         self.session = session
         self.vault = vault
-        self.actor = actor
         self.now = now
         self.import_id = import_id
-        self._encoder = LinkEncoder()
-
-    def prepare(self, chunk: list[ImportRow | tuple[int, str]]) -> PreparedChunk:
-        """Everything of a chunk that needs no database (the reading thread runs
-        this): each plain address indexed and sealed once, and its event's link
-        parts (salt, personal digest, fields) but for its place in the chain, and
-        its evidence sealed."""
-        good = [row for row in chunk if type(row) is ImportRow]
-        vault = self.vault
-        addresses: dict[str, tuple[bytes, bytes]] = {}
-        plain = []
-        for row in good:
-            canonical = row.canonical
-            if canonical is not None:
-                plain.append(row)
-                if canonical not in addresses:
-                    addresses[canonical] = (vault.index(canonical), vault.seal(canonical))
-        subject_rows, created_with_country = self._subjects(plain, addresses)
-        return PreparedChunk(
-            len(chunk),
-            good,
-            [row for row in chunk if not isinstance(row, ImportRow)],
-            addresses,
-            self._link_parts(plain),
-            subject_rows,
-            created_with_country,
-        )
-
-    def _subjects(
-        self, rows: list[ImportRow], addresses: dict[str, tuple[bytes, bytes]]
-    ) -> tuple[list[tuple[Any, ...]], set[str]]:
-        """The subject rows to upsert, and the addresses whose row carries a country."""
-        # An opt-out is always accepted, so its time can move the subject's last
-        # communication in the same statement that creates or finds the subject;
-        # and a new subject whose country hints all come with opt-outs is created
-        # with the newest of them (rather than updated: a second version of every row).
-        latest_out: dict[str, datetime] = {}
-        # canonical -> (country, country_source, country_changed_at) of its creation
-        hinted: dict[str, tuple[str, int, datetime]] = {}
-        unhinted: set[str] = set()
-        for row in rows:
-            canonical = row.canonical
-            assert canonical is not None, "plain rows only"
-            if row.status == OPTED_OUT:
-                held = latest_out.get(canonical)
-                if held is None or held < row.occurred_at:
-                    latest_out[canonical] = row.occurred_at
-                if row.country is not None:
-                    hint = hinted.get(canonical)
-                    if hint is None or hint[2] <= row.occurred_at:
-                        hinted[canonical] = (row.country, _HINT, row.occurred_at)
-            elif row.country is not None:
-                unhinted.add(canonical)
-        for canonical in unhinted:
-            hinted.pop(canonical, None)
-        now = self.now
-        # In index order: the unique index on email_index takes them left to right,
-        # page after page, instead of at random places all over a large index.
-        subject_rows = sorted(
-            (index, sealed, now, latest_out.get(canonical), *hinted.get(canonical, _NO_HINT))
-            for canonical, (index, sealed) in addresses.items()
-        )
-        return subject_rows, set(hinted)
-
-    def _link_parts(self, rows: list[ImportRow]) -> dict[int, PreparedLink]:
-        """`prepare_links` of the rows' events (as `_event` makes them), by line:
-        all but the subject, which the chain parts do not cover."""
-        salts = os.urandom(SALT_BYTES * len(rows))
-        parts, actor, now, import_id = self._encoder.parts, self.actor, self.now, self.import_id
-        links = [
-            parts(
-                salts[at * SALT_BYTES : (at + 1) * SALT_BYTES],
-                row.status,
-                row.purpose,
-                row.source,
-                actor,
-                row.occurred_at,
-                now,
-                None,
-                None,
-                None,
-                None,
-                {"import_id": import_id, "line": row.line},
-                row.country,
-            )
-            for at, row in enumerate(rows)
-        ]
-        sealed = self.vault.seal_evidence_batch([link.evidence for link in links])
-        return {
-            row.line: PreparedLink(link, evidence)
-            for row, link, evidence in zip(rows, links, sealed, strict=True)
-        }
-
-    def _event(self, row: ImportRow, subject_id: int) -> EventRow:
-        """The event of an accepted row (`_link_parts` hashes the same values)."""
-        return EventRow(
-            subject_id,
-            row.status,
-            row.purpose,
-            row.source,
-            self.actor,
-            row.occurred_at,
-            self.now,
-            row.country,
-            {"import_id": self.import_id, "line": row.line},
-        )
+        self.preparer = ChunkPreparer(vault, actor, now, import_id)
 
     def write(self, chunk: PreparedChunk) -> list[tuple[int, str]]:
         """Write the good rows; the ones refused by the re-subscribe guard come back."""
         plain = [row for row in chunk.good if row.canonical is not None]
         hashed = [row for row in chunk.good if row.sha256 is not None]
         refused: list[tuple[int, str]] = []
+        if dialect_name(self.session) == "postgresql":
+            # Planned for a chunk's many rows, the statements would be JIT compiled
+            # at a cost above what it saves (benchmarks/imports.py: 10% of an import).
+            self.session.execute(_WITHOUT_JIT)
         if plain:
             # Each touched subject's decision_inputs row is written once, at the end.
             with rebuilt_by_caller(self.session) as kept:
@@ -301,7 +169,7 @@ class ChunkWriter:
             # xmax is 0 on a row this statement inserted, our transaction id on one
             # it updated: the new subjects, which have no consent state yet.
             (table.c.id, table.c.email_index, table.c.erased_at, literal_column("xmax = 0")),
-            columns=_SUBJECT_COLUMNS,
+            columns=SUBJECT_COLUMNS,
         )
         if returned is None:  # SQLite: insert the new, then read them all back
             bulk_insert(
@@ -309,7 +177,7 @@ class ChunkWriter:
                 table,
                 chunk.subject_rows,
                 lambda statement: statement.on_conflict_do_nothing(index_elements=["email_index"]),
-                columns=_SUBJECT_COLUMNS,
+                columns=SUBJECT_COLUMNS,
             )
             returned = session.execute(
                 select(Subject.id, Subject.email_index, Subject.erased_at, false()).where(
@@ -326,12 +194,13 @@ class ChunkWriter:
             if subject_id in fresh
         }
         refused, accepted = self._guard(rows, index_of, subjects)
-        # Subjects that existed are rebuilt from the tables; new ones as written.
-        kept.touched.update(sid for sid, _i, _e, inserted in returned if not inserted)
+        # The rows of new subjects and of those with accepted rows are copied from
+        # the view at the end (what else the upsert changed is not in the view).
+        kept.touched.update(fresh)
+        kept.touched.update(subject_id for _row, subject_id in accepted)
         if not accepted:
-            self._new_decision_inputs(kept, chunk, subjects, fresh, [])
             return refused
-        event = self._event
+        event = self.preparer.event
         event_ids = append_event_rows(
             session,
             self.vault,
@@ -349,9 +218,8 @@ class ChunkWriter:
             if subject_id not in latest or latest[subject_id] < row.occurred_at:
                 latest[subject_id] = row.occurred_at
         note_communications(session, latest)
-        fresh_states = self._upsert_states(accepted, event_ids, fresh)
-        kept.touched.update(self._update_countries(accepted, created_with_country))
-        self._new_decision_inputs(kept, chunk, subjects, fresh, fresh_states)
+        self._upsert_states(accepted, event_ids, fresh)
+        self._update_countries(accepted, created_with_country)
         # Destinations hear of imported suppressions like of any other change.
         enqueue_subject_changes(session, sorted({sid for _row, sid in accepted}), self.now)
         return refused
@@ -362,12 +230,13 @@ class ChunkWriter:
         index_of: dict[str | None, bytes],
         subjects: dict[bytes, tuple[int, datetime | None]],
     ) -> tuple[list[tuple[int, str]], list[tuple[ImportRow, int]]]:
-        """Opt-in rows for erased, complained or opted-out subjects are refused."""
+        """Opt-in rows the re-subscribe rule refuses, with its facts read for the
+        whole chunk at once."""
         opt_in_ids = {
             subjects[index_of[row.canonical]][0] for row in rows if row.status == OPTED_IN
         }
         complained: set[int] = set()
-        opted_out: dict[tuple[int, str], datetime] = {}
+        opted_out: dict[int, dict[str, datetime]] = {}
         if opt_in_ids:
             complained = set(
                 self.session.scalars(
@@ -378,17 +247,15 @@ class ChunkWriter:
                     )
                 )
             )
-            opted_out = {
-                (subject_id, purpose): changed_at
-                for subject_id, purpose, changed_at in self.session.execute(
-                    select(
-                        ConsentState.subject_id, ConsentState.purpose, ConsentState.changed_at
-                    ).where(
-                        ConsentState.subject_id.in_(opt_in_ids),
-                        ConsentState.status == ConsentStatus.OPTED_OUT.value,
-                    )
+            for subject_id, purpose, changed_at in self.session.execute(
+                select(
+                    ConsentState.subject_id, ConsentState.purpose, ConsentState.changed_at
+                ).where(
+                    ConsentState.subject_id.in_(opt_in_ids),
+                    ConsentState.status == ConsentStatus.OPTED_OUT.value,
                 )
-            }
+            ):
+                opted_out.setdefault(subject_id, {})[purpose] = changed_at
         hashed_out = self._hashed_suppressed(
             [row.canonical for row in rows if row.status == OPTED_IN]
         )
@@ -399,11 +266,16 @@ class ChunkWriter:
         for row in rows:
             subject_id, erased_at = subjects[index_of[row.canonical]]
             if row.status == OPTED_IN:
-                problem = _opt_in_problem(row, subject_id, erased_at, complained, opted_out)
-                if problem is None and row.canonical in hashed_out:
-                    problem = "refused: the address is on an imported suppression list"
-                if problem:
-                    refused.append((row.line, problem))
+                facts = _ChunkFacts(
+                    row,
+                    erased_at is not None,
+                    subject_id in complained,
+                    opted_out.get(subject_id, {}),
+                    row.canonical in hashed_out,
+                )
+                conflict = opt_in_conflict(facts, OptInAuthority.SENDER, has_evidence=False)
+                if conflict is not None:
+                    refused.append((row.line, _REFUSED[conflict]))
                     continue
             accepted.append((row, subject_id))
         return refused, accepted
@@ -421,10 +293,9 @@ class ChunkWriter:
 
     def _upsert_states(
         self, accepted: list[tuple[ImportRow, int]], event_ids: Sequence[int], fresh: set[int]
-    ) -> list[tuple[Any, ...]]:
+    ) -> None:
         """The newest row per subject and purpose becomes its state; subjects this
-        chunk created have none yet, so theirs are COPYed in without an upsert
-        (and returned)."""
+        chunk created have none yet, so theirs are COPYed in without an upsert."""
         newest: dict[tuple[int, str], tuple] = {}
         for (row, subject_id), event_id in zip(accepted, event_ids, strict=True):
             key = (subject_id, row.purpose)
@@ -440,7 +311,6 @@ class ChunkWriter:
                 )
         columns = ("subject_id", "purpose", "status", "changed_at", "source", "event_id")
         upserted = list(newest.values())
-        created: list[tuple[Any, ...]] = []
         if fresh:
             created = [state for state in upserted if state[0] in fresh]
             copy_rows(self.session, ConsentState.__table__, columns, created)
@@ -452,11 +322,10 @@ class ChunkWriter:
             newer_state_wins,
             columns=columns,
         )
-        return created
 
     def _update_countries(
         self, accepted: list[tuple[ImportRow, int]], created_with_country: set[int]
-    ) -> set[int]:
+    ) -> None:
         hints = [
             (subject_id, row.country, row.occurred_at)
             for row, subject_id in accepted
@@ -464,27 +333,6 @@ class ChunkWriter:
         ]
         if hints:
             update_countries(self.session, hints, CountrySource.HINT)
-        return {subject_id for subject_id, _country, _at in hints}
-
-    @staticmethod
-    def _new_decision_inputs(
-        kept: CallerKept,
-        chunk: PreparedChunk,
-        subjects: dict[bytes, tuple[int, Any]],
-        fresh: set[int],
-        fresh_states: list[tuple[Any, ...]],
-    ) -> None:
-        """The subjects this chunk created, as written: their country as created,
-        their states as COPYed (a later country hint put them in kept.touched)."""
-        if not kept.active:
-            return
-        states: dict[int, list[tuple[str, str, datetime]]] = {}
-        for subject_id, purpose, status, changed_at, _source, _event in fresh_states:
-            states.setdefault(subject_id, []).append((purpose, status, changed_at))
-        for index, _sealed, _now, _latest, country, source, _at in chunk.subject_rows:
-            subject_id = subjects[index][0]
-            if subject_id in fresh:
-                kept.add_new(index, subject_id, country, source, states.get(subject_id, ()))
 
     def _write_hashed(self, rows: list[ImportRow]) -> None:
         newest: dict[bytes, dict] = {}
@@ -514,24 +362,34 @@ class ChunkWriter:
         )
 
 
-def _opt_in_problem(
-    row: ImportRow,
-    subject_id: int,
-    erased_at: datetime | None,
-    complained: set[int],
-    opted_out: dict[tuple[int, str], datetime],
-) -> str | None:
-    if erased_at is not None:
-        return "refused: the address was erased; an import cannot opt it back in"
-    if subject_id in complained:
-        return "refused: a complaint was recorded; an import cannot opt it back in"
-    purposes = [ALL_PURPOSES] if row.purpose == ALL_PURPOSES else [row.purpose, ALL_PURPOSES]
-    for purpose in purposes:
-        changed_at = opted_out.get((subject_id, purpose))
-        if changed_at is not None and changed_at <= row.occurred_at:
-            return "refused: the address opted out; an import cannot opt it back in"
-    if row.purpose == ALL_PURPOSES and any(
-        sid == subject_id and at <= row.occurred_at for (sid, _p), at in opted_out.items()
-    ):
-        return "refused: the address opted out; an import cannot opt it back in"
-    return None
+_REFUSED = {
+    OptInConflict.ERASED: "refused: the address was erased; an import cannot opt it back in",
+    OptInConflict.COMPLAINED: (
+        "refused: a complaint was recorded; an import cannot opt it back in"
+    ),
+    OptInConflict.OPTED_OUT: "refused: the address opted out; an import cannot opt it back in",
+    OptInConflict.HASHED_SUPPRESSION: "refused: the address is on an imported suppression list",
+}
+
+
+@dataclass(frozen=True)
+class _ChunkFacts:
+    """The re-subscribe rule's facts about an opt-in row, as the chunk read them."""
+
+    row: ImportRow
+    was_erased: bool
+    has_complaint: bool
+    opt_outs: dict[str, datetime]  # the subject's opted-out purposes
+    on_hashed_list: bool
+
+    def erased(self) -> bool:
+        return self.was_erased
+
+    def complained(self) -> bool:
+        return self.has_complaint
+
+    def opted_out_before(self) -> bool:
+        return overrides_opt_out(self.row.purpose, self.row.occurred_at, self.opt_outs)
+
+    def hashed_suppression(self) -> bool:
+        return self.on_hashed_list

@@ -21,9 +21,8 @@ from suppression.domain.policy import ALL_PURPOSES, ConsentStatus
 
 COLUMNS = ("email", "email_sha256", "status", "purpose", "country", "occurred_at", "source")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-# Statuses as their plain values.
-OPTED_OUT = ConsentStatus.OPTED_OUT.value
-OPTED_IN = ConsentStatus.OPTED_IN.value
+OPTED_OUT = ConsentStatus.OPTED_OUT
+OPTED_IN = ConsentStatus.OPTED_IN
 _STATUS = {"": OPTED_OUT, "opted_out": OPTED_OUT, "opted_in": OPTED_IN}
 
 
@@ -31,7 +30,7 @@ class ImportRow(NamedTuple):
     line: int
     canonical: str | None  # a plain row
     sha256: bytes | None  # a hashed row
-    status: str  # a ConsentStatus value
+    status: ConsentStatus
     purpose: str
     country: str | None
     occurred_at: datetime

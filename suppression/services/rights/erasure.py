@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from suppression.domain.addresses import sha256_hex
 from suppression.domain.errors import InvalidInput
+from suppression.domain.policy import EventAction
 from suppression.domain.sealing import SealError
 from suppression.domain.vault import AddressVault
 from suppression.services.consents.events import EventContext, append_event
@@ -109,7 +110,7 @@ def erase_loaded_subject(
         session,
         vault,
         subject.id,
-        "erased",
+        EventAction.ERASED,
         EventContext(
             actor=ctx.actor,
             source=ctx.source,

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from suppression.domain.jurisdictions import is_eea
-from suppression.domain.policy import ConsentStatus
+from suppression.domain.policy import EventAction
 from suppression.store.dialects import utc_day
 from suppression.store.models import Block, ConsentEvent, ConsentState, Subject
 
@@ -100,7 +100,7 @@ def opt_outs_per_day(session: Session, today: date, days: int = 30) -> list[Dail
     for value, count in session.execute(
         select(day, func.count(ConsentEvent.subject_id.distinct()))
         .where(
-            ConsentEvent.action == ConsentStatus.OPTED_OUT.value,
+            ConsentEvent.action == EventAction.OPTED_OUT,
             ConsentEvent.occurred_at >= since,
         )
         .group_by(day)

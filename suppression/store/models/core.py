@@ -106,10 +106,12 @@ class Block(Base):
 class DecisionInputs(Base):
     """What a check reads of one subject, in one narrow row found by its keyed index.
 
-    Kept by the database's own triggers (migration 0007) from `subjects`,
-    `consent_states` and `blocks`, in the same statement as every write to them,
-    so no writer can forget it; nothing in Python writes it. A check then costs
-    one index lookup per address instead of four (services/checks/decisions.py).
+    Defined by the view `decision_inputs_projection` (migration 0013) over
+    `subjects`, `consent_states` and `blocks`, and copied from it by the database's
+    own triggers in the same statement as every write to them, so no writer can
+    forget it (the importer copies its rows from the view itself:
+    store/decision_inputs.py). A check then costs one index lookup per address
+    instead of four (services/checks/decisions.py).
     """
 
     __tablename__ = "decision_inputs"

@@ -13,6 +13,7 @@ from flask_limiter import RateLimitExceeded
 from suppression.app import current, folding
 from suppression.app.links import read_token
 from suppression.domain.addresses import mask
+from suppression.domain.policy import EventAction
 from suppression.domain.text import storable
 from suppression.domain.tokens import LinkClaims, LinkKind, TokenError, TokenProblem
 from suppression.observability import metrics
@@ -159,7 +160,7 @@ def record_unsubscribe(claims: LinkClaims, purpose: str, source: str) -> Unsubsc
     )
     session.commit()
     if outcome.recorded:
-        metrics.CONSENT_CHANGES.labels("opted_out", source).inc()
+        metrics.CONSENT_CHANGES.labels(EventAction.OPTED_OUT, source).inc()
     if outcome.alarm is not None:
         metrics.UNSUBSCRIBE_ALARMS.inc()
     return outcome

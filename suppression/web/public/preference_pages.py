@@ -12,7 +12,7 @@ from flask import render_template, request
 from suppression.app import current, folding
 from suppression.app.links import read_confirmation
 from suppression.domain.addresses import mask
-from suppression.domain.policy import ALL_PURPOSES
+from suppression.domain.policy import ALL_PURPOSES, EventAction
 from suppression.domain.purposes import PURPOSE_HINTS
 from suppression.domain.tokens import (
     ConfirmationClaims,
@@ -136,7 +136,9 @@ def preferences_post(token: str) -> tuple[str, int] | str:
     session.commit()
     if confirmation is not None and confirmation.get("request_id") is not None:
         confirmation["status"] = _send_now(confirmation.pop("request_id"))
-    metrics.CONSENT_CHANGES.labels("opted_out", SOURCE_PREFERENCE_PAGE).inc(len(changes.opted_out))
+    metrics.CONSENT_CHANGES.labels(EventAction.OPTED_OUT, SOURCE_PREFERENCE_PAGE).inc(
+        len(changes.opted_out)
+    )
     if changes.alarm is not None:
         metrics.UNSUBSCRIBE_ALARMS.inc()
     page = _preferences_page(
@@ -237,5 +239,7 @@ def confirm_post(token: str) -> str:
     except UnknownRequest:
         raise TokenError(TokenProblem.EXPIRED) from None
     session.commit()
-    metrics.CONSENT_CHANGES.labels("opted_in", SOURCE_PREFERENCE_PAGE).inc(len(outcome.opted_in))
+    metrics.CONSENT_CHANGES.labels(EventAction.OPTED_IN, SOURCE_PREFERENCE_PAGE).inc(
+        len(outcome.opted_in)
+    )
     return _confirm_page(claims, token, outcome=outcome, already_at=outcome.already_at)
