@@ -85,12 +85,12 @@ def run_import(url: str, path: Path) -> dict[str, float | int]:
     totals = {"rows": 0, "imported": 0, "rejected": 0}
     for source in (path, path.with_suffix(".hashed.csv")):
         with source.open("rb") as stream:
-            _run, report = import_csv(
-                session, VAULT, stream, PURPOSES, "bench", now, commit=session.commit
-            )
+            for step in import_csv(session, VAULT, stream, PURPOSES, "bench", now):
+                session.commit()
+                report = step.report
         totals["rows"] += report.rows
         totals["imported"] += report.imported
-        totals["rejected"] += len(report.rejected)
+        totals["rejected"] += report.rejected_total
     seconds = time.perf_counter() - started
     counts = {
         name: session.scalar(select(func.count()).select_from(model)) or 0

@@ -75,15 +75,18 @@ class Imports(MethodView):
         an opt-in row never re-subscribes an opted-out, complained or erased address."""
         require_csv_body()
         session = current.db_session()
-        run, report = import_csv(
+        steps = import_csv(
             session,
             current.vault(),
             request.stream,
             current.settings().purposes,
             current_actor(),
             current.now(),
-            commit=session.commit,
         )
+        for step in steps:
+            session.commit()  # each chunk, so a dropped request keeps what it wrote
+            if step.finished:
+                run, report = step.run, step.report
         return {
             "import_id": run.id,
             "rows": report.rows,

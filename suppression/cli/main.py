@@ -130,7 +130,7 @@ def import_file(file: BinaryIO) -> None:
         counted = _CountingReader(file)
         with click.progressbar(length=size, label="importing", file=sys.stderr) as bar:
             counted.on_read = bar.update
-            run, report = import_csv(
+            steps = import_csv(
                 session,
                 database.vault_for(settings),
                 # Buffered as open() buffers a raw file: a byte stream (IO[bytes]).
@@ -138,8 +138,11 @@ def import_file(file: BinaryIO) -> None:
                 settings.purposes,
                 f"cli:{getpass.getuser()}",
                 utcnow(),
-                commit=session.commit,
             )
+            for step in steps:
+                session.commit()  # each chunk: a killed import keeps what it wrote
+                if step.finished:
+                    run, report = step.run, step.report
     click.echo(
         f"import {run.id}: {report.imported} imported, {report.rejected_total} rejected "
         f"of {report.rows} rows"

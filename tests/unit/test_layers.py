@@ -9,15 +9,6 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[2] / "suppression"
 EDGES = ("api", "web", "cli", "worker", "app")
 
-# Modules outside the edges that still commit (a `.commit(` call, or a `commit`
-# callback they are handed). Each leaves this set when its commits move to its
-# edge; the finished layering holds it empty.
-COMMITTING_OUTSIDE_THE_EDGES_ALLOWED = frozenset(
-    {
-        "services/imports/importer.py",
-    }
-)
-
 
 def commits_in(tree: ast.AST) -> list[int]:
     """Lines that commit: `anything.commit(...)`, or calling a parameter named `commit`."""
@@ -45,18 +36,7 @@ def modules_outside_the_edges() -> dict[str, list[int]]:
 
 
 def test_nothing_outside_the_edges_commits():
-    offenders = {
-        module: lines
-        for module, lines in modules_outside_the_edges().items()
-        if module not in COMMITTING_OUTSIDE_THE_EDGES_ALLOWED
-    }
-    assert offenders == {}, "commit at the edge (api, web, cli, worker, app) instead"
-
-
-def test_every_module_allowed_to_commit_still_does():
-    """A module that no longer commits leaves the allowance, so it cannot start again."""
-    committing = modules_outside_the_edges().keys()
-    assert sorted(COMMITTING_OUTSIDE_THE_EDGES_ALLOWED - committing) == []
+    assert modules_outside_the_edges() == {}, "commit at the edge (api, web, cli, worker, app)"
 
 
 def test_the_check_finds_a_commit_and_a_commit_callback():

@@ -64,6 +64,15 @@ class ImportReport:
             self.rejected.extend(sorted(rows)[:room])
 
 
+@dataclass
+class ImportStep:
+    """Where an import stands after a flushed chunk (or, `finished`, at its end)."""
+
+    run: ImportRun
+    report: ImportReport
+    finished: bool = False
+
+
 def import_csv(
     session: Session,
     vault: AddressVault,
@@ -71,10 +80,10 @@ def import_csv(
     purposes: tuple[str, ...],
     actor: str,
     now: datetime,
-    commit: Callable[[], None],
-    progress: Callable[[int], None] | None = None,
-) -> tuple[ImportRun, ImportReport]:
-    """Import a CSV byte stream; `commit` is called after each chunk (the edge commits)."""
+) -> Iterator[ImportStep]:
+    """Import a CSV byte stream, one flushed chunk at a time. The edge commits each
+    step it is given, so a killed import keeps every chunk before the one in hand;
+    the last step is the finished run."""
     run = ImportRun(actor=actor, started_at=now, rows=0, imported=0, rejected=0)
     session.add(run)
     session.flush()
@@ -95,15 +104,12 @@ def import_csv(
                     report.rejected_total,
                 )
                 session.flush()
-                commit()
-                if progress is not None:
-                    progress(chunk.rows)
+                yield ImportStep(run, report)
     finally:
         decoded.detach()
     run.finished_at = now
     session.flush()
-    commit()
-    return run, report
+    yield ImportStep(run, report, finished=True)
 
 
 def _prepared(
