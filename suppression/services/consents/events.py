@@ -19,9 +19,9 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from suppression.domain.chain import (
@@ -30,21 +30,20 @@ from suppression.domain.chain import (
     BatchLinker,
     ChainedFields,
     LinkEncoder,
-    LinkParts,
     canonical_json,
     link_hash,
     personal_digest_of_json,
 )
+from suppression.domain.event_rows import EventRow, PreparedLink, facts_only
 from suppression.domain.policy import EventAction
 from suppression.domain.vault import AddressVault
 from suppression.store.dialects import (
-    binary_copy_dumpers,
     dialect_name,
-    driver_cursor,
     id_filters,
     insert,
     update_from_rows,
 )
+from suppression.store.event_writes import write_linked_events
 from suppression.store.models import ChainHead, ConsentEvent, Subject
 from suppression.store.schema import BigId, UTCDateTime
 
@@ -199,55 +198,6 @@ def append_event(
     return event
 
 
-class EventRow(NamedTuple):
-    """One event of a bulk append as plain values: imports append a million of
-    these, and a tuple costs a fraction of a NewEvent with its EventContext."""
-
-    subject_id: int
-    action: EventAction
-    purpose: str | None
-    source: str
-    actor: str
-    occurred_at: datetime
-    recorded_at: datetime
-    country: str | None = None
-    evidence: Mapping[str, Any] | None = None
-    ip: str | None = None
-    user_agent: str | None = None
-    campaign: str | None = None
-    notice_version: str | None = None
-
-
-class PreparedLink(NamedTuple):
-    """What an event needs but its place in the chain: its link parts, and its
-    evidence sealed (None without evidence). Computed ahead by `prepare_links`."""
-
-    parts: LinkParts
-    evidence_sealed: bytes | None
-
-
-# Columns every bulk-appended event fills, and the optional ones (ip, user agent,
-# campaign, notice version; the sealed evidence) that go through COPY only when
-# some event has one.
-_LINKED_COLUMNS = (
-    ("id", "int8"),
-    ("subject_id", "int8"),
-    ("action", "text"),
-    ("purpose", "text"),
-    ("source", "text"),
-    ("actor", "text"),
-    ("occurred_at", "timestamptz"),
-    ("recorded_at", "timestamptz"),
-    ("country", "text"),
-    ("chain_seq", "int8"),
-    ("prev_hash", "bytea"),
-    ("row_hash", "bytea"),
-    ("personal_digest", "bytea"),
-    ("personal_salt", "bytea"),
-)
-_OPTIONAL_COLUMNS = ("ip", "user_agent", "campaign", "notice_version")
-
-
 def append_events(
     session: Session, vault: AddressVault, events: Sequence[NewEvent]
 ) -> Sequence[int]:
@@ -274,11 +224,6 @@ def append_events(
             for new in events
         ],
     )
-
-
-def facts_only(event: EventRow) -> EventRow:
-    """What is kept of an event about an erased subject (see the module's doc)."""
-    return EventRow(*event[:7])
 
 
 def prepare_links(
@@ -340,21 +285,7 @@ def append_event_rows(
     if erased:
         events, prepared = _stripped(vault, events, prepared, erased)
     linker = BatchLinker(head.hash, head.seq)
-    first = head.seq + 1
-    ids: Sequence[int]
-    if dialect_name(session) == "postgresql":
-        ids = _reserve_event_ids(session, len(events))
-        _copy_events(session, events, prepared, linker, ids, erased)
-    else:
-        _insert_events(session, events, prepared, linker, erased)
-        by_seq = dict(
-            session.execute(
-                select(ConsentEvent.chain_seq, ConsentEvent.id).where(
-                    ConsentEvent.chain_seq.between(first, linker.seq)
-                )
-            ).all()
-        )
-        ids = [by_seq[number] for number in range(first, linker.seq + 1)]
+    ids = write_linked_events(session, events, prepared, linker, erased)
     head.seq, head.hash = linker.seq, linker.previous
     session.flush()
     return ids
@@ -374,99 +305,6 @@ def _stripped(
     for n, link in zip(at, prepare_links(vault, [events[n] for n in at]), strict=True):
         prepared[n] = link
     return events, prepared
-
-
-def _insert_events(
-    session: Session,
-    events: Sequence[EventRow],
-    prepared: Sequence[PreparedLink],
-    linker: BatchLinker,
-    erased: set[int],
-) -> None:
-    """SQLite: one executemany."""
-    rows = []
-    for event, (parts, sealed) in zip(events, prepared, strict=True):
-        chain_seq, previous, row_hash = linker.link(event.subject_id, parts)
-        row = event._asdict()
-        del row["evidence"]
-        row.update(
-            evidence_sealed=sealed,
-            chain_seq=chain_seq,
-            prev_hash=previous,
-            row_hash=row_hash,
-            personal_digest=parts.digest,
-            personal_salt=None if event.subject_id in erased else parts.salt,
-        )
-        rows.append(row)
-    session.execute(insert(session, ConsentEvent.__table__), rows)
-
-
-def _reserve_event_ids(session: Session, count: int) -> range:
-    """`count` consecutive ids from the events' own sequence, in one statement.
-
-    Safe because every writer of events holds the chain head lock (taken above)
-    before it draws an id, so no other nextval runs between ours and the setval.
-    """
-    last = session.scalar(
-        text("SELECT setval('consent_events_id_seq', nextval('consent_events_id_seq') + :n - 1)"),
-        {"n": count},
-    )
-    return range(last - count + 1, last + 1)
-
-
-def _copy_events(
-    session: Session,
-    events: Sequence[EventRow],
-    prepared: Sequence[PreparedLink],
-    linker: BatchLinker,
-    ids: range,
-    erased: set[int],
-) -> None:
-    """Links and COPYs in one pass: the database inserts the rows already sent
-    while the next ones are linked."""
-    optional = [
-        name
-        for at, name in enumerate(_OPTIONAL_COLUMNS, start=9)
-        if any(event[at] is not None for event in events)
-    ]
-    sealed = any(link.evidence_sealed is not None for link in prepared)
-    names = [name for name, _type in _LINKED_COLUMNS] + optional
-    types = [kind for _name, kind in _LINKED_COLUMNS] + ["text"] * len(optional)
-    if sealed:
-        names.append("evidence_sealed")
-        types.append("bytea")
-    cursor = driver_cursor(session)
-    binary_copy_dumpers(cursor)
-    try:
-        statement = f"COPY consent_events ({', '.join(names)}) FROM STDIN (FORMAT BINARY)"
-        with cursor.copy(statement) as copy:
-            copy.set_types(types)
-            write_row, link = copy.write_row, linker.link
-            for event, (parts, evidence), event_id in zip(events, prepared, ids, strict=True):
-                chain_seq, previous, row_hash = link(event.subject_id, parts)
-                row: tuple[object, ...] = (
-                    event_id,
-                    event.subject_id,
-                    event.action,
-                    event.purpose,
-                    event.source,
-                    event.actor,
-                    event.occurred_at,
-                    event.recorded_at,
-                    event.country,
-                    chain_seq,
-                    previous,
-                    row_hash,
-                    parts.digest,
-                    None if erased and event.subject_id in erased else parts.salt,
-                )
-                if optional:
-                    row += tuple(getattr(event, name) for name in optional)
-                if sealed:
-                    row += (evidence,)
-                write_row(row)
-    finally:
-        cursor.close()
 
 
 def note_communications(session: Session, latest: Mapping[int, datetime]) -> None:

@@ -14,10 +14,10 @@ from datetime import datetime
 from typing import Any
 
 from suppression.domain.chain import SALT_BYTES, LinkEncoder
+from suppression.domain.event_rows import EventRow, PreparedLink
 from suppression.domain.jurisdictions import CountrySource
 from suppression.domain.policy import ConsentStatus, EventAction
 from suppression.domain.vault import AddressVault
-from suppression.services.consents.events import EventRow, PreparedLink
 from suppression.services.imports.rows import OPTED_OUT, ImportRow
 
 _HINT = int(CountrySource.HINT)
