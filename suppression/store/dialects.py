@@ -24,6 +24,7 @@ from sqlalchemy import (
     literal,
     select,
     table,
+    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -61,6 +62,20 @@ def claimed(session: Session, query: Select[Any], skip_locked: bool = True) -> S
     if dialect_name(session) == "postgresql":
         return query.with_for_update(skip_locked=skip_locked)
     return query
+
+
+def without_jit(session: Session) -> None:
+    """PostgreSQL: no JIT compiling until the transaction ends. Statements planned
+    for many rows would be compiled at a cost above what it saves."""
+    if dialect_name(session) == "postgresql":
+        session.execute(text("SET LOCAL jit = off"))
+
+
+def analyze(session: Session, table_name: str) -> None:
+    """PostgreSQL: fresh planner statistics for a table now, not when autovacuum
+    gets to it. (SQLite plans without them.)"""
+    if dialect_name(session) == "postgresql":
+        session.execute(text(f"ANALYZE {table_name}"))
 
 
 def utc_day(session: Session, column: SQLColumnExpression[datetime]) -> ColumnElement[object]:

@@ -38,7 +38,7 @@ from suppression.domain.event_rows import EventRow, PreparedLink, facts_only
 from suppression.domain.policy import EventAction
 from suppression.domain.vault import AddressVault
 from suppression.store.dialects import (
-    dialect_name,
+    claimed,
     id_filters,
     insert,
     update_from_rows,
@@ -85,9 +85,7 @@ def _locked_head(session: Session) -> ChainHead:
         .values(id=1, seq=0, hash=GENESIS)
         .on_conflict_do_nothing(index_elements=["id"])
     )
-    query = select(ChainHead).where(ChainHead.id == 1)
-    if dialect_name(session) == "postgresql":
-        query = query.with_for_update()
+    query = claimed(session, select(ChainHead).where(ChainHead.id == 1), skip_locked=False)
     return session.scalars(query.execution_options(populate_existing=True)).one()
 
 

@@ -23,14 +23,19 @@ from sqlalchemy import (
     func,
     literal,
     select,
-    text,
 )
 from sqlalchemy import insert as sa_insert
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from suppression.services.destinations.queue_status import pending_removals
-from suppression.store.dialects import dialect_name, execute_dml, id_array_text, insert
+from suppression.store.dialects import (
+    analyze,
+    dialect_name,
+    execute_dml,
+    id_array_text,
+    insert,
+)
 from suppression.store.models.destinations import Destination, OutboxRow
 from suppression.store.schema import BigId, UTCDateTime, utcnow
 
@@ -179,5 +184,4 @@ def refresh_statistics(session: Session) -> None:
     subject index, and a reconcile of N subjects costs O(N^2). Autovacuum catches
     up only after a minute or more; the reconcile must not wait for it.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("ANALYZE destination_outbox"))
+    analyze(session, "destination_outbox")

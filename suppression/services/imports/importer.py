@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO
 
-from sqlalchemy import false, func, literal_column, select, text
+from sqlalchemy import false, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from suppression.domain.addresses import sha256_hex
@@ -41,11 +41,11 @@ from suppression.store.dialects import (
     bulk_insert_returning,
     copy_rows,
     dialect_name,
+    without_jit,
 )
 from suppression.store.models import Block, ConsentState, HashedSuppression, ImportRun, Subject
 
 CHUNK = 50_000
-_WITHOUT_JIT = text("SET LOCAL jit = off")  # until the chunk commits
 REJECTED_LISTED = 100  # a file of a million bad rows must not become a million errors
 
 
@@ -138,10 +138,8 @@ class ChunkWriter:
         plain = [row for row in chunk.good if row.canonical is not None]
         hashed = [row for row in chunk.good if row.sha256 is not None]
         refused: list[tuple[int, str]] = []
-        if dialect_name(self.session) == "postgresql":
-            # Planned for a chunk's many rows, the statements would be JIT compiled
-            # at a cost above what it saves (benchmarks/imports.py: 10% of an import).
-            self.session.execute(_WITHOUT_JIT)
+        # JIT compiling a chunk's statements costs 10% of an import (benchmarks/imports.py).
+        without_jit(self.session)
         if plain:
             # Each touched subject's decision_inputs row is written once, at the end.
             with rebuilt_by_caller(self.session) as kept:
