@@ -7,6 +7,8 @@ from datetime import datetime
 
 import swagger_ui_bundle
 from flask import Flask, Response, send_from_directory
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from suppression import api as api_package
 from suppression import metrics, proxies, runtime, web
@@ -22,7 +24,15 @@ from suppression.web import staff as staff_pages
 DOCS_ASSETS = "/docs/assets/"
 
 
-def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = utcnow) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    *,
+    engine: Engine | None = None,
+    sessions: sessionmaker[Session] | None = None,
+) -> Flask:
+    """The app on `settings.database_url`; or on `engine` and `sessions` when given
+    (the tests' shared engine and sessions held in one connection's transaction)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, instance_path=str(settings.instance_path))
     configure_logging(settings, app.logger.name)
@@ -38,13 +48,13 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         OPENAPI_SWAGGER_UI_PATH="/docs",
         OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,
     )
-    engine = make_engine(settings.database_url)
+    engine = engine or make_engine(settings.database_url)
     runtime.install(
         app,
         runtime.Runtime(
             settings=settings,
             engine=engine,
-            sessions=make_session_factory(engine),
+            sessions=sessions or make_session_factory(engine),
             vault=vault_for(settings),
             clock=clock,
         ),

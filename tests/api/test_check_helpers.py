@@ -6,11 +6,15 @@ import hashlib
 from concurrent.futures import Future
 from dataclasses import replace
 
+import pytest
 from seeding import api_key, block, record
 from sqlalchemy import create_engine
 
 from suppression import check_helpers
 from suppression.check_helpers import Connect, HelperPool
+
+# Helper processes read the database on connections of their own.
+pytestmark = pytest.mark.committed
 
 
 def sha(address: str) -> str:

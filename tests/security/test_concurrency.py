@@ -19,6 +19,9 @@ from werkzeug.serving import make_server
 from suppression.models import ConsentEvent, ConsentState, Subject
 from suppression.services.audit import verify_chain
 
+# A threaded server answers on connections of its own.
+pytestmark = pytest.mark.committed
+
 REQUESTS = 50
 
 

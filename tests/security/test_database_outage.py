@@ -35,6 +35,9 @@ from suppression import create_app, database, intake_folder
 from suppression.config import LinkSettings, Settings
 from suppression.services.staff import create_staff_user
 
+# Apps on engines of their own, through a proxy that cuts their connections.
+pytestmark = pytest.mark.committed
+
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 PASSWORD = "correct horse battery staple"
 RETRY_AFTER = "5"

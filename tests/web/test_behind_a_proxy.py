@@ -30,6 +30,9 @@ from suppression.config import LinkSettings
 from suppression.models import AccessLogEntry, ConsentEvent
 from suppression.services.staff import create_staff_user
 
+# Servers in threads and processes of their own.
+pytestmark = pytest.mark.committed
+
 PASSWORD = "correct horse battery staple"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 JANE, BOB = "127.0.0.2", "127.0.0.3"  # two people in front of the proxy

@@ -30,6 +30,10 @@ from suppression.services.events import EventContext
 from suppression.services.intake import accept_one_click, fold_intake, pending_opt_outs
 from suppression.services.sync import DestinationSync
 
+# One-clicks are folded by a thread of the app's, and on PostgreSQL written
+# through an engine of their own.
+pytestmark = pytest.mark.committed
+
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 BACKGROUND = LinkSettings(page_rate_limit="100000 per minute")  # folds in the background
 
