@@ -65,10 +65,11 @@ class Clock:
         return self.current
 
 
-# Fixtures that hand the test's data to another thread or process (the browser
-# tests' live server, a dump read by `cat` or pg_dump): their tests are
-# `committed` without being marked.
-COMMITTING_FIXTURES = frozenset({"live_server", "dump"})
+# Fixtures that hand the test's data to another connection, thread or process
+# (the browser tests' live server, a dump read by `cat` or pg_dump, commands run
+# by a CliRunner on engines of their own): their tests are `committed` without
+# being marked.
+COMMITTING_FIXTURES = frozenset({"live_server", "dump", "cli"})
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

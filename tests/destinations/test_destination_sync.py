@@ -395,6 +395,7 @@ def test_the_dead_worker_cannot_overwrite_rows_another_worker_took_over(
         )
 
 
+@pytest.mark.committed  # the workers run in threads
 @pytest.mark.parametrize("workers", [2])
 def test_two_workers_at_once_never_push_a_row_twice(
     make_settings, destination_env, make_worker, record, fakes, clock, workers
@@ -492,6 +493,7 @@ def test_on_postgresql_a_claim_in_progress_is_skipped_not_waited_for(
     assert not {r.id for r in mine} & {r.id for r in theirs}
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_a_one_click_unsubscribe_reaches_every_destination_within_one_pass(
     client, make_key, worker, fakes, sessions, until_processed
 ):

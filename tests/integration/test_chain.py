@@ -11,6 +11,9 @@ from suppression.cli import main
 from suppression.models import ConsentEvent
 from suppression.services.audit import verify_chain
 
+# The tampering runs on a connection of its own.
+pytestmark = pytest.mark.committed
+
 
 @pytest.fixture
 def history(client, sender):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select, text
 
 from suppression.models import Block, ConsentState, DecisionInputs, Subject
@@ -68,6 +69,7 @@ def post(client, path, body, headers, status=201):
     return response
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_every_write_keeps_the_decision_inputs(client, sender, admin, session):
     consent = {"source": "form", "purpose": "email_marketing"}
     post(

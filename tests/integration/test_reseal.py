@@ -21,6 +21,9 @@ from suppression.services.consents import EventContext
 from suppression.services.intake import accept_one_click
 from suppression.services.opt_in_requests import request_evidence, request_opt_in
 
+# The command opens an engine of its own.
+pytestmark = pytest.mark.committed
+
 NEW_KEY = b"n" * 32
 
 
