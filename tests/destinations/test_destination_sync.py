@@ -313,6 +313,7 @@ def test_a_killed_worker_loses_nothing_its_rows_return_after_the_lease(
     assert len(fakes.meta.removed[META_AUDIENCE]) == 3
 
 
+@pytest.mark.committed  # a worker on an engine of its own
 def test_on_postgresql_a_killed_worker_s_rows_return_as_soon_as_its_connections_are_gone(
     make_worker, record, fakes, clock, sessions, database_url
 ):

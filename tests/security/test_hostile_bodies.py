@@ -468,6 +468,7 @@ def test_a_link_minted_with_a_nul_campaign_before_it_was_refused_still_opts_out(
     assert (event["action"], event["campaign"]) == ("opted_out", "nov\ufffd")
 
 
+@pytest.mark.committed  # engines of its own
 def test_engines_keep_bound_parameters_out_of_their_errors(app, database_url):
     """A failing statement's error, raised and logged with its traceback, names the
     SQL but never the values bound to it (evidence, IPs, addresses)."""
