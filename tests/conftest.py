@@ -162,6 +162,7 @@ class TestDatabase:
         self.engine = engine
         self.committed = committed
         self.escapes: list[str] = []
+        self.commits = 0  # by sessions that wrote: see _SavepointSession
         self.connection: Connection | None = None
         self.sessions: sessionmaker[Session] | None = None
 
@@ -221,13 +222,78 @@ class TestDatabase:
             intake.dispose()
 
 
+class _SavepointSession(Session):
+    """A session in a savepoint of the test's transaction. Sessions overlap (a
+    request's reader opened before its writer, the `session` fixture around
+    requests), so their savepoints do not always end in the order they began: one
+    that wrote nothing ends by releasing its savepoint, never by rolling it back,
+    which would undo what a later session committed inside it. One that wrote and
+    rolls back over another's commit fails the test: no database would undo it."""
+
+    wrote = False
+    commits_at_begin = 0
+
+    @property
+    def database(self) -> TestDatabase:
+        return self.info["database"]
+
+    def _clean(self) -> bool:
+        return not (self.wrote or self.new or self.dirty or self.deleted)
+
+    def _undo(self) -> None:
+        if self.in_transaction() and self.database.commits > self.commits_at_begin:
+            self.database.escapes.append("a session rolled back over another session's commit")
+
+    def commit(self) -> None:
+        super().commit()
+        if self.wrote:
+            self.database.commits += 1
+        self.wrote = False
+
+    def rollback(self) -> None:
+        if self.in_transaction() and self._clean():
+            super().commit()  # releases the savepoint; nothing of this session's to undo
+            self.expire_all()
+            return
+        self._undo()
+        super().rollback()
+
+    def close(self) -> None:
+        if self.in_transaction() and self._clean():
+            super().commit()
+        else:
+            self._undo()
+        super().close()
+
+
+@event.listens_for(_SavepointSession, "after_begin")
+def _savepoint_began(session: _SavepointSession, _transaction, _connection) -> None:
+    session.wrote = False
+    session.commits_at_begin = session.database.commits
+
+
+@event.listens_for(_SavepointSession, "after_flush")
+def _flushed(session: _SavepointSession, _context) -> None:
+    session.wrote = True
+
+
+@event.listens_for(_SavepointSession, "do_orm_execute")
+def _executed(state) -> None:
+    if not state.is_select:
+        state.session.wrote = True
+
+
 class _OneThreadSessions(sessionmaker[Session]):
     """Sessions on the test's connection, each in a savepoint of its transaction;
     only in the test's own thread (a connection is not shared between threads)."""
 
     def __init__(self, connection: Connection, database: TestDatabase):
         super().__init__(
-            bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+            bind=connection,
+            class_=_SavepointSession,
+            expire_on_commit=False,
+            join_transaction_mode="create_savepoint",
+            info={"database": database},
         )
         self._thread = threading.get_ident()
         self._database = database

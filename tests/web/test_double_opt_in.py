@@ -589,6 +589,7 @@ def test_the_export_lists_a_pending_request_with_its_evidence(
     assert request["evidence"]["link_minted_by"] == "api_key:sender-key"
 
 
+@pytest.mark.committed  # the confirmations race in threads
 def test_two_racing_confirmations_record_one_opt_in(app, client, sender, session, relay):
     import threading
 
