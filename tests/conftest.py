@@ -32,6 +32,7 @@ from flask import Flask
 from log_guard import AddressLogGuard
 from seeding import api_key
 from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import Pool
 
@@ -250,18 +251,26 @@ class _SavepointSession(Session):
             self.database.commits += 1
         self.wrote = False
 
+    def _release(self) -> bool:
+        """End a clean session's savepoint by releasing it: nothing of its own to
+        undo. False if that fails (a statement failed in it, on PostgreSQL)."""
+        if not (self.in_transaction() and self._clean()):
+            return False
+        try:
+            super().commit()
+        except DBAPIError:
+            return False
+        return True
+
     def rollback(self) -> None:
-        if self.in_transaction() and self._clean():
-            super().commit()  # releases the savepoint; nothing of this session's to undo
+        if self._release():
             self.expire_all()
             return
         self._undo()
         super().rollback()
 
     def close(self) -> None:
-        if self.in_transaction() and self._clean():
-            super().commit()
-        else:
+        if not self._release():
             self._undo()
         super().close()
 
