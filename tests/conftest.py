@@ -214,7 +214,11 @@ class TestDatabase:
         """Stop an app's folding thread (the next test empties the tables it folds
         into), then close its pooled connections: its engine's, unless shared, and
         (PostgreSQL) the one-click intake's own."""
-        application.extensions[intake_folder.EXTENSION].stop()
+        folder = application.extensions[intake_folder.EXTENSION]
+        folder.stop()
+        if folder._thread is not None and not self.committed:
+            # It may not have folded yet; it would have on another connection.
+            self.escapes.append("a one-click started the folding thread")
         engine = application.extensions["suppression"].engine
         if engine is not self.engine:
             engine.dispose()

@@ -418,6 +418,7 @@ def test_the_one_click_body_on_other_pages_counts_against_the_page_limit(
     assert events(session) == []
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_one_clicks_with_made_up_tokens_are_counted_and_answered_429_past_the_limit(
     make_settings, sender_for, session
 ):
