@@ -43,12 +43,24 @@ class Runtime:
     # PostgreSQL: the one-click intake's own small autocommit pool (see one_click_engine).
     intake_engine: Engine | None = None
     mailer: ConfirmationMailer | None = None
+    # False when the engine was handed in (the tests' shared one): its owner closes it.
+    owns_engine: bool = True
     _link_tokens: LinkTokens | None = field(default=None, repr=False)
 
     @classmethod
-    def build(cls, settings: Settings, clock: Callable[[], datetime] = utcnow) -> Runtime:
-        engine = make_engine(settings.database_url)
-        sessions = make_session_factory(engine)
+    def build(
+        cls,
+        settings: Settings,
+        clock: Callable[[], datetime] = utcnow,
+        *,
+        engine: Engine | None = None,
+        sessions: sessionmaker[Session] | None = None,
+    ) -> Runtime:
+        """Everything from `settings`; or on `engine` and `sessions` when given (the
+        tests' engine, and sessions held in one connection's transaction)."""
+        owns_engine = engine is None
+        engine = engine or make_engine(settings.database_url)
+        sessions = sessions or make_session_factory(engine)
         vault = vault_for(settings)
         return cls(
             settings=settings,
@@ -64,6 +76,7 @@ class Runtime:
                 if settings.mail.enabled
                 else None
             ),
+            owns_engine=owns_engine,
         )
 
     @property
@@ -80,4 +93,5 @@ class Runtime:
             self.helpers.reset()
         if self.intake_engine is not None:
             self.intake_engine.dispose()
-        self.engine.dispose()
+        if self.owns_engine:
+            self.engine.dispose()

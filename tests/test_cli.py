@@ -16,6 +16,9 @@ from production_env import PRODUCTION_ENV, fixed_key
 from suppression.cli.main import ensure_first_admin_key, main
 from suppression.config.settings import ConfigError, Settings
 
+# The commands open engines of their own, some in processes of their own.
+pytestmark = pytest.mark.committed
+
 
 @pytest.fixture
 def cli_env(app, database_url, tmp_path, monkeypatch):

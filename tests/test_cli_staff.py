@@ -9,6 +9,9 @@ from sqlalchemy import select
 from suppression.cli.main import main
 from suppression.store.models import StaffUser
 
+# The commands open an engine of their own.
+pytestmark = pytest.mark.committed
+
 PASSWORD = "an operator's long passphrase"
 
 

@@ -20,6 +20,9 @@ from pathlib import Path
 import pytest
 from gunicorn_server import Served
 
+# The server runs in processes of its own.
+pytestmark = pytest.mark.committed
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 GUNICORN_VARIABLES = (

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import swagger_ui_bundle
 from flask import Flask, Response, send_from_directory
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
 
 from suppression import api as api_package
 from suppression import web
@@ -27,7 +29,15 @@ DOCS_ASSETS = "/docs/assets/"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 
 
-def create_app(settings: Settings | None = None, clock: Callable[[], datetime] = utcnow) -> Flask:
+def create_app(
+    settings: Settings | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    *,
+    engine: Engine | None = None,
+    sessions: sessionmaker[Session] | None = None,
+) -> Flask:
+    """The app on `settings.database_url`; or on `engine` and `sessions` when given
+    (the tests' shared engine and sessions held in one connection's transaction)."""
     settings = settings or Settings.from_env()
     app = Flask(__name__, root_path=str(PACKAGE_ROOT), instance_path=str(settings.instance_path))
     configure_logging(settings, app.logger.name)
@@ -43,7 +53,7 @@ def create_app(settings: Settings | None = None, clock: Callable[[], datetime] =
         OPENAPI_SWAGGER_UI_PATH="/docs",
         OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,
     )
-    current.install(app, Runtime.build(settings, clock))
+    current.install(app, Runtime.build(settings, clock, engine=engine, sessions=sessions))
     api_package.register(api_package.ServiceApi(app), settings.purposes)
     errors.install(app)
     body_limits.install(app, settings.max_json_bytes)

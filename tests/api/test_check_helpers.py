@@ -6,12 +6,16 @@ import hashlib
 from concurrent.futures import Future
 from dataclasses import replace
 
+import pytest
 from seeding import api_key, block, record
 from sqlalchemy import create_engine
 
 from suppression.app import current
 from suppression.store.raw_connections import Connect
 from suppression.worker.check_helpers import HelperPool
+
+# Helper processes read the database on connections of their own.
+pytestmark = pytest.mark.committed
 
 
 def sha(address: str) -> str:

@@ -1,6 +1,7 @@
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+import pytest
 from sqlalchemy import func, select
 
 from suppression.services.consents.evidence import open_evidence
@@ -226,6 +227,7 @@ def test_a_sender_may_declare_a_country_where_none_or_the_same_is_declared(clien
     assert hinted.get_json()["country"] == "GB"
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_an_opt_in_dated_minutes_ahead_cannot_outrank_the_persons_opt_out(
     app, client, sender, admin, clock
 ):

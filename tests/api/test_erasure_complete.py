@@ -10,6 +10,9 @@ from sqlalchemy import func, select, text
 from suppression.services.consents.audit import verify_chain
 from suppression.store.models import ConsentEvent, HashedSuppression, Subject
 
+# Every test erases: the erasure checkpoints the WAL on a connection of its own.
+pytestmark = pytest.mark.committed
+
 JANE = "jane.doe@example.com"
 # What an attacker (or a careless sender) sends along after the erasure.
 AGENT = "LeakyAgent/7.1"

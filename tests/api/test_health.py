@@ -1,9 +1,13 @@
+import pytest
+
+
 def test_healthz_answers_ok(client):
     response = client.get("/healthz")
     assert response.status_code == 200
     assert response.get_json() == {"status": "ok"}
 
 
+@pytest.mark.committed  # /readyz: a connection of its own
 def test_readyz_answers_ok_when_the_database_answers(client):
     assert client.get("/readyz").status_code == 200
 

@@ -4,6 +4,7 @@ import hashlib
 import threading
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from suppression.domain.jurisdictions import CountrySource
@@ -215,6 +216,7 @@ def test_imported_country_hints_and_states_for_new_and_known_subjects(
     }
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_an_import_never_opts_an_erased_address_back_in(client, admin, sender):
     erase = {"email": "gone@example.com", "reason": "request"}
     assert client.post("/v1/subjects/erase", json=erase, headers=admin).status_code < 300
@@ -276,6 +278,7 @@ def test_hashed_export_lists_suppressions_with_reason(client, admin, sender):
     response.close()  # a streamed answer holds its read transaction until closed
 
 
+@pytest.mark.committed  # a command: its own engine
 def test_import_command_reads_a_file_and_reports_lines(
     client, sender, database_url, monkeypatch, tmp_path
 ):

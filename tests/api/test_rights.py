@@ -79,6 +79,7 @@ def test_export_needs_staff_or_admin(client, sender, jane):
     )
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_erasure_keeps_the_address_suppressed(client, admin, sender, jane):
     response = client.post(
         "/v1/subjects/erase", json={"email": jane, "reason": "request"}, headers=admin
@@ -89,6 +90,7 @@ def test_erasure_keeps_the_address_suppressed(client, admin, sender, jane):
     assert check(client, sender, jane) == "erased"
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_after_erasure_a_dump_holds_no_trace_but_the_keyed_index(
     client, admin, sender, jane, session, vault, dump
 ):
@@ -105,6 +107,7 @@ def test_after_erasure_a_dump_holds_no_trace_but_the_keyed_index(
         assert needle not in data, needle
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_the_chain_still_verifies_after_erasure(client, admin, jane, session, vault):
     client.post("/v1/subjects/erase", json={"email": jane, "reason": "request"}, headers=admin)
     report = verify_chain(session, vault)
@@ -112,6 +115,7 @@ def test_the_chain_still_verifies_after_erasure(client, admin, jane, session, va
     assert report.checked == 4  # three events and the erasure itself
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_erasing_an_address_never_seen_suppresses_it(client, admin, sender):
     response = client.post(
         "/v1/subjects/erase", json={"email": "kid@example.com", "reason": "child"}, headers=admin
@@ -120,6 +124,7 @@ def test_erasing_an_address_never_seen_suppresses_it(client, admin, sender):
     assert check(client, sender, "kid@example.com") == "erased"
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_erasing_twice_is_harmless(client, admin, jane):
     first = client.post(
         "/v1/subjects/erase", json={"email": jane, "reason": "request"}, headers=admin
@@ -130,6 +135,7 @@ def test_erasing_twice_is_harmless(client, admin, jane):
     assert first == second
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_erasure_is_admin_only(client, staff, jane):
     assert (
         client.post(
@@ -139,6 +145,7 @@ def test_erasure_is_admin_only(client, staff, jane):
     )
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_erasure_needs_a_known_reason(client, admin, jane):
     response = client.post(
         "/v1/subjects/erase", json={"email": jane, "reason": "because"}, headers=admin
@@ -147,6 +154,7 @@ def test_erasure_needs_a_known_reason(client, admin, jane):
     assert "reason" in response.get_json()["errors"]["json"]
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_a_sender_cannot_resubscribe_an_erased_address(client, admin, sender, jane):
     client.post("/v1/subjects/erase", json={"email": jane, "reason": "request"}, headers=admin)
     response = client.post(
@@ -159,6 +167,7 @@ def test_a_sender_cannot_resubscribe_an_erased_address(client, admin, sender, ja
     assert check(client, sender, jane) == "erased"
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_staff_with_evidence_can_restore_an_erased_address(client, admin, staff, sender, jane):
     client.post("/v1/subjects/erase", json={"email": jane, "reason": "request"}, headers=admin)
     response = client.post(

@@ -36,6 +36,7 @@ def claims_of(app):
     return read
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_one_recipient_gets_a_link_and_ready_headers(client, sender, clock, claims_of, session):
     response = links(client, sender, {"email": " Jane.Doe@Example.COM", "campaign": "nov-news"})
     assert response.status_code == 200

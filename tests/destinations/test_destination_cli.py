@@ -2,8 +2,13 @@
 
 import threading
 
+import pytest
+
 from suppression.cli.main import main
 from suppression.store.models.destinations import OutboxRow
+
+# The commands open an engine of their own.
+pytestmark = pytest.mark.committed
 
 
 def test_sync_runs_one_pass_and_says_what_it_pushed(cli, worker, record, fakes):

@@ -315,6 +315,7 @@ def test_a_killed_worker_loses_nothing_its_rows_return_after_the_lease(
     assert len(fakes.meta.removed[META_AUDIENCE]) == 3
 
 
+@pytest.mark.committed  # a worker on an engine of its own
 def test_on_postgresql_a_killed_worker_s_rows_return_as_soon_as_its_connections_are_gone(
     make_worker, record, fakes, clock, sessions, database_url
 ):
@@ -397,6 +398,7 @@ def test_the_dead_worker_cannot_overwrite_rows_another_worker_took_over(
         )
 
 
+@pytest.mark.committed  # the workers run in threads
 @pytest.mark.parametrize("workers", [2])
 def test_two_workers_at_once_never_push_a_row_twice(
     make_settings, destination_env, make_worker, record, fakes, clock, workers
@@ -494,6 +496,7 @@ def test_on_postgresql_a_claim_in_progress_is_skipped_not_waited_for(
     assert not {r.id for r in mine} & {r.id for r in theirs}
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_a_one_click_unsubscribe_reaches_every_destination_within_one_pass(
     client, make_key, worker, fakes, sessions, until_processed
 ):

@@ -1,10 +1,12 @@
 """Erasure through the API with destinations enabled: two-phase, visible status."""
 
+import pytest
 from sqlalchemy import select
 
 from suppression.store.models import ConsentEvent, Subject
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_erasure_is_pending_until_every_destination_confirmed(
     client, admin, sender, staff, worker, record, sessions, fakes, until_processed
 ):
@@ -37,6 +39,7 @@ def test_erasure_is_pending_until_every_destination_confirmed(
     assert fakes.keap.opted_out == {"leave.me@example.com": "Suppression service: erased"}
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_writes_during_a_pending_erasure_keep_no_personal_field(
     client, admin, sender, worker, record, sessions, until_processed
 ):

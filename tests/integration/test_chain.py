@@ -11,6 +11,9 @@ from suppression.cli.main import main
 from suppression.services.consents.audit import verify_chain
 from suppression.store.models import ConsentEvent
 
+# The tampering runs on a connection of its own.
+pytestmark = pytest.mark.committed
+
 
 @pytest.fixture
 def history(client, sender):

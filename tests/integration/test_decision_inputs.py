@@ -86,6 +86,7 @@ def post(client, path, body, headers, status=201):
     return response
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_every_write_keeps_the_decision_inputs(client, sender, admin, session):
     consent = {"source": "form", "purpose": "email_marketing"}
     post(

@@ -21,6 +21,9 @@ from suppression.services.links.opt_in_requests import request_evidence, request
 from suppression.store.models import ConsentEvent, OneClickIntake, OptInRequest, Subject
 from suppression.store.models.destinations import Destination
 
+# The command opens an engine of its own.
+pytestmark = pytest.mark.committed
+
 NEW_KEY = b"n" * 32
 
 

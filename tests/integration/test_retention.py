@@ -112,6 +112,7 @@ def test_a_later_run_finds_the_rest_when_their_time_comes(
     assert reasons(client, sender)[1] == "erased"
 
 
+@pytest.mark.committed  # a command: its own engine
 def test_retention_command_dry_run_says_what_it_would_do(
     people, database_url, monkeypatch, tmp_path
 ):

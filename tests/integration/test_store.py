@@ -4,6 +4,7 @@ import random
 import threading
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import func, select
 
 from suppression.domain.policy import ConsentStatus
@@ -31,6 +32,7 @@ def run_concurrently(count, work):
     assert failures == []
 
 
+@pytest.mark.committed  # writers in threads
 def test_racing_writers_for_a_new_address_create_one_subject(app, vault):
     sessions = app.extensions["suppression"].sessions
 
@@ -44,6 +46,7 @@ def test_racing_writers_for_a_new_address_create_one_subject(app, vault):
         assert session.scalar(select(func.count()).select_from(Subject)) == 1
 
 
+@pytest.mark.committed  # writers in threads
 def test_concurrent_changes_settle_on_the_newest_occurred_at(app, vault):
     sessions = app.extensions["suppression"].sessions
     base = datetime(2026, 1, 1, tzinfo=UTC)

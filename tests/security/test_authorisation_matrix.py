@@ -385,6 +385,7 @@ def _decisions(client, headers) -> dict[str, tuple[bool, str | None]]:
     return answers
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 @pytest.mark.parametrize(
     ("protection", "path", "body", "answer"),
     SENDER_WRITES,
@@ -416,6 +417,7 @@ def test_a_sender_never_undoes_a_protection(
         assert (lookup["country"], lookup["country_source"]) == ("DE", "declared"), where
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_with_soft_opt_in_on_a_senders_purchase_still_undoes_no_protection(
     make_settings, sender_for, clock
 ):

@@ -19,6 +19,9 @@ from werkzeug.serving import make_server
 from suppression.services.consents.audit import verify_chain
 from suppression.store.models import ConsentEvent, ConsentState, Subject
 
+# A threaded server answers on connections of its own.
+pytestmark = pytest.mark.committed
+
 REQUESTS = 50
 
 

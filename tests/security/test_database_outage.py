@@ -36,6 +36,9 @@ from suppression.config.settings import LinkSettings, Settings
 from suppression.services.staff.accounts import create_staff_user
 from suppression.store import engines as database
 
+# Apps on engines of their own, through a proxy that cuts their connections.
+pytestmark = pytest.mark.committed
+
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 PASSWORD = "correct horse battery staple"
 RETRY_AFTER = "5"

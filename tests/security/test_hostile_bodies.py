@@ -432,6 +432,7 @@ def test_a_user_agent_with_nul_and_odd_bytes_is_stored_cleaned(client, sender, s
     assert event.user_agent == "Mozilla/5.0 \ufffd \xff\xfe (x)"
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_a_one_click_with_a_hostile_user_agent_still_opts_out(app, client, sender, admin, session):
     link = client.post(
         "/v1/unsubscribe-links", json={"email": "jane@example.com"}, headers=sender
@@ -451,6 +452,7 @@ def test_a_one_click_with_a_hostile_user_agent_still_opts_out(app, client, sende
     assert event["user_agent"] == "Mozilla/5.0 \ufffd \xff\xfe (x)"
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_a_link_minted_with_a_nul_campaign_before_it_was_refused_still_opts_out(
     app, client, admin, clock
 ):
@@ -467,6 +469,7 @@ def test_a_link_minted_with_a_nul_campaign_before_it_was_refused_still_opts_out(
     assert (event["action"], event["campaign"]) == ("opted_out", "nov\ufffd")
 
 
+@pytest.mark.committed  # engines of its own
 def test_engines_keep_bound_parameters_out_of_their_errors(app, database_url):
     """A failing statement's error, raised and logged with its traceback, names the
     SQL but never the values bound to it (evidence, IPs, addresses)."""

@@ -68,6 +68,7 @@ def test_the_filter_rewrites_message_and_traceback_before_any_handler():
     assert TOKEN not in JsonFormatter().format(record)
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_a_500_on_a_link_is_logged_without_its_token(app, client, sender, monkeypatch, caplog):
     """Flask logs "Exception on <path> [POST]" with the traceback before a 500."""
     path = mint(client, sender, "jane.doe@example.com")

@@ -152,6 +152,7 @@ def _described(exc: BaseException) -> str:
     return "\n".join(parts)
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_every_operation_answers_as_documented_without_server_errors(app, admin, clock, mode):

@@ -19,6 +19,9 @@ import pytest
 from gunicorn_server import Served
 from log_guard import find_addresses, find_secrets
 
+# The server runs in processes of its own.
+pytestmark = pytest.mark.committed
+
 HEADER_TIMEOUT = 3.0
 IO_TIMEOUT = 2.0
 WORKERS, THREADS = 2, 2

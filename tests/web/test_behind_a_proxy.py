@@ -30,6 +30,9 @@ from suppression.config.settings import LinkSettings
 from suppression.services.staff.accounts import create_staff_user
 from suppression.store.models import AccessLogEntry, ConsentEvent
 
+# Servers in threads and processes of their own.
+pytestmark = pytest.mark.committed
+
 PASSWORD = "correct horse battery staple"
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 JANE, BOB = "127.0.0.2", "127.0.0.3"  # two people in front of the proxy

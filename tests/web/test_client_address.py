@@ -77,6 +77,7 @@ def page_answers(client, headers_per_request: list[dict[str, str]]) -> list[int]
     ]
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_without_trusted_proxies_a_forged_forwarded_for_is_ignored(build):
     app, client, keys = build(hops=0, page_rate_limit="2 per minute")
     # A fresh made-up address on every request buys no fresh budget.
@@ -86,6 +87,7 @@ def test_without_trusted_proxies_a_forged_forwarded_for_is_ignored(build):
     assert one_click_ip(app, client, keys, forwarded("198.51.100.7")) == "10.0.0.2"
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_with_one_trusted_proxy_the_forwarded_address_is_the_client(build):
     app, client, keys = build(hops=1, page_rate_limit="2 per minute")
     jane, bob = forwarded("198.51.100.7"), forwarded("203.0.113.9")
@@ -95,6 +97,7 @@ def test_with_one_trusted_proxy_the_forwarded_address_is_the_client(build):
     assert one_click_ip(app, client, keys, jane) == "198.51.100.7"
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_with_one_trusted_proxy_of_two_forwarded_addresses_the_rightmost_is_the_client(build):
     app, client, keys = build(hops=1, page_rate_limit="2 per minute")
     # The client wrote the first; the proxy appended the address it was reached from.
@@ -105,6 +108,7 @@ def test_with_one_trusted_proxy_of_two_forwarded_addresses_the_rightmost_is_the_
     assert ip == "198.51.100.7"
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_with_two_trusted_proxies_the_second_from_the_right_is_the_client(build):
     app, client, keys = build(hops=2)
     chain = forwarded("192.0.2.66, 198.51.100.7, 10.0.0.1")
@@ -113,6 +117,7 @@ def test_with_two_trusted_proxies_the_second_from_the_right_is_the_client(build)
     assert one_click_ip(app, client, keys, forwarded("198.51.100.8")) == "10.0.0.2"
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 @pytest.mark.parametrize(
     "value",
     ["not-an-address", "198.51.100.7:4711", "fe80::1%" + "x" * 60, "\u0661.2.3.4", "' OR 1=1"],

@@ -152,6 +152,7 @@ def test_an_unsubscribe_page_opened_with_its_own_token_offers_no_preference_page
     assert links["prefs"] in page
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_a_token_minted_before_kinds_still_opts_out_and_nothing_else(
     app, client, sender, session, clock
 ):
@@ -166,6 +167,7 @@ def test_a_token_minted_before_kinds_still_opts_out_and_nothing_else(
     assert "link_minted_by" not in evidence(app, event)
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_a_confirmation_token_opens_no_link_page_and_a_link_token_no_confirmation(
     client, sender, relay, session
 ):
@@ -375,6 +377,7 @@ def test_opting_out_on_the_page_stays_immediate_beside_a_pending_opt_in(
     assert decision(client, sender, "jane@example.com") == (False, "opted_out")
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_erasing_the_address_drops_its_pending_requests(client, sender, admin, session, relay):
     links = mint(client, sender, "li@example.ca")
     save(client, links["prefs"], receive=["email_marketing"])
@@ -425,6 +428,7 @@ def test_a_permanent_refusal_gives_the_mail_up(app, client, sender, session, rel
     session.rollback()
 
 
+@pytest.mark.committed  # a command: its own engine
 def test_sync_sends_what_the_web_process_could_not(
     app, client, sender, session, relay, clock, database_url, tmp_path, monkeypatch
 ):
@@ -501,6 +505,7 @@ def test_the_address_is_never_in_the_database_in_clear(client, sender, session, 
 # -- end to end, in a browser -------------------------------------------------------
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_a_new_user_opts_out_then_back_in_through_the_mail_in_chromium(
     live_server, page, screenshot, client, make_key, relay, sign_in
 ):
@@ -550,6 +555,7 @@ def test_a_new_user_opts_out_then_back_in_through_the_mail_in_chromium(
 # -- evidence and rights ------------------------------------------------------------------
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_every_link_records_which_key_minted_it(app, client, make_key, session):
     platform = make_key("sender", "platform")
     links = mint(client, platform, "jane@example.com", purpose="ad_audiences")
@@ -583,6 +589,7 @@ def test_the_export_lists_a_pending_request_with_its_evidence(
     assert request["evidence"]["link_minted_by"] == "api_key:sender-key"
 
 
+@pytest.mark.committed  # the confirmations race in threads
 def test_two_racing_confirmations_record_one_opt_in(app, client, sender, session, relay):
     import threading
 

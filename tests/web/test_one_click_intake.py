@@ -31,6 +31,10 @@ from suppression.store.models import (
 from suppression.worker.destination_sync import DestinationSync
 from suppression.worker.one_click_folding import fold_backlog
 
+# One-clicks are folded by a thread of the app's, and on PostgreSQL written
+# through an engine of their own.
+pytestmark = pytest.mark.committed
+
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 BACKGROUND = LinkSettings(page_rate_limit="100000 per minute")  # folds in the background
 

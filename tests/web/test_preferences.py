@@ -142,6 +142,7 @@ def test_switching_one_purpose_off_opts_out_of_it_only(client, sender, session):
     assert decision(client, sender, "jane@example.com", "ad_audiences") == (True, None)
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_opting_back_in_is_recorded_as_consent_with_the_notice_version(
     client, sender, session, relay
 ):
@@ -239,6 +240,7 @@ def test_an_objection_stops_opting_back_in_but_not_opting_out(client, sender, se
     session.rollback()
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_an_erased_subject_sees_why_and_nothing_is_recorded(client, sender, admin, session):
     email = "gone@example.com"
     client.post(

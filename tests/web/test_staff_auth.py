@@ -235,6 +235,7 @@ def test_a_cookie_captured_before_a_password_change_stops_and_the_new_session_wo
     assert search.status_code == 404  # not found: the search ran
 
 
+@pytest.mark.committed  # a command: its own engine
 def test_a_cookie_captured_before_the_cli_sets_a_password_stops_working(sign_in, app, cli_env):
     client, _token = sign_in("alice")
     cookie = _captured(client)
@@ -260,6 +261,7 @@ def test_a_cookie_captured_before_an_admin_disables_the_account_stays_dead_after
     assert _replay(app, cookie).status_code == 303
 
 
+@pytest.mark.committed  # a command: its own engine
 def test_a_cookie_captured_before_the_cli_disables_the_account_stays_dead_after_enable(
     sign_in, app, cli_env
 ):

@@ -3,6 +3,7 @@
 import hashlib
 import json
 
+import pytest
 from sqlalchemy import select
 
 from suppression.store.models import AccessLogEntry, HashedSuppression, Subject
@@ -44,6 +45,7 @@ def test_the_export_needs_the_csrf_token(sign_in, sender):
     assert client.post(f"{url}/export", data={}).status_code == 400
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_staff_see_no_erase_button_and_may_not_erase(sign_in, sender):
     client, token = sign_in("alice", "staff")
     url = subject_url(client, token, sender)
@@ -55,6 +57,7 @@ def test_staff_see_no_erase_button_and_may_not_erase(sign_in, sender):
     assert response.status_code == 403
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_an_admin_erases_and_the_page_shows_the_erased_subject(sign_in, sender, session):
     client, token = sign_in("root", "admin")
     url = subject_url(client, token, sender)
@@ -76,6 +79,7 @@ def test_an_admin_erases_and_the_page_shows_the_erased_subject(sign_in, sender, 
     assert check.get_json()["results"][0]["reason"] == "erased"
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_erasing_from_the_page_removes_an_imported_hash_of_the_address(
     sign_in, sender, admin, session
 ):

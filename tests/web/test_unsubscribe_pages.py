@@ -118,6 +118,7 @@ def test_head_answers_like_get_without_a_body(client, sender):
     assert response.data == b""
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 @pytest.mark.parametrize("encoding", ["form-urlencoded", "multipart"])
 def test_one_click_opts_out_and_answers_200_without_redirect_or_cookie(
     app, client, sender, session, encoding
@@ -147,6 +148,7 @@ def test_one_click_opts_out_and_answers_200_without_redirect_or_cookie(
     assert event.ip == "127.0.0.1"
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_the_event_records_ip_and_user_agent(client, sender, session, vault):
     link = mint(client, sender, "jane.doe@example.com")
     client.post(
@@ -178,6 +180,7 @@ def test_the_page_form_opts_out_and_shows_a_confirmation(client, sender, session
     assert (event.source, event.campaign) == ("unsubscribe_page", "nov-news")
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_repeating_the_unsubscribe_is_harmless(client, sender, session):
     link = mint(client, sender, "jane.doe@example.com")
     for _ in range(3):
@@ -189,6 +192,7 @@ def test_repeating_the_unsubscribe_is_harmless(client, sender, session):
     assert decision(client, sender, "jane.doe@example.com") == (False, "opted_out")
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_an_address_never_seen_before_becomes_a_suppressed_subject(client, sender, session):
     link = mint(client, sender, "new.person@example.org")
     assert snapshot(session)["subjects"] == []
@@ -198,6 +202,7 @@ def test_an_address_never_seen_before_becomes_a_suppressed_subject(client, sende
     assert decision(client, sender, "new.person@example.org") == (False, "opted_out")
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_a_link_for_all_purposes_opts_out_of_everything(client, sender):
     link = mint(client, sender, "jane.doe@example.com", purpose="all")
     client.post(path_of(link["url"]), data=ONE_CLICK)
@@ -208,6 +213,7 @@ def test_a_link_for_all_purposes_opts_out_of_everything(client, sender):
     )
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_a_link_for_one_purpose_leaves_the_others(client, sender):
     link = mint(client, sender, "jane.doe@example.com", purpose="ad_audiences")
     client.post(path_of(link["url"]), data=ONE_CLICK)
@@ -225,6 +231,7 @@ def test_a_post_that_is_neither_one_click_nor_the_form_changes_nothing(client, s
     assert snapshot(session) == before
 
 
+@pytest.mark.committed  # an erasure: its WAL checkpoint's own connection
 def test_an_erased_subject_is_answered_but_nothing_about_it_is_stored(
     client, sender, session, admin
 ):
@@ -289,12 +296,14 @@ def test_an_expired_link_says_so_and_records_nothing(client, sender, session, cl
     assert events(session) == []
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_a_link_still_works_after_180_days(client, sender, clock):
     link = mint(client, sender, "jane.doe@example.com")
     clock.advance(days=180)
     assert client.post(path_of(link["url"]), data=ONE_CLICK).status_code == 200
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 @pytest.mark.slow
 def test_gmail_style_one_click_unsubscribes_and_a_scanner_changes_nothing(
     app, client, sender, session
@@ -371,6 +380,7 @@ def test_page_views_are_rate_limited_with_a_plain_429_page(make_settings, sender
     )
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_one_click_posts_have_their_own_higher_limit(make_settings, sender_for, session):
     limited = replace(
         make_settings(),
@@ -385,6 +395,7 @@ def test_one_click_posts_have_their_own_higher_limit(make_settings, sender_for, 
     assert len(events(session)) == 4
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_the_one_click_body_on_other_pages_counts_against_the_page_limit(
     make_settings, sender_for, session
 ):
@@ -407,6 +418,7 @@ def test_the_one_click_body_on_other_pages_counts_against_the_page_limit(
     assert events(session) == []
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_one_clicks_with_made_up_tokens_are_counted_and_answered_429_past_the_limit(
     make_settings, sender_for, session
 ):
@@ -440,6 +452,7 @@ def alarm_count() -> float:
     return REGISTRY.get_sample_value("suppression_unsubscribe_alarms_total") or 0.0
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_many_unsubscribes_from_one_domain_and_campaign_raise_one_alarm(
     make_settings, sender_for, session, clock, caplog
 ):
@@ -478,6 +491,7 @@ def test_many_unsubscribes_from_one_domain_and_campaign_raise_one_alarm(
     assert "worker" not in warnings[0]
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_unsubscribes_spread_over_more_than_the_window_raise_no_alarm(
     make_settings, sender_for, session, clock
 ):
@@ -497,6 +511,7 @@ def test_unsubscribes_spread_over_more_than_the_window_raise_no_alarm(
     assert len(snapshot(session)["unsubscribe_tallies"]) <= 3
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_a_later_burst_of_the_same_campaign_raises_a_new_alarm(
     make_settings, sender_for, session, clock
 ):
@@ -565,6 +580,7 @@ def test_with_redis_url_every_app_shares_one_count(make_settings, sender_for):
     assert answers == [200, 200, 200, 429]
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_the_one_click_body_under_another_content_type_still_unsubscribes(client, sender):
     link = mint(client, sender, "jane.doe@example.com")
     response = client.post(
@@ -574,6 +590,7 @@ def test_the_one_click_body_under_another_content_type_still_unsubscribes(client
     assert decision(client, sender, "jane.doe@example.com") == (False, "opted_out")
 
 
+@pytest.mark.committed  # a one-click: the folding thread; PostgreSQL's intake engine
 def test_a_one_click_goes_through_when_the_limit_storage_is_down(
     make_settings, sender_for, session
 ):
