@@ -12,16 +12,16 @@ Services flush, never commit: the caller's edge commits.
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, text, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from suppression.connectors.base import Operation
 from suppression.services.destinations.rows import AwaitingRow, ClaimedRow
-from suppression.store.dialects import dialect_name, execute_dml, id_filters
+from suppression.store.advisory_locks import held_advisory_keys, hold_liveness, liveness_key
+from suppression.store.dialects import execute_dml, id_filters
 from suppression.store.models.destinations import OutboxRow
 
 
@@ -168,48 +168,6 @@ def claim_awaiting(
     return sorted(rows, key=lambda row: row.id)
 
 
-def liveness_key(worker: str) -> int:
-    """The advisory lock key that stands for a worker: 63 bits of its name's SHA-256."""
-    return int.from_bytes(hashlib.sha256(worker.encode()).digest()[:8], "big") >> 1
-
-
-_LIVENESS = "suppression_outbox_liveness"  # in the DBAPI connection's info: the worker
-
-
-def hold_liveness(session: Session, worker: str) -> None:
-    """PostgreSQL: the connection that claims for `worker` holds a shared
-    session-level advisory lock on its key until the connection closes.
-
-    While any such connection is open the worker counts as alive and its rows
-    wait out their lease; when the worker dies (SIGKILL, a lost host) the server
-    drops its connections and the locks with them, and `release_dead_claims`
-    puts its rows back at once. The lock outlives transactions; `info` stays
-    with the pooled connection, so it is taken once per connection.
-
-    A connection stands for one worker at a time: claiming for another worker
-    (the API builds one per "sync now" request) moves its lock, so locks never
-    pile up on long-lived pooled connections. A worker whose every claiming
-    connection moved on looks gone, and its rows may be taken before its lease
-    ends: a second push of the same subjects, never a lost one."""
-    if dialect_name(session) != "postgresql":
-        return
-    connection = session.connection()
-    held = connection.info.get(_LIVENESS)
-    if held == worker:
-        return
-    if held is not None:
-        connection.execute(select(func.pg_advisory_unlock_shared(liveness_key(held))))
-    connection.execute(select(func.pg_advisory_lock_shared(liveness_key(worker))))
-    connection.info[_LIVENESS] = worker
-
-
-# Advisory locks on a bigint key: high half in classid, low half in objid, objsubid 1.
-_HELD_KEYS = text(
-    "SELECT (classid::bigint << 32) | objid::bigint FROM pg_locks "
-    "WHERE locktype = 'advisory' AND objsubid = 1 AND granted"
-)
-
-
 def release_dead_claims(session: Session, destination: str, now: datetime) -> int:
     """PostgreSQL: put back the rows of workers that no longer hold their
     liveness lock (see `hold_liveness`), without waiting for their lease to run
@@ -219,13 +177,13 @@ def release_dead_claims(session: Session, destination: str, now: datetime) -> in
     recycled them all mid-batch) would lose its rows to another worker early:
     the subject is pushed twice, which the platforms take as a no-op, and both
     answers are recorded. Nothing is lost either way."""
-    if dialect_name(session) != "postgresql":
+    held = held_advisory_keys(session)
+    if held is None:
         return 0
     in_flight = OutboxRow.destination == destination, OutboxRow.claimed_until >= now
     claimants = session.scalars(select(OutboxRow.claimed_by).where(*in_flight).distinct()).all()
     if not claimants:
         return 0
-    held = set(session.scalars(_HELD_KEYS))
     dead = [c for c in claimants if c is not None and liveness_key(c) not in held]
     if not dead:
         return 0
