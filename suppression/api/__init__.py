@@ -13,6 +13,7 @@ from suppression.api import (
     destinations,
     health,
     imports,
+    inbound_mail,
     relationships,
     rights,
     subjects,
@@ -42,6 +43,7 @@ def register(api: Api, purposes: tuple[str, ...]) -> None:
         imports,
         unsubscribe_links,
         destinations,
+        inbound_mail,
     ):
         api.register_blueprint(module.blp)
 

@@ -43,6 +43,7 @@ from suppression.domain.tokens import (
     encode_purpose,
     link_fields,
     list_unsubscribe_headers,
+    unsubscribe_mailto,
 )
 from suppression.services.staff.api_keys import Role
 
@@ -160,6 +161,7 @@ class Minter:
         self._unsubscribe = settings.public_base_url + UNSUBSCRIBE_PATH
         self._preferences = settings.public_base_url + PREFERENCES_PATH
         self._mailbox = settings.unsubscribe_mailbox
+        self._plus = settings.unsubscribe_mailbox_plus
         self._issued = encode_issued(current.now())
         self._minter = encode_minter(minter)
         self._fields: dict[tuple[bytes, bytes], tuple[bytes, bytes]] = {}
@@ -208,12 +210,14 @@ class Minter:
             raise RecipientError({"email": ["Not a valid email address."]})
         unsubscribe, preferences = self._kinds(purpose, campaign)
         mint = self._tokens.mint_encoded
-        url = self._unsubscribe + mint(canonical, unsubscribe)
+        token = mint(canonical, unsubscribe)
+        url = self._unsubscribe + token
+        mailto = unsubscribe_mailto(self._mailbox, token, self._plus) if self._mailbox else None
         return {
             "email": email,
             "url": url,
             "preferences_url": self._preferences + mint(canonical, preferences),
-            "headers": list_unsubscribe_headers(url, self._mailbox),
+            "headers": list_unsubscribe_headers(url, mailto),
         }
 
     def entry(self, entry: Any) -> dict[str, Any]:

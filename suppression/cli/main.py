@@ -176,7 +176,7 @@ def keys() -> None:
 
 
 @keys.command("create")
-@click.option("--role", required=True, type=click.Choice(["admin", "staff", "sender"]))
+@click.option("--role", required=True, type=click.Choice(["admin", "staff", "sender", "inbound"]))
 @click.option("--name", required=True, help="Who or what uses the key")
 def keys_create(role: str, name: str) -> None:
     """Create a key; it is printed alone on the last line, this once only."""

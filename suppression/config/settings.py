@@ -96,6 +96,8 @@ class Settings:
     check_parallel_min: int = 10_000  # smaller chunks are decided in the web worker itself
     public_base_url: str = "http://127.0.0.1:8000"
     unsubscribe_mailbox: str | None = None
+    # The mailto carries the token as a `+token` sub-address instead of in its subject.
+    unsubscribe_mailbox_plus: bool = False
     redis_url: str | None = None
     # Reverse proxies in front of the service that append to X-Forwarded-For
     # (suppression/app/proxies.py); 0: the peer of the socket is the client.

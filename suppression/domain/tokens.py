@@ -358,9 +358,19 @@ def _parse_confirmation(plain: bytes) -> ConfirmationClaims:
     return ConfirmationClaims(reader.address(), purposes, request_id, requested_at)
 
 
-def list_unsubscribe_headers(url: str, mailbox: str | None) -> dict[str, str]:
+def unsubscribe_mailto(mailbox: str, token: str, plus: bool = False) -> str:
+    """The mailto that unsubscribes the token's recipient: the token in the subject
+    (`unsubscribe <token>`), or with `plus` as a `local+<token>` sub-address. The
+    token's alphabet (base64url) is valid in a URI query and in a local part as it is."""
+    if plus:
+        local, _, domain = mailbox.rpartition("@")
+        return f"mailto:{local}+{token}@{domain}?subject=unsubscribe"
+    return f"mailto:{mailbox}?subject=unsubscribe%20{token}"
+
+
+def list_unsubscribe_headers(url: str, mailto: str | None) -> dict[str, str]:
     """RFC 2369 / RFC 8058 header values: exactly one HTTPS URI, a mailto when configured."""
     value = f"<{url}>"
-    if mailbox:
-        value += f", <mailto:{mailbox}?subject=unsubscribe>"
+    if mailto:
+        value += f", <{mailto}>"
     return {"List-Unsubscribe": value, "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}

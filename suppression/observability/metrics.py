@@ -20,6 +20,7 @@ from prometheus_client import (
 from suppression.domain.policy import EventAction
 from suppression.domain.sources import STAFF_CHANNELS
 from suppression.services.links.unsubscribes import (
+    SOURCE_MAILTO,
     SOURCE_ONE_CLICK,
     SOURCE_PREFERENCE_PAGE,
     SOURCE_UNSUBSCRIBE_PAGE,
@@ -39,6 +40,7 @@ SOURCES = frozenset(
         SOURCE_ONE_CLICK,
         SOURCE_UNSUBSCRIBE_PAGE,
         SOURCE_PREFERENCE_PAGE,
+        SOURCE_MAILTO,
         "api",
         "signup_form",
         *STAFF_CHANNELS,

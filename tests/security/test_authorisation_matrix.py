@@ -19,9 +19,10 @@ from suppression.store.models import ConsentEvent, Subject
 from suppression.store.schema import Base
 
 ALLOWED, UNAUTHENTICATED, FORBIDDEN = "allowed", "401", "403"
-CALLERS = ["none", "unknown", "revoked", "sender", "staff", "admin"]
+CALLERS = ["none", "unknown", "revoked", "sender", "staff", "inbound", "admin"]
 CSV = {"data": b"email\nmatrix@example.com\n", "content_type": "text/csv"}
 EMPTY_JSON = {"json": {}}
+MAIL = {"data": b"Subject: unsubscribe\r\n\r\n", "content_type": "message/rfc822"}
 
 # (method, rule) -> (roles allowed, request keyword arguments). Bodies are empty or
 # minimal: an allowed caller gets a 2xx or a validation 4xx, never 401/403/5xx.
@@ -40,6 +41,7 @@ API = {
     ("POST", "/v1/unsubscribe-links"): ({"sender", "admin"}, EMPTY_JSON),
     ("GET", "/v1/destinations"): ({"admin"}, {}),
     ("POST", "/v1/destinations/<string:name>/sync"): ({"admin"}, {}),
+    ("POST", "/v1/inbound/mail"): ({"inbound", "admin"}, MAIL),
 }
 
 # Staff pages and actions: (method, rule) -> who may (staff includes admin).
@@ -99,7 +101,9 @@ def _expected_api(roles: set[str], caller: str) -> str:
 
 @pytest.fixture
 def callers(make_key, session, clock):
-    headers = {role: make_key(role, f"matrix-{role}") for role in ("sender", "staff", "admin")}
+    headers = {
+        role: make_key(role, f"matrix-{role}") for role in ("sender", "staff", "inbound", "admin")
+    }
     headers["revoked"] = make_key("admin", "matrix-revoked")
     revoke_api_key(session, "matrix-revoked", clock())
     session.commit()

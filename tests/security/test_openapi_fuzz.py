@@ -52,6 +52,8 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 # The CSV endpoints document a text/csv body: send generated text as it is.
 schemathesis.serializer.alias("text/csv", "text/plain")
+# The inbound mail endpoint documents a message/rfc822 body: generated text too.
+schemathesis.serializer.alias("message/rfc822", "text/plain")
 
 
 def _stated_in_words(body: Any, now: datetime) -> bool:

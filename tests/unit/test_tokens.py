@@ -21,6 +21,7 @@ from suppression.domain.tokens import (
     TokenError,
     TokenProblem,
     list_unsubscribe_headers,
+    unsubscribe_mailto,
 )
 
 KEY_1 = bytes(range(32))
@@ -292,7 +293,14 @@ def test_headers_hold_one_https_uri_and_the_mailto_when_configured():
         "List-Unsubscribe": f"<{url}>",
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
     }
-    with_mailbox = list_unsubscribe_headers(url, "unsubscribe@example.com")
+    mailto = unsubscribe_mailto("unsubscribe@example.com", "AQE")
+    with_mailbox = list_unsubscribe_headers(url, mailto)
     assert with_mailbox["List-Unsubscribe"] == (
-        f"<{url}>, <mailto:unsubscribe@example.com?subject=unsubscribe>"
+        f"<{url}>, <mailto:unsubscribe@example.com?subject=unsubscribe%20AQE>"
+    )
+
+
+def test_the_plus_mailto_carries_the_token_as_a_sub_address():
+    assert unsubscribe_mailto("unsubscribe@example.com", "AQ-_z9", plus=True) == (
+        "mailto:unsubscribe+AQ-_z9@example.com?subject=unsubscribe"
     )

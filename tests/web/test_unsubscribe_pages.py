@@ -337,7 +337,8 @@ def test_gmail_style_one_click_unsubscribes_and_a_scanner_changes_nothing(
     headers = mail["headers"]
     assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     [https_uri] = re.findall(r"<(https://[^>]+)>", headers["List-Unsubscribe"])
-    assert f"<mailto:{MAILBOX}?subject=unsubscribe>" in headers["List-Unsubscribe"]
+    token = https_uri.rsplit("/", 1)[1]
+    assert f"<mailto:{MAILBOX}?subject=unsubscribe%20{token}>" in headers["List-Unsubscribe"]
     body, content_type = multipart_one_click()
     provider = app.test_client(use_cookies=False)
     response = provider.post(

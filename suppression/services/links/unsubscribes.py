@@ -36,6 +36,7 @@ from suppression.store.models import UnsubscribeAlarm
 SOURCE_ONE_CLICK = "one_click"
 SOURCE_UNSUBSCRIBE_PAGE = "unsubscribe_page"
 SOURCE_PREFERENCE_PAGE = "preference_page"
+SOURCE_MAILTO = "mailto"  # a mail to the List-Unsubscribe mailto (api/inbound_mail.py)
 ACTOR = "recipient"  # the person the link was minted for (whoever holds it)
 
 # Blocks that only staff may lift: while one holds, nobody opts back in from a link.

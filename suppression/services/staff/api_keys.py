@@ -20,6 +20,7 @@ class Role(StrEnum):
     ADMIN = "admin"
     STAFF = "staff"
     SENDER = "sender"
+    INBOUND = "inbound"  # posts received unsubscribe mails, nothing else
 
 
 def _digest(secret: str) -> str:
@@ -30,7 +31,9 @@ def _digest(secret: str) -> str:
 def create_api_key(session: Session, name: str, role: str, now: datetime) -> tuple[ApiKey, str]:
     """The new key and its secret, which is not stored and cannot be shown again."""
     if role not in Role.__members__.values():
-        raise InvalidInput(f"unknown role {role!r}", {"role": ["Must be admin, staff or sender."]})
+        raise InvalidInput(
+            f"unknown role {role!r}", {"role": ["Must be admin, staff, sender or inbound."]}
+        )
     name = name.strip()
     if not name:
         raise InvalidInput("a key needs a name", {"name": ["Missing name."]})
