@@ -55,7 +55,9 @@ class Consents(MethodView):
         ctx = event_context(data)
         session = current.db_session()
         # A pending one-click is an opt-out already: the opt-in guard must see it.
-        folding.fold_for_address(session, data["email"])
+        if folded := folding.fold_for_address(session, data["email"]):
+            session.commit()
+            folding.count(folded)
         country_source = CountrySource.from_label(data["country_source"])
         if country_source == CountrySource.DECLARED and "country" in data:
             _guard_declared_country(session, data["email"], data["country"])

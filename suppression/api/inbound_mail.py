@@ -176,7 +176,9 @@ def _context(
 
 def _record(address: str, purpose: str, ctx: EventContext, matched_by: str) -> dict[str, Any]:
     session = current.db_session()
-    folding.fold_for_address(session, address)
+    if folded := folding.fold_for_address(session, address):
+        session.commit()
+        folding.count(folded)
     outcome = unsubscribe(
         session,
         current.vault(),

@@ -61,7 +61,9 @@ class Export(MethodView):
         """Every stored fact about one address, machine-readable. The export is
         itself written to the access log (and so appears in the next export)."""
         session = current.db_session()
-        folding.fold_for_address(session, data["email"])
+        if folded := folding.fold_for_address(session, data["email"]):
+            session.commit()
+            folding.count(folded)
         subject = find_subject(session, current.vault(), data["email"])
         now = current.now()
         document = export_subject(
@@ -93,7 +95,9 @@ class Erase(MethodView):
         session = current.db_session()
         # A pending one-click holds evidence (IP, user agent): folded first, it is
         # erased with the rest.
-        folding.fold_for_address(session, data["email"])
+        if folded := folding.fold_for_address(session, data["email"]):
+            session.commit()
+            folding.count(folded)
         result = erase_subject(
             session,
             current.vault(),

@@ -75,7 +75,9 @@ class Lookup(MethodView):
         The lookup is recorded in the access log (who, which subject, when, why).
         """
         session = current.db_session()
-        folding.fold_for_address(session, data["email"])
+        if folded := folding.fold_for_address(session, data["email"]):
+            session.commit()
+            folding.count(folded)
         now = current.now()
         accessor = Accessor(current_actor(), AccessChannel.API, client_ip())
         subject = find_subject(session, current.vault(), data["email"])

@@ -148,7 +148,9 @@ def link_page(claims: LinkClaims, token: str, **extra: Any) -> dict[str, Any]:
 def record_unsubscribe(claims: LinkClaims, purpose: str, source: str) -> UnsubscribeOutcome:
     """The unsubscribe page's form, and the preference page's "Unsubscribe from everything"."""
     session = current.db_session()
-    folding.fold_for_address(session, claims.address)
+    if folded := folding.fold_for_address(session, claims.address):
+        session.commit()
+        folding.count(folded)
     outcome = unsubscribe(
         session,
         current.vault(),

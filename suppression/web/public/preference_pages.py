@@ -61,7 +61,10 @@ def _fold_pending(claims: LinkClaims) -> None:
     pending = has_pending(reader, index)
     reader.rollback()
     if pending:
-        folding.fold_for_index(current.db_session(), index)
+        session = current.db_session()
+        if folded := folding.fold_for_index(session, index):
+            session.commit()
+            folding.count(folded)
         current.close_sessions()
 
 
@@ -117,7 +120,9 @@ def preferences_post(token: str) -> tuple[str, int] | str:
     shown = set(request.form.getlist("shown")) & set(settings.purposes)
     wanted = set(request.form.getlist("receive")) & shown
     session = current.db_session()
-    folding.fold_for_address(session, claims.address)
+    if folded := folding.fold_for_address(session, claims.address):
+        session.commit()
+        folding.count(folded)
     ctx = event_context(claims, SOURCE_PREFERENCE_PAGE, **minted_by(claims))
     changes = save_preferences(
         session,
@@ -223,7 +228,9 @@ def confirm_post(token: str) -> str:
     claims = read_confirmation(token)
     settings = current.settings()
     session = current.db_session()
-    folding.fold_for_address(session, claims.address)
+    if folded := folding.fold_for_address(session, claims.address):
+        session.commit()
+        folding.count(folded)
     now = current.now()
     ctx = EventContext(
         actor=ACTOR,

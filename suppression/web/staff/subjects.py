@@ -131,7 +131,9 @@ def _subject_or_404(db: Session, subject_id: int) -> Subject:
     subject = db.get(Subject, subject_id) if subject_id < 2**63 else None
     if subject is None:
         abort(404, description="No subject has this id.")
-    if folding.fold_for_index(db, subject.email_index):
+    if folded := folding.fold_for_index(db, subject.email_index):
+        db.commit()
+        folding.count(folded)
         db.expire(subject)  # the fold moved its state on: read it again
     return subject
 
