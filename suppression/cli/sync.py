@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ from suppression.services.destinations.registry import destination_statuses
 from suppression.services.destinations.settle import retry_parked
 from suppression.store.schema import utcnow
 from suppression.worker.destination_sync import DestinationSync
+from suppression.worker.feedback_receipts import receipt_forgetter
 
 
 def rfc3339(value: datetime | None) -> str | None:
@@ -76,7 +78,9 @@ def sync(ctx: click.Context, loop: bool, full: bool, names: tuple[str, ...]) -> 
     if not settings.destinations.enabled:
         click.echo("no destination is enabled; see docs/destinations.md")
     with opened(settings) as runtime:
-        chores = [runtime.mailer.drain] if runtime.mailer is not None else []
+        chores: list[Callable[[], object]] = [receipt_forgetter(runtime.sessions, runtime.clock)]
+        if runtime.mailer is not None:
+            chores.append(runtime.mailer.drain)
         worker = DestinationSync(runtime.sessions, runtime.vault, settings, chores=chores)
         try:
             if loop:

@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from suppression.config.feedback import feedback_from_env
 from suppression.config.key_files import keys_from_env, local_keys
 from suppression.config.production import production_problems
 from suppression.config.settings import (
@@ -107,6 +108,7 @@ def settings_from_env(environ: Mapping[str, str]) -> Settings:
         session_cookie_secure=_flag(env.get("SESSION_COOKIE_SECURE"), default=production),
         destinations=_destinations(env),
         mail=mail_from_env(env, production=production),
+        feedback=feedback_from_env(env),
         **chosen,
     )
 

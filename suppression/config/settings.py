@@ -10,15 +10,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from suppression.config.errors import ConfigError
+from suppression.config.feedback import FeedbackSettings
 from suppression.connectors.settings import DestinationSettings
 from suppression.domain.policy import PolicySettings
 
+__all__ = ["ConfigError", "FeedbackSettings", "Keys", "LinkSettings", "MailSettings", "Settings"]
+
 DEFAULT_MAX_CONTENT_LENGTH = 256 * 1024 * 1024  # a CSV list of a million rows fits easily
 DEFAULT_MAX_JSON_BYTES = 64 * 1024 * 1024  # a 1,000,000-address JSON list is ~30 MB
-
-
-class ConfigError(RuntimeError):
-    """The environment does not describe a service that may start."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,8 @@ class Settings:
     destinations: DestinationSettings = field(default_factory=DestinationSettings)
     # The relay and sender of double opt-in confirmation mails.
     mail: MailSettings = field(default_factory=MailSettings)
+    # The sending platforms' feedback webhooks (config/feedback.py).
+    feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
 
     @property
     def is_production(self) -> bool:

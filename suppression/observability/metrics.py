@@ -17,6 +17,7 @@ from prometheus_client import (
     Histogram,
 )
 
+from suppression.domain.feedback import PLATFORMS, FeedbackOutcome
 from suppression.domain.policy import EventAction
 from suppression.domain.sources import STAFF_CHANNELS
 from suppression.services.links.unsubscribes import (
@@ -44,6 +45,7 @@ SOURCES = frozenset(
         "api",
         "signup_form",
         *STAFF_CHANNELS,
+        *PLATFORMS,
     )
 )
 SOURCE_PREFIXES = ("import", "retention")
@@ -119,4 +121,15 @@ CONFIRMATION_MAILS = Counter(
 UNSUBSCRIBE_ALARMS = Counter(
     "suppression_unsubscribe_alarms_total",
     "Mass-unsubscribe alarms raised (one domain and campaign, many unsubscribes in minutes)",
+)
+# Feedback webhooks: each event's outcome (a refused request counts once).
+WEBHOOK_EVENTS = BoundedLabels(
+    Counter(
+        "suppression_webhook_events_total",
+        "Feedback webhook events by platform and outcome (recorded, unchanged, duplicate, "
+        "ignored; refused: a request that failed verification)",
+        ["platform", "outcome"],
+    ),
+    lambda platform: platform if platform in PLATFORMS else OTHER,
+    lambda outcome: outcome if outcome in frozenset(FeedbackOutcome) else OTHER,
 )

@@ -12,6 +12,7 @@ from suppression.store.models.core import (
     DecisionInputs,
     Subject,
 )
+from suppression.store.models.feedback import FeedbackReceipt
 from suppression.store.models.intake import OneClickIntake
 from suppression.store.models.keap_pull import KeapPullCursor
 from suppression.store.models.opt_in_requests import OptInRequest
@@ -26,6 +27,7 @@ __all__ = [
     "ConsentEvent",
     "ConsentState",
     "DecisionInputs",
+    "FeedbackReceipt",
     "HashedSuppression",
     "ImportRun",
     "KeapPullCursor",

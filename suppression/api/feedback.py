@@ -1,0 +1,81 @@
+"""What the feedback webhooks (api/inbound_ses.py, inbound_sendgrid.py,
+inbound_mailgun.py, inbound_postmark.py) share: off until configured, refusing
+a request whole, and recording its events then answering what became of them.
+
+A platform retries what is not answered 2xx; an answer comes only after the
+commit, so an event it was told about is never lost, and a retry of it is a
+duplicate (the receipts) that changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+from flask_smorest import abort
+from marshmallow import Schema, fields
+
+from suppression.app import current
+from suppression.domain.feedback import FeedbackEvent, FeedbackOutcome, FeedbackRefused
+from suppression.observability import metrics
+from suppression.services.feedback.intake import receive_feedback
+from suppression.worker.one_click_folding import alarm_rule
+
+ANSWERED = [outcome for outcome in FeedbackOutcome if outcome is not FeedbackOutcome.REFUSED]
+
+
+class FeedbackReceivedSchema(Schema):
+    received = fields.Integer(metadata={"description": "Events in the request"})
+    recorded = fields.Integer(metadata={"description": "Blocks and opt-outs recorded"})
+    unchanged = fields.Integer(
+        metadata={"description": "Opt-outs of an address opted out or erased already"}
+    )
+    duplicate = fields.Integer(
+        metadata={"description": "Events whose id was received before: nothing done again"}
+    )
+    ignored = fields.Integer(
+        metadata={"description": "Events the service does not act on, or without an address"}
+    )
+
+
+def require_enabled(enabled: bool, platform: str, setting: str) -> None:
+    """A webhook whose secret is not set does not exist: 404, saying what turns it on."""
+    if not enabled:
+        abort(404, message=f"The {platform} feedback webhook is off: set {setting} to turn it on.")
+
+
+def refuse(platform: str, refused: FeedbackRefused) -> NoReturn:
+    """Answer a request that failed verification; nothing of it is recorded."""
+    current.db_session().rollback()
+    metrics.WEBHOOK_EVENTS.labels(platform, FeedbackOutcome.REFUSED).inc()
+    abort(refused.status, message=f"Refused: {refused.reason}.")
+    raise AssertionError("abort raises")  # for the type checker: abort is not NoReturn
+
+
+def record(platform: str, events: Sequence[FeedbackEvent]) -> dict[str, Any]:
+    """Record the verified events, commit, then count and answer them."""
+    session = current.db_session()
+    outcomes = receive_feedback(
+        session,
+        current.vault(),
+        current.settings().policy,
+        events,
+        current.now(),
+        alarm_rule(current.settings().links),
+    )
+    session.commit()
+    counts = Counter(outcomes)
+    for outcome, count in counts.items():
+        metrics.WEBHOOK_EVENTS.labels(platform, outcome).inc(count)
+    for event, outcome in zip(events, outcomes, strict=True):
+        if outcome is FeedbackOutcome.RECORDED and event.action is not None:
+            metrics.CONSENT_CHANGES.labels(event.action.value, platform).inc()
+    return {
+        "received": len(events),
+        **{
+            outcome.value: counts[outcome]
+            for outcome in FeedbackOutcome
+            if outcome.value != "refused"
+        },
+    }
