@@ -19,36 +19,13 @@ from prometheus_client import (
 
 from suppression.domain.feedback import PLATFORMS, FeedbackOutcome
 from suppression.domain.policy import EventAction
-from suppression.domain.sources import STAFF_CHANNELS
-from suppression.services.links.unsubscribes import (
-    SOURCE_MAILTO,
-    SOURCE_ONE_CLICK,
-    SOURCE_PREFERENCE_PAGE,
-    SOURCE_UNSUBSCRIBE_PAGE,
-)
+from suppression.domain.sources import channel_of
 
 OTHER = "other"
 HTTP_METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 )
 ACTIONS = frozenset(EventAction)
-# Where a change came from: the link pages, the API's default, the channels the
-# staff pages offer (which API callers use too: API.md names `email_request` and
-# `phone`), API.md's `signup_form`, and the bulk paths (`import`, `import:<file
-# source>`, `retention:<rule>`), counted by their prefix.
-SOURCES = frozenset(
-    (
-        SOURCE_ONE_CLICK,
-        SOURCE_UNSUBSCRIBE_PAGE,
-        SOURCE_PREFERENCE_PAGE,
-        SOURCE_MAILTO,
-        "api",
-        "signup_form",
-        *STAFF_CHANNELS,
-        *PLATFORMS,
-    )
-)
-SOURCE_PREFIXES = ("import", "retention")
 
 
 def method_label(method: str) -> str:
@@ -60,10 +37,10 @@ def action_label(action: str) -> str:
 
 
 def source_label(source: str) -> str:
-    if source in SOURCES:
-        return source
-    prefix = source.partition(":")[0]
-    return prefix if prefix in SOURCE_PREFIXES else OTHER
+    """Where a change came from, as its channel (domain/sources.py): the link pages,
+    the unsubscribe mail, the webhooks, the staff channels, the API's default, the
+    bulk paths by prefix; `other` for whatever else a caller wrote."""
+    return channel_of(source)
 
 
 def _as_is(value: str) -> str:

@@ -85,3 +85,32 @@ def test_a_quiet_dashboard_says_so(sign_in):
     assert "No alarm has been raised." in html
     assert "No subject has a stored country yet." in html
     assert html.count('<rect class="bar"') == 30
+
+
+def test_the_dashboard_counts_opt_outs_and_feedback_by_channel(sign_in, sender):
+    client, _token = sign_in()
+    consent(client, sender, email="a@example.com", source="one_click")
+    consent(client, sender, email="b@example.com", source="one_click")
+    consent(client, sender, email="c@example.com", source="mailto")
+    consent(client, sender, email="d@example.com", source="partner-crm")
+    bounce = {"email": "e@example.com", "kind": "hard_bounce", "source": "sendgrid"}
+    client.post("/v1/blocks", json=bounce, headers=sender)
+    complaint = {"email": "f@example.com", "kind": "complaint", "source": "sendgrid"}
+    client.post("/v1/blocks", json=complaint, headers=sender)
+    html = text_of(client.get("/admin/dashboard"))
+    table = html[html.index('id="channels-title"') :]
+    rows = re.findall(
+        r'<th scope="row">([^<]+)</th> <td>(\d+)</td> <td>(\d+)</td> <td>(\d+)</td>', table
+    )
+    assert rows[:4] == [
+        ("One-click unsubscribe (RFC 8058)", "2", "0", "0"),
+        ("Unsubscribe mail (List-Unsubscribe mailto)", "1", "0", "0"),
+        ("Other (a source the caller named)", "1", "0", "0"),
+        ("SendGrid webhook", "0", "1", "1"),
+    ]
+
+
+def test_the_channel_table_says_when_there_is_nothing(sign_in):
+    client, _token = sign_in()
+    html = text_of(client.get("/admin/dashboard"))
+    assert "No opt-out, hard bounce or complaint in the last 30 days." in html

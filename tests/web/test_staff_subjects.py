@@ -370,3 +370,33 @@ def test_evidence_no_held_key_opens_is_shown_as_such_and_the_page_still_answers(
     assert "sealed with a key that is no longer held: it cannot be opened" in timeline
     assert "<dt>form</dt><dd>footer</dd>" in timeline
     assert "newsletter-v2" not in timeline
+
+
+def test_the_timeline_names_the_channel_and_the_platform_s_event_id(
+    sign_in, sender, session, vault, settings, clock
+):
+    from suppression.domain.feedback import SES, FeedbackAction, FeedbackEvent
+    from suppression.services.consents.alarms import AlarmRule
+    from suppression.services.feedback.intake import receive_feedback
+
+    client, token = sign_in()
+    bounce = FeedbackEvent(
+        platform=SES,
+        event_id="0100018c-bounce-1:0",
+        event_type="Bounce",
+        action=FeedbackAction.HARD_BOUNCE,
+        address="pat@example.com",
+        occurred_at=clock(),
+        details={"bounce_type": "Permanent"},
+    )
+    receive_feedback(session, vault, settings.policy, [bounce], clock(), AlarmRule())
+    session.commit()
+    consent(client, sender, email="pat@example.com", source="partner-crm")
+    _location, page = open_subject(client, token, "pat@example.com")
+    timeline = text_of(page)[text_of(page).index('id="timeline"') :]
+    assert '<th scope="col">Channel</th>' in timeline
+    assert 'Amazon SES webhook<br><span class="muted"><code>ses</code></span>' in timeline
+    assert "<dt>platform event id</dt><dd>0100018c-bounce-1:0</dd>" in timeline
+    assert "<dt>platform event type</dt><dd>Bounce</dd>" in timeline
+    # A source the caller named is shown as written.
+    assert "<td>partner-crm</td>" in timeline

@@ -39,6 +39,7 @@ from suppression.connectors.keap_pull import KeapStatus, KeapStatusReader
 from suppression.domain.addresses import canonicalise
 from suppression.domain.destinations import PushOutcome
 from suppression.domain.policy import ALL_PURPOSES, ConsentStatus, EventAction
+from suppression.domain.sources import SOURCE_KEAP
 from suppression.domain.vault import AddressVault
 from suppression.services.consents.recording import EventContext, record_block, record_consent
 from suppression.services.consents.subjects import find_subject
@@ -50,7 +51,7 @@ from suppression.store.models.keap_pull import KeapPullCursor
 
 logger = logging.getLogger(__name__)
 
-SOURCE = "keap"
+SOURCE = SOURCE_KEAP
 ACTOR = "keap pull"
 CURSOR = "keap"
 OPTED_OUT = EventAction.OPTED_OUT

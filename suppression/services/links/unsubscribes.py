@@ -26,6 +26,12 @@ from suppression.domain.policy import (
     PolicySettings,
     effective_consent,
 )
+from suppression.domain.sources import (  # noqa: F401  (the link pages import them here)
+    SOURCE_MAILTO,
+    SOURCE_ONE_CLICK,
+    SOURCE_PREFERENCE_PAGE,
+    SOURCE_UNSUBSCRIBE_PAGE,
+)
 from suppression.domain.vault import AddressVault
 from suppression.services.consents.alarms import AlarmRule, note_unsubscribe
 from suppression.services.consents.recording import EventContext, record_consent
@@ -33,10 +39,6 @@ from suppression.services.consents.resubscribe import OptInAuthority, opt_in_con
 from suppression.services.consents.subjects import SubjectView, find_subject, view_subject
 from suppression.store.models import UnsubscribeAlarm
 
-SOURCE_ONE_CLICK = "one_click"
-SOURCE_UNSUBSCRIBE_PAGE = "unsubscribe_page"
-SOURCE_PREFERENCE_PAGE = "preference_page"
-SOURCE_MAILTO = "mailto"  # a mail to the List-Unsubscribe mailto (api/inbound_mail.py)
 ACTOR = "recipient"  # the person the link was minted for (whoever holds it)
 
 # Blocks that only staff may lift: while one holds, nobody opts back in from a link.

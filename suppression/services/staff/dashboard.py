@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from suppression.domain.jurisdictions import is_eea
 from suppression.domain.policy import EventAction
+from suppression.domain.sources import CHANNELS, channel_label, channel_of
 from suppression.store.dialects import utc_day
 from suppression.store.models import Block, ConsentEvent, ConsentState, Subject
 
@@ -41,6 +42,18 @@ class EeaShare:
 class DailyCount:
     day: date
     count: int
+
+
+@dataclass
+class ChannelCount:
+    channel: str
+    label: str
+    opted_out: int = 0
+    hard_bounce: int = 0
+    complaint: int = 0
+
+
+CHANNEL_ACTIONS = (EventAction.OPTED_OUT, EventAction.HARD_BOUNCE, EventAction.COMPLAINT)
 
 
 def subject_totals(session: Session) -> SubjectTotals:
@@ -109,3 +122,26 @@ def opt_outs_per_day(session: Session, today: date, days: int = 30) -> list[Dail
         found[key] = count
     series = (first + timedelta(days=n) for n in range(days))
     return [DailyCount(d, found.get(d, 0)) for d in series]
+
+
+def changes_by_channel(session: Session, since: datetime) -> list[ChannelCount]:
+    """Opt-out, hard-bounce and complaint events since `since`, per channel
+    (domain/sources.py: a caller's own source counts as `other`), most opt-outs
+    first. Events, not people: one person opting out of two purposes counts twice."""
+    counts: dict[str, ChannelCount] = {}
+    for source, action, count in session.execute(
+        select(ConsentEvent.source, ConsentEvent.action, func.count())
+        .where(ConsentEvent.action.in_(CHANNEL_ACTIONS), ConsentEvent.occurred_at >= since)
+        .group_by(ConsentEvent.source, ConsentEvent.action)
+    ):
+        channel = channel_of(source)
+        row = counts.setdefault(channel, ChannelCount(channel, channel_label(source)))
+        setattr(row, action, getattr(row, action) + count)
+    order = list(CHANNELS)
+    return sorted(
+        counts.values(),
+        key=lambda row: (
+            -row.opted_out,
+            order.index(row.channel) if row.channel in order else len(order),
+        ),
+    )

@@ -1,9 +1,10 @@
 """The dashboard: counts by purpose and state, blocks, the EEA share, opt-outs per
-day over the last 30 days (an SVG chart drawn on the server), and the
-mass-unsubscribe alarms."""
+day over the last 30 days (an SVG chart drawn on the server), opt-outs and
+feedback by channel over the same days, and the mass-unsubscribe alarms."""
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from typing import Any
 
 from flask import render_template
@@ -17,6 +18,10 @@ from suppression.web.staff.charts import bar_chart
 
 CHART_DAYS = 30
 ALARMS_SHOWN = 50
+
+
+def _start_of(day: date) -> datetime:
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 @bp.get("/dashboard")
@@ -40,4 +45,5 @@ def dashboard() -> Any:
         daily=daily,
         days=CHART_DAYS,
         alarms=list_alarms(db, limit=ALARMS_SHOWN),
+        channels=numbers.changes_by_channel(db, _start_of(daily[0].day)),
     )

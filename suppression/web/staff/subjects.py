@@ -20,6 +20,7 @@ from suppression.domain.addresses import mask
 from suppression.domain.errors import Conflict, SuppressionError
 from suppression.domain.jurisdictions import CountrySource, is_eea
 from suppression.domain.policy import ALL_PURPOSES, ConsentStatus
+from suppression.domain.sources import OTHER_CHANNEL, channel_label, channel_of
 from suppression.services.consents.evidence import open_evidence
 from suppression.services.consents.history import subject_events
 from suppression.services.consents.recording import (
@@ -81,6 +82,12 @@ def purpose_label(purpose: str) -> str:
 @bp.app_template_filter("staff_purpose")
 def _purpose_filter(purpose: str | None) -> str:
     return purpose_label(purpose) if purpose else ""
+
+
+@bp.app_template_filter("channel")
+def _channel_filter(source: str) -> str:
+    """A source as its channel's name; a source the caller named shows as written."""
+    return channel_label(source) if channel_of(source) != OTHER_CHANNEL else source
 
 
 @bp.app_template_filter("staff_time")
