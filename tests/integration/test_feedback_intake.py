@@ -115,3 +115,14 @@ def test_a_nonce_is_claimed_once_and_receipts_are_forgotten_after_a_week(session
     assert forget_old_receipts(session, clock() + timedelta(days=6)) == 0
     assert forget_old_receipts(session, clock() + timedelta(days=7, seconds=1)) == 1
     assert claim_nonce(session, "mailgun", "token-1", clock() + timedelta(days=8))
+
+
+def test_the_sync_worker_s_chore_forgets_receipts_older_than_a_week(app, session, clock):
+    from suppression.worker.feedback_receipts import receipt_forgetter
+
+    claim_nonce(session, "mailgun", "old", clock() - timedelta(days=8))
+    claim_nonce(session, "mailgun", "new", clock())
+    session.commit()
+    forget = receipt_forgetter(app.extensions["suppression"].sessions, clock)
+    assert forget() == 1
+    assert session.scalar(select(func.count()).select_from(FeedbackReceipt)) == 1
