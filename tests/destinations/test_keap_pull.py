@@ -357,7 +357,8 @@ def test_an_unsubscribe_inside_keap_suppresses_the_person_everywhere_after_one_s
     page = re.sub(r"\s+", " ", client.get(found.headers["Location"]).get_data(as_text=True))
     timeline = page[page.index('id="timeline"') :]
     assert "opted out" in timeline
-    assert "<td>keap</td>" in timeline
+    assert "Keap (pulled)" in timeline  # the channel, named for staff
+    assert "<code>keap</code>" in timeline  # and the raw source beneath it
     assert "LIST_UNSUBSCRIBE" in timeline  # Keap's status, kept as evidence
     with app.extensions["suppression"].sessions() as session:
         assert session.scalar(select(OutboxRow.id).where(OutboxRow.destination == "keap")) is None
