@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from flask import request
 from flask_smorest import abort
 from marshmallow import Schema, fields
 
@@ -21,6 +22,11 @@ from suppression.domain.feedback import FeedbackEvent, FeedbackOutcome, Feedback
 from suppression.observability import metrics
 from suppression.services.feedback.intake import receive_feedback
 from suppression.worker.one_click_folding import alarm_rule
+
+# No platform sends a notification near this size (SendGrid batches up to ~1,000
+# events, well under it); the endpoints are open to anyone, so a body is capped
+# before it is read, far below the CSV uploads' MAX_CONTENT_LENGTH.
+MAX_WEBHOOK_BYTES = 1024 * 1024
 
 ANSWERED = [outcome for outcome in FeedbackOutcome if outcome is not FeedbackOutcome.REFUSED]
 
@@ -45,11 +51,23 @@ def require_enabled(enabled: bool, platform: str, setting: str) -> None:
         abort(404, message=f"The {platform} feedback webhook is off: set {setting} to turn it on.")
 
 
-def refuse(platform: str, refused: FeedbackRefused) -> NoReturn:
-    """Answer a request that failed verification; nothing of it is recorded."""
+def webhook_body() -> bytes:
+    """The request body, refused (413) past MAX_WEBHOOK_BYTES before it is read."""
+    overall = request.max_content_length
+    request.max_content_length = (
+        MAX_WEBHOOK_BYTES if overall is None else min(MAX_WEBHOOK_BYTES, overall)
+    )
+    return request.get_data(cache=True)
+
+
+def refuse(
+    platform: str, refused: FeedbackRefused, headers: dict[str, str] | None = None
+) -> NoReturn:
+    """Answer a request that failed verification; nothing of it is recorded.
+    `headers` go on the answer (a `WWW-Authenticate` challenge, say)."""
     current.db_session().rollback()
     metrics.WEBHOOK_EVENTS.labels(platform, FeedbackOutcome.REFUSED).inc()
-    abort(refused.status, message=f"Refused: {refused.reason}.")
+    abort(refused.status, message=f"Refused: {refused.reason}.", headers=headers)
     raise AssertionError("abort raises")  # for the type checker: abort is not NoReturn
 
 
