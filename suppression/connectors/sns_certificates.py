@@ -50,9 +50,12 @@ class UntrustedCertificate(Exception):
 
 
 class SnsCertificates:
-    def __init__(self, ca_file: str | None = None, timeout: float = 5.0) -> None:
+    def __init__(
+        self, ca_file: str | None = None, timeout: float = 5.0, max_cached: int = MAX_CACHED
+    ) -> None:
         self.ca_file = ca_file
         self.timeout = timeout
+        self.max_cached = max_cached
         self._session = requests.Session()
         self._session.headers["User-Agent"] = USER_AGENT
         self._lock = threading.Lock()
@@ -77,7 +80,7 @@ class SnsCertificates:
         with self._lock:
             self._keys[url] = (key, until)
             self._keys.move_to_end(url)
-            while len(self._keys) > MAX_CACHED:
+            while len(self._keys) > self.max_cached:
                 self._keys.popitem(last=False)
         logger.info(
             "SNS signing certificate verified and cached: %s", leaf.subject.rfc4514_string()

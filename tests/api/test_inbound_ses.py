@@ -17,6 +17,7 @@ from sns_fake import TOPIC_ARN, FakeSns
 from sqlalchemy import func, select
 
 from suppression.config.feedback import FeedbackSettings
+from suppression.connectors.sns_certificates import SnsCertificates
 from suppression.domain.sns import MessageType
 from suppression.services.consents.evidence import open_evidence
 from suppression.store.models import ConsentEvent, FeedbackReceipt
@@ -104,6 +105,15 @@ def test_a_permanent_bounce_blocks_the_recipient_as_a_hard_bounce(
     # SES's time of the bounce, not the time it arrived.
     assert event.occurred_at.year == 2016
     assert decision(client, sender, JANE) == (False, "bounced")
+
+
+def test_staff_see_the_ses_complaint_on_the_subject(client, sns, clock, staff):
+    assert post(client, sns.notification(sns_fake.complaint(RICHARD), clock())).status_code == 200
+    body = {"email": RICHARD, "reason": "complaint follow-up"}
+    found = client.post("/v1/subjects/lookup", json=body, headers=staff).get_json()
+    assert {"kind": "complaint", "source": "ses"} in [
+        {"kind": b["kind"], "source": b["source"]} for b in found["blocks"]
+    ]
 
 
 def test_each_bounced_recipient_is_its_own_event(client, sns, clock, session):
@@ -317,6 +327,26 @@ def test_the_certificate_is_fetched_once_for_many_messages(client, sns, clock):
         assert post(client, sns.notification(sns_fake.bounce(address), clock())).status_code == 200
     assert sns.fetches.count(sns.cert_path) == 1
     assert sns.fetches.count("/intermediate.cer") == 1
+
+
+def test_a_cached_certificate_is_fetched_again_after_a_day(client, sns, clock):
+    assert post(client, sns.notification(sns_fake.bounce(JANE), clock())).status_code == 200
+    clock.advance(hours=23)
+    assert post(client, sns.notification(sns_fake.bounce(MARY), clock())).status_code == 200
+    assert sns.fetches.count(sns.cert_path) == 1
+    clock.advance(hours=1, seconds=1)
+    assert post(client, sns.notification(sns_fake.bounce(RICHARD), clock())).status_code == 200
+    assert sns.fetches.count(sns.cert_path) == 2
+
+
+def test_the_cache_keeps_a_bounded_number_of_certificates(sns, clock):
+    certificates = SnsCertificates(sns.ca_file, max_cached=2)
+    first, second, third = (sns.url(sns.other_certificate()[0]) for _ in range(3))
+    for url in (first, second, third, third, first):
+        certificates.public_key(url, clock())
+    fetched = [path for path in sns.fetches if path.startswith("/other-")]
+    # The third was kept; the first, pushed out by it, was fetched again.
+    assert [sns.url(path) for path in fetched] == [first, second, third, first]
 
 
 def test_a_certificate_that_cannot_be_fetched_is_a_503_sns_retries(client, sns, clock, session):
