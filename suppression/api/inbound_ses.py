@@ -22,7 +22,7 @@ once per `<MessageId>/<n>` and committed before the answer. A retry is answered
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 from flask import request
 from flask.views import MethodView
@@ -139,7 +139,7 @@ class SesFeedbackView(MethodView):
         try:
             message = _verified(webhook_body())
         except FeedbackRefused as refused:
-            refuse(SES, refused)
+            _refuse(refused)
         if message.type is MessageType.SUBSCRIPTION_CONFIRMATION:
             return _confirm(message)
         if message.type is MessageType.UNSUBSCRIBE_CONFIRMATION:
@@ -148,8 +148,15 @@ class SesFeedbackView(MethodView):
         try:
             events = ses_events(message.message_id, message.message)
         except FeedbackRefused as refused:
-            refuse(SES, refused)
+            _refuse(refused)
         return {**record(SES, events), "subscription": None}
+
+
+def _refuse(refused: FeedbackRefused) -> NoReturn:
+    # The reason names what failed (a topic, a URL's host, the signature), never an
+    # address: operators find a misconfigured topic or forgeries here.
+    logger.warning("SES webhook refused a request (%d): %s", refused.status, refused.reason)
+    refuse(SES, refused)
 
 
 def _verified(body: bytes) -> SnsMessage:
@@ -177,7 +184,7 @@ def _confirm(message: SnsMessage) -> dict[str, Any]:
     try:
         url = require_subscribe_url(message, feedback.sns_test_host)
     except FeedbackRefused as refused:
-        refuse(SES, refused)
+        _refuse(refused)
     try:
         confirm_subscription(url, feedback.sns_ca_file)
     except SubscriptionNotConfirmed as error:

@@ -223,7 +223,7 @@ def test_an_unsubscribe_confirmation_is_noted_and_nothing_is_fetched_but_the_cer
 
 
 def test_a_message_changed_after_signing_is_refused_and_records_nothing(
-    client, sns, clock, session, admin
+    client, sns, clock, session, admin, caplog
 ):
     document = sns.notification(sns_fake.bounce(JANE), clock())
     forged = {**document, "Message": sns_fake.bounce(MARY)}
@@ -232,6 +232,7 @@ def test_a_message_changed_after_signing_is_refused_and_records_nothing(
     response = post(client, forged, Authorization=admin["Authorization"])
     assert response.status_code == 401
     assert "signature does not match" in response.get_json()["message"]
+    assert "SES webhook refused a request (401)" in caplog.text
     assert counted("refused") == before + 1
     assert events(session) == []
     assert receipts(session) == 0
