@@ -188,6 +188,12 @@ class FakeSns:
         path = f"/other-{uuid.uuid4().hex}.pem"
         return self.serve_pem(path, self._leaf(key, name, **kwargs)), key
 
+    def chained_certificate(self) -> tuple[str, rsa.RSAPrivateKey]:
+        """A certificate of this CA served with its intermediate: its path and key."""
+        key = _key()
+        path = f"/chained-{uuid.uuid4().hex}.pem"
+        return self.serve_pem(path, self._leaf(key, "sns.amazonaws.com"), self.intermediate), key
+
     def self_signed_certificate(self) -> tuple[str, rsa.RSAPrivateKey]:
         """A certificate naming SNS that chains to no trusted root: its path and key."""
         key = _key()

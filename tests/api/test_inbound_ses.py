@@ -330,6 +330,13 @@ def test_the_certificate_is_fetched_once_for_many_messages(client, sns, clock):
     assert sns.fetches.count("/intermediate.cer") == 1
 
 
+def test_an_intermediate_served_with_the_certificate_is_used_as_it_is(client, sns, clock):
+    path, key = sns.chained_certificate()
+    document = sns.notification(sns_fake.bounce(JANE), clock(), cert_url=sns.url(path), key=key)
+    assert post(client, document).status_code == 200
+    assert sns.fetches == [path]
+
+
 def test_a_cached_certificate_is_fetched_again_after_a_day(client, sns, clock):
     assert post(client, sns.notification(sns_fake.bounce(JANE), clock())).status_code == 200
     clock.advance(hours=23)
