@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import ipaddress
 import json
+import shutil
 import ssl
 import tempfile
 import threading
@@ -256,6 +257,7 @@ class FakeSns:
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     # Messages, signed as SNS signs them.
 
