@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from suppression.config.settings import Settings
+from suppression.connectors.sns_certificates import SnsCertificates
 from suppression.domain.tokens import LinkTokens
 from suppression.domain.vault import AddressVault
 from suppression.store.engines import (
@@ -43,6 +44,8 @@ class Runtime:
     # PostgreSQL: the one-click intake's own small autocommit pool (see one_click_engine).
     intake_engine: Engine | None = None
     mailer: ConfirmationMailer | None = None
+    # Amazon SNS signing certificates, cached between requests (None: SES webhook off).
+    sns_certificates: SnsCertificates | None = None
     # False when the engine was handed in (the tests' shared one): its owner closes it.
     owns_engine: bool = True
     _link_tokens: LinkTokens | None = field(default=None, repr=False)
@@ -74,6 +77,11 @@ class Runtime:
             mailer=(
                 ConfirmationMailer(sessions, vault, settings, clock=clock)
                 if settings.mail.enabled
+                else None
+            ),
+            sns_certificates=(
+                SnsCertificates(settings.feedback.sns_ca_file)
+                if settings.feedback.ses_enabled
                 else None
             ),
             owns_engine=owns_engine,

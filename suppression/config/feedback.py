@@ -20,6 +20,9 @@ class FeedbackSettings:
     # PEM bundle that signing certificates must chain to; None: the system's roots.
     # Tests set their own CA here.
     sns_ca_file: str | None = None
+    # Tests only (production refuses it): a loopback `host:port` whose HTTPS URLs
+    # stand for SNS's, so a fake SNS can serve certificates and confirmations.
+    sns_test_host: str | None = None
     # SendGrid Event Webhook: the verification key (base64 DER, as SendGrid shows it).
     sendgrid_public_key: str | None = field(default=None, repr=False)
     # Mailgun: the HTTP webhook signing key.
@@ -47,7 +50,7 @@ class FeedbackSettings:
 
 
 def feedback_from_env(env: Mapping[str, str]) -> FeedbackSettings:
-    """SES_SNS_TOPIC_ARNS, SNS_CA_FILE, SENDGRID_WEBHOOK_PUBLIC_KEY,
+    """SES_SNS_TOPIC_ARNS, SNS_CA_FILE, SNS_TEST_HOST, SENDGRID_WEBHOOK_PUBLIC_KEY,
     MAILGUN_WEBHOOK_SIGNING_KEY, POSTMARK_WEBHOOK_USERNAME, POSTMARK_WEBHOOK_PASSWORD,
     FEEDBACK_MAX_AGE_SECONDS."""
     arns = tuple(a.strip() for a in env.get("SES_SNS_TOPIC_ARNS", "").split(",") if a.strip())
@@ -58,6 +61,12 @@ def feedback_from_env(env: Mapping[str, str]) -> FeedbackSettings:
                 "SES_SNS_TOPIC_ARNS must be SNS topic ARNs "
                 f"(arn:aws:sns:<region>:<account>:<topic>), got {arn[:80]!r}"
             )
+    sns_test_host = env.get("SNS_TEST_HOST", "").strip() or None
+    if sns_test_host is not None and not _loopback_host_port(sns_test_host):
+        raise ConfigError(
+            "SNS_TEST_HOST must be a loopback host:port (127.0.0.1:8443), "
+            f"got {sns_test_host[:80]!r}"
+        )
     username = env.get("POSTMARK_WEBHOOK_USERNAME") or None
     password = env.get("POSTMARK_WEBHOOK_PASSWORD") or None
     if (username is None) != (password is None):
@@ -74,9 +83,18 @@ def feedback_from_env(env: Mapping[str, str]) -> FeedbackSettings:
     return FeedbackSettings(
         ses_topic_arns=arns,
         sns_ca_file=env.get("SNS_CA_FILE") or None,
+        sns_test_host=sns_test_host,
         sendgrid_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
         mailgun_signing_key=env.get("MAILGUN_WEBHOOK_SIGNING_KEY") or None,
         postmark_username=username,
         postmark_password=password,
         max_age_seconds=int(max_age),
     )
+
+
+LOOPBACK_HOSTS = ("127.0.0.1", "[::1]", "localhost")
+
+
+def _loopback_host_port(value: str) -> bool:
+    host, _, port = value.rpartition(":")
+    return host in LOOPBACK_HOSTS and port.isascii() and port.isdigit() and 0 < int(port) < 65536

@@ -16,7 +16,8 @@ The rules, for SUPPRESSION_ENV=production:
 - SESSION_COOKIE_SECURE is not switched off (staff sign in over HTTPS);
 - REDIS_URL names a Redis server: with several workers, limits counted in each
   process's memory let every worker grant the whole budget again;
-- METRICS_TOKEN is set: /metrics is public otherwise.
+- METRICS_TOKEN is set: /metrics is public otherwise;
+- SNS_TEST_HOST is not set: it lets a loopback server stand for Amazon SNS.
 """
 
 from __future__ import annotations
@@ -118,6 +119,11 @@ def production_problems(
         reason = weak_secret(metrics_token)
         if reason:
             problems.append(f"METRICS_TOKEN {reason}: make one with {MAKE_SECRET}")
+    if env.get("SNS_TEST_HOST", "").strip():
+        problems.append(
+            "SNS_TEST_HOST is set: it lets a loopback server stand for Amazon SNS and is "
+            "for tests only; remove it"
+        )
     return problems
 
 
