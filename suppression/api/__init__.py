@@ -14,6 +14,7 @@ from suppression.api import (
     health,
     imports,
     inbound_mail,
+    inbound_sendgrid,
     relationships,
     rights,
     subjects,
@@ -44,6 +45,7 @@ def register(api: Api, purposes: tuple[str, ...]) -> None:
         unsubscribe_links,
         destinations,
         inbound_mail,
+        inbound_sendgrid,
     ):
         api.register_blueprint(module.blp)
 

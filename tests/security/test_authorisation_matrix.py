@@ -6,19 +6,27 @@ an entry here fails `test_the_tables_cover_every_route`."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import re
+from dataclasses import replace
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from seeding import api_key
 from sqlalchemy import func, select
 
+from suppression.config.feedback import FeedbackSettings
 from suppression.services.staff.accounts import create_staff_user
 from suppression.services.staff.api_keys import revoke_api_key
 from suppression.store.models import ConsentEvent, Subject
 from suppression.store.schema import Base
 
-ALLOWED, UNAUTHENTICATED, FORBIDDEN = "allowed", "401", "403"
+ALLOWED, UNAUTHENTICATED, FORBIDDEN, OFF = "allowed", "401", "403", "404"
+# A feedback webhook: public, whatever the key; its own signature or basic auth
+# decides. Off (404) until its secret is set, as in the settings here.
+WEBHOOK = "webhook"
 CALLERS = ["none", "unknown", "revoked", "sender", "staff", "inbound", "admin"]
 CSV = {"data": b"email\nmatrix@example.com\n", "content_type": "text/csv"}
 EMPTY_JSON = {"json": {}}
@@ -42,6 +50,7 @@ API = {
     ("GET", "/v1/destinations"): ({"admin"}, {}),
     ("POST", "/v1/destinations/<string:name>/sync"): ({"admin"}, {}),
     ("POST", "/v1/inbound/mail"): ({"inbound", "admin"}, MAIL),
+    ("POST", "/v1/inbound/sendgrid"): (WEBHOOK, {"json": []}),
 }
 
 # Staff pages and actions: (method, rule) -> who may (staff includes admin).
@@ -93,7 +102,9 @@ def test_the_tables_cover_every_route(app):
     }
 
 
-def _expected_api(roles: set[str], caller: str) -> str:
+def _expected_api(roles: set[str] | str, caller: str) -> str:
+    if roles == WEBHOOK:
+        return OFF
     if caller in {"none", "unknown", "revoked"}:
         return UNAUTHENTICATED
     return ALLOWED if caller in roles else FORBIDDEN
@@ -138,6 +149,30 @@ def test_every_api_operation_answers_each_caller_as_the_table_says(
             assert response.status_code == int(expected), where
             assert response.get_json()["code"] == int(expected), where
             assert _counts(session) == before, where  # refused calls store nothing
+
+
+# Every feedback webhook turned on, with secrets the callers do not have.
+WEBHOOKS_ON = FeedbackSettings(
+    sendgrid_public_key=base64.b64encode(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    ).decode(),
+)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_no_api_key_opens_a_feedback_webhook(
+    settings, app_on_same_database, callers, caller, session
+):
+    client = app_on_same_database(replace(settings, feedback=WEBHOOKS_ON)).test_client()
+    for (method, rule), (roles, kwargs) in API.items():
+        if roles != WEBHOOK:
+            continue
+        before = _counts(session)
+        response = client.open(rule, method=method, headers=callers[caller], **kwargs)
+        assert response.status_code == 401, (rule, caller, response.get_json())
+        assert _counts(session) == before
 
 
 @pytest.fixture
