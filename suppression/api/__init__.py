@@ -14,6 +14,7 @@ from suppression.api import (
     health,
     imports,
     inbound_mail,
+    inbound_mailgun,
     inbound_sendgrid,
     relationships,
     rights,
@@ -46,6 +47,7 @@ def register(api: Api, purposes: tuple[str, ...]) -> None:
         destinations,
         inbound_mail,
         inbound_sendgrid,
+        inbound_mailgun,
     ):
         api.register_blueprint(module.blp)
 

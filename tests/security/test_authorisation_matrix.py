@@ -51,6 +51,7 @@ API = {
     ("POST", "/v1/destinations/<string:name>/sync"): ({"admin"}, {}),
     ("POST", "/v1/inbound/mail"): ({"inbound", "admin"}, MAIL),
     ("POST", "/v1/inbound/sendgrid"): (WEBHOOK, {"json": []}),
+    ("POST", "/v1/inbound/mailgun"): (WEBHOOK, EMPTY_JSON),
 }
 
 # Staff pages and actions: (method, rule) -> who may (staff includes admin).
@@ -158,6 +159,7 @@ WEBHOOKS_ON = FeedbackSettings(
         .public_key()
         .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     ).decode(),
+    mailgun_signing_key="key-matrix",
 )
 
 
