@@ -15,6 +15,7 @@ from suppression.api import (
     imports,
     inbound_mail,
     inbound_mailgun,
+    inbound_postmark,
     inbound_sendgrid,
     relationships,
     rights,
@@ -33,6 +34,14 @@ def register(api: Api, purposes: tuple[str, ...]) -> None:
         "metricsToken",
         {"type": "http", "scheme": "bearer", "description": "METRICS_TOKEN, for /metrics"},
     )
+    api.spec.components.security_scheme(
+        "postmarkBasic",
+        {
+            "type": "http",
+            "scheme": "basic",
+            "description": "POSTMARK_WEBHOOK_USERNAME and POSTMARK_WEBHOOK_PASSWORD",
+        },
+    )
     for module in (
         health,
         consents,
@@ -48,6 +57,7 @@ def register(api: Api, purposes: tuple[str, ...]) -> None:
         inbound_mail,
         inbound_sendgrid,
         inbound_mailgun,
+        inbound_postmark,
     ):
         api.register_blueprint(module.blp)
 

@@ -52,6 +52,7 @@ API = {
     ("POST", "/v1/inbound/mail"): ({"inbound", "admin"}, MAIL),
     ("POST", "/v1/inbound/sendgrid"): (WEBHOOK, {"json": []}),
     ("POST", "/v1/inbound/mailgun"): (WEBHOOK, EMPTY_JSON),
+    ("POST", "/v1/inbound/postmark"): (WEBHOOK, EMPTY_JSON),
 }
 
 # Staff pages and actions: (method, rule) -> who may (staff includes admin).
@@ -160,6 +161,8 @@ WEBHOOKS_ON = FeedbackSettings(
         .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     ).decode(),
     mailgun_signing_key="key-matrix",
+    postmark_username="postmark",
+    postmark_password="matrix password",
 )
 
 
