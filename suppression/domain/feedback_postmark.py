@@ -57,8 +57,8 @@ def credentials_match(
 
     def same(given: str | None, expected: str) -> bool:
         return hmac.compare_digest(
-            hashlib.sha256((given or "").encode()).digest(),
-            hashlib.sha256(expected.encode()).digest(),
+            hashlib.sha256((given or "").encode("utf-8", "surrogatepass")).digest(),
+            hashlib.sha256(expected.encode("utf-8", "surrogatepass")).digest(),
         )
 
     # Both compared whatever the first says: `&`, not `and`.
