@@ -14,6 +14,9 @@ from suppression.api import (
     health,
     imports,
     inbound_mail,
+    inbound_mailgun,
+    inbound_postmark,
+    inbound_sendgrid,
     inbound_ses,
     relationships,
     rights,
@@ -32,6 +35,14 @@ def register(api: Api, purposes: tuple[str, ...]) -> None:
         "metricsToken",
         {"type": "http", "scheme": "bearer", "description": "METRICS_TOKEN, for /metrics"},
     )
+    api.spec.components.security_scheme(
+        "postmarkBasic",
+        {
+            "type": "http",
+            "scheme": "basic",
+            "description": "POSTMARK_WEBHOOK_USERNAME and POSTMARK_WEBHOOK_PASSWORD",
+        },
+    )
     for module in (
         health,
         consents,
@@ -46,6 +57,9 @@ def register(api: Api, purposes: tuple[str, ...]) -> None:
         destinations,
         inbound_mail,
         inbound_ses,
+        inbound_sendgrid,
+        inbound_mailgun,
+        inbound_postmark,
     ):
         api.register_blueprint(module.blp)
 

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from suppression.config.errors import ConfigError
+from suppression.domain.feedback_sendgrid import InvalidVerificationKey, load_verification_key
 
 # A signed request older than this is refused: a captured one cannot be replayed later.
 DEFAULT_MAX_AGE_SECONDS = 300
@@ -77,6 +78,14 @@ def feedback_from_env(env: Mapping[str, str]) -> FeedbackSettings:
         raise ConfigError(
             "POSTMARK_WEBHOOK_USERNAME may not hold a colon (basic auth splits on it)"
         )
+    sendgrid_key = env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None
+    if sendgrid_key is not None:
+        try:
+            load_verification_key(sendgrid_key)
+        except InvalidVerificationKey as error:
+            raise ConfigError(
+                f"SENDGRID_WEBHOOK_PUBLIC_KEY must be the verification key SendGrid shows: {error}"
+            ) from None
     max_age = env.get("FEEDBACK_MAX_AGE_SECONDS", str(DEFAULT_MAX_AGE_SECONDS)).strip()
     if not max_age.isdigit() or not 30 <= int(max_age) <= 3600:
         raise ConfigError("FEEDBACK_MAX_AGE_SECONDS must be a whole number from 30 to 3600")
@@ -84,7 +93,7 @@ def feedback_from_env(env: Mapping[str, str]) -> FeedbackSettings:
         ses_topic_arns=arns,
         sns_ca_file=env.get("SNS_CA_FILE") or None,
         sns_test_host=sns_test_host,
-        sendgrid_public_key=env.get("SENDGRID_WEBHOOK_PUBLIC_KEY") or None,
+        sendgrid_public_key=sendgrid_key,
         mailgun_signing_key=env.get("MAILGUN_WEBHOOK_SIGNING_KEY") or None,
         postmark_username=username,
         postmark_password=password,

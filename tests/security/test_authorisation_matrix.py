@@ -6,28 +6,50 @@ an entry here fails `test_the_tables_cover_every_route`."""
 
 from __future__ import annotations
 
+import base64
+import json
 import hashlib
 import re
+from dataclasses import replace
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from seeding import api_key
 from sqlalchemy import func, select
 
+from suppression.config.feedback import FeedbackSettings
 from suppression.services.staff.accounts import create_staff_user
 from suppression.services.staff.api_keys import revoke_api_key
 from suppression.store.models import ConsentEvent, Subject
 from suppression.store.schema import Base
 
-ALLOWED, UNAUTHENTICATED, FORBIDDEN = "allowed", "401", "403"
+ALLOWED, UNAUTHENTICATED, FORBIDDEN, OFF = "allowed", "401", "403", "404"
+# A feedback webhook: public, whatever the key; its own signature or basic auth
+# decides. Off (404) until its secret is set, as in the settings here.
+WEBHOOK = "webhook"
 CALLERS = ["none", "unknown", "revoked", "sender", "staff", "inbound", "admin"]
 CSV = {"data": b"email\nmatrix@example.com\n", "content_type": "text/csv"}
 EMPTY_JSON = {"json": {}}
 MAIL = {"data": b"Subject: unsubscribe\r\n\r\n", "content_type": "message/rfc822"}
-# Public endpoints name every caller: a platform's signature verifies them, not a
-# key, so no key (or a bad one) is a 401 or 403 for the key's sake. Off by default:
-# the matrix sees each answer 404 whoever calls.
-PUBLIC = set(CALLERS)
-SNS_MESSAGE = {"data": b'{"Type": "Notification"}', "content_type": "text/plain"}
+MATRIX_TOPIC = "arn:aws:sns:us-east-1:123456789012:matrix"
+# An SNS notification of the configured topic whose certificate is not on an SNS
+# host: refused before anything is fetched.
+SNS_MESSAGE = {
+    "data": json.dumps(
+        {
+            "Type": "Notification",
+            "MessageId": "matrix-1",
+            "TopicArn": MATRIX_TOPIC,
+            "Message": "{}",
+            "Timestamp": "2026-01-01T00:00:00.000Z",
+            "SignatureVersion": "2",
+            "Signature": "AAAA",
+            "SigningCertURL": "https://certificates.example/SimpleNotificationService.pem",
+        }
+    ).encode(),
+    "content_type": "text/plain",
+}
 
 # (method, rule) -> (roles allowed, request keyword arguments). Bodies are empty or
 # minimal: an allowed caller gets a 2xx or a validation 4xx, never 401/403/5xx.
@@ -47,7 +69,10 @@ API = {
     ("GET", "/v1/destinations"): ({"admin"}, {}),
     ("POST", "/v1/destinations/<string:name>/sync"): ({"admin"}, {}),
     ("POST", "/v1/inbound/mail"): ({"inbound", "admin"}, MAIL),
-    ("POST", "/v1/inbound/ses"): (PUBLIC, SNS_MESSAGE),
+    ("POST", "/v1/inbound/ses"): (WEBHOOK, SNS_MESSAGE),
+    ("POST", "/v1/inbound/sendgrid"): (WEBHOOK, {"json": []}),
+    ("POST", "/v1/inbound/mailgun"): (WEBHOOK, EMPTY_JSON),
+    ("POST", "/v1/inbound/postmark"): (WEBHOOK, EMPTY_JSON),
 }
 
 # Staff pages and actions: (method, rule) -> who may (staff includes admin).
@@ -99,7 +124,9 @@ def test_the_tables_cover_every_route(app):
     }
 
 
-def _expected_api(roles: set[str], caller: str) -> str:
+def _expected_api(roles: set[str] | str, caller: str) -> str:
+    if roles == WEBHOOK:
+        return OFF
     if caller in roles:
         return ALLOWED
     if caller in {"none", "unknown", "revoked"}:
@@ -146,6 +173,34 @@ def test_every_api_operation_answers_each_caller_as_the_table_says(
             assert response.status_code == int(expected), where
             assert response.get_json()["code"] == int(expected), where
             assert _counts(session) == before, where  # refused calls store nothing
+
+
+# Every feedback webhook turned on, with secrets the callers do not have.
+WEBHOOKS_ON = FeedbackSettings(
+    ses_topic_arns=(MATRIX_TOPIC,),
+    sendgrid_public_key=base64.b64encode(
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    ).decode(),
+    mailgun_signing_key="key-matrix",
+    postmark_username="postmark",
+    postmark_password="matrix password",
+)
+
+
+@pytest.mark.parametrize("caller", CALLERS)
+def test_no_api_key_opens_a_feedback_webhook(
+    settings, app_on_same_database, callers, caller, session
+):
+    client = app_on_same_database(replace(settings, feedback=WEBHOOKS_ON)).test_client()
+    for (method, rule), (roles, kwargs) in API.items():
+        if roles != WEBHOOK:
+            continue
+        before = _counts(session)
+        response = client.open(rule, method=method, headers=callers[caller], **kwargs)
+        assert response.status_code == 401, (rule, caller, response.get_json())
+        assert _counts(session) == before
 
 
 @pytest.fixture
@@ -338,7 +393,7 @@ def test_the_sender_table_covers_every_sender_write():
     sender_posts = {
         rule
         for (method, rule), (roles, _kwargs) in API.items()
-        if method == "POST" and "sender" in roles and roles != PUBLIC
+        if method == "POST" and "sender" in roles and roles != WEBHOOK
     }
     assert {path for _p, path, _b, _a in SENDER_WRITES} == sender_posts - READ_ONLY
     covered = set().union(

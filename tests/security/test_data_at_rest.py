@@ -4,11 +4,15 @@ and no staff password, in any of the forms they were sent in."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import re
 from dataclasses import replace
 
 from sqlalchemy import select
 
+from suppression.config.feedback import FeedbackSettings
 from suppression.services.consents.audit import verify_chain
 from suppression.services.staff.accounts import create_staff_user
 from suppression.store.models import ConsentEvent, PurgeRun
@@ -114,6 +118,50 @@ def test_a_database_dump_holds_no_address_token_key_or_password(app, client, mak
     }
     leaked = [name for name, value in secrets.items() if any(f in data for f in _forms(value))]
     assert leaked == []
+
+
+def test_feedback_webhooks_leave_no_address_in_a_dump(settings, app_on_same_database, clock, dump):
+    """A platform's event quotes the address in its diagnostic, and a Postmark
+    suppression's derived id is made from it: neither reaches the dump."""
+    signing_key = "key-at-rest"
+    feedback = FeedbackSettings(
+        mailgun_signing_key=signing_key, postmark_username="pm", postmark_password="at rest"
+    )
+    client = app_on_same_database(replace(settings, feedback=feedback)).test_client()
+    bounced, suppressed = "Webhook.Bounced@Example.org", "webhook.suppressed@example.net"
+    stamp, token = str(int(clock().timestamp())), "t" * 50
+    mailgun = {
+        "signature": {
+            "timestamp": stamp,
+            "token": token,
+            "signature": hmac.new(
+                signing_key.encode(), (stamp + token).encode(), hashlib.sha256
+            ).hexdigest(),
+        },
+        "event-data": {
+            "event": "failed",
+            "severity": "permanent",
+            "id": "rest-1",
+            "timestamp": clock().timestamp(),
+            "recipient": bounced,
+            "delivery-status": {"code": 550, "description": f"550 5.1.1 <{bounced}>: unknown"},
+        },
+    }
+    assert client.post("/v1/inbound/mailgun", json=mailgun).get_json()["recorded"] == 1
+    postmark = {
+        "RecordType": "SubscriptionChange",
+        "MessageID": None,
+        "ChangedAt": "2026-11-29T11:59:00.123456Z",
+        "Recipient": suppressed,
+        "Origin": "Customer",
+        "SuppressSending": True,
+        "SuppressionReason": "ManualSuppression",
+    }
+    auth = {"Authorization": "Basic " + base64.b64encode(b"pm:at rest").decode()}
+    response = client.post("/v1/inbound/postmark", json=postmark, headers=auth)
+    assert response.get_json()["recorded"] == 1
+    data = dump()
+    assert [a for a in (bounced, suppressed) if any(f in data for f in _forms(a))] == []
 
 
 def test_the_dump_check_would_see_a_plaintext_address(app, session, clock, dump):

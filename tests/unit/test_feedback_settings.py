@@ -9,6 +9,12 @@ from suppression.config.feedback import feedback_from_env
 from suppression.config.settings import ConfigError
 from suppression.domain.feedback import FeedbackRefused, require_event_id, require_fresh
 
+# A P-256 verification key as SendGrid shows it (sendgrid-python's test key).
+SENDGRID_KEY = (
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE83T4O/n84iotIvIW4mdBgQ/7dAfSmpqIM8kF9mN1flpVKS3GRqe62gw"
+    "+2fNNRaINXvVpiglSI8eNEc6wEA3F+g=="
+)
+
 
 def test_every_webhook_is_off_by_default():
     settings = feedback_from_env({})
@@ -27,7 +33,7 @@ def test_each_secret_turns_its_webhook_on():
     settings = feedback_from_env(
         {
             "SES_SNS_TOPIC_ARNS": "arn:aws:sns:eu-west-1:123456789012:ses-feedback",
-            "SENDGRID_WEBHOOK_PUBLIC_KEY": "MFkw...",
+            "SENDGRID_WEBHOOK_PUBLIC_KEY": SENDGRID_KEY,
             "MAILGUN_WEBHOOK_SIGNING_KEY": "key-1",
             "POSTMARK_WEBHOOK_USERNAME": "postmark",
             "POSTMARK_WEBHOOK_PASSWORD": "s3cret",
