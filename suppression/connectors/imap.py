@@ -178,7 +178,10 @@ class ImapFolder:
         self.folder = folder
         data = _ok(client.capability(), "CAPABILITY")
         self.capabilities = frozenset(
-            word.upper() for line in data if isinstance(line, bytes) for word in line.split()
+            word.decode("ascii", "replace").upper()
+            for line in data
+            if isinstance(line, bytes)
+            for word in line.split()
         )
         _ok(client.select(_quoted(folder)), f"SELECT {folder}")
         self._known: set[str] = set()
