@@ -37,8 +37,10 @@ def mailbox_poll(loop: bool) -> None:
             raise click.ClickException(unset)
         # The Procfile's optional process: idle rather than exit, as a runner that
         # starts every line (honcho, foreman) stops them all when one ends.
+        stop = threading.Event()
+        _stop_on_signals(stop)
         click.echo(f"{unset}; idle until stopped")
-        _wait_for_signal(threading.Event())
+        stop.wait()
         return
     configure_logging(settings)
     logging.getLogger("suppression").setLevel(logging.INFO)
@@ -65,11 +67,6 @@ def _stop_on_signals(stop: threading.Event) -> None:
 
     signal.signal(signal.SIGTERM, request_stop)
     signal.signal(signal.SIGINT, request_stop)
-
-
-def _wait_for_signal(stop: threading.Event) -> None:
-    _stop_on_signals(stop)
-    stop.wait()
 
 
 def _run_loop(poller: MailboxPoller) -> None:

@@ -135,8 +135,13 @@ class ImapMailbox:
         try:
             try:
                 client.login(self.username, self.password)
-            except (imaplib.IMAP4.error, UnicodeError) as exc:
+            except imaplib.IMAP4.error as exc:
                 raise MailboxError(f"log-in refused: {_said(exc)}") from None
+            except UnicodeError:
+                # Its message would quote a character of the password.
+                raise MailboxError(
+                    "log-in impossible: LOGIN takes an ASCII user and password"
+                ) from None
             except OSError as exc:
                 raise MailboxError(f"log-in failed: {_said(exc)}") from None
             with _failures("opening the folder"):

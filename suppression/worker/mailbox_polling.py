@@ -31,6 +31,7 @@ from suppression.domain.policy import EventAction
 from suppression.domain.tokens import LinkTokens
 from suppression.domain.vault import AddressVault
 from suppression.observability import metrics
+from suppression.observability.redaction import redact
 from suppression.services.inbound.mail_unsubscribes import (
     MailAnswer,
     MailOutcome,
@@ -112,9 +113,10 @@ class MailboxPoller:
                         report.counts[outcome] += 1
                         metrics.MAILBOX_MESSAGES.labels(outcome).inc()
         except MailboxError as exc:
-            report.error = exc.message
+            # The server's own words may quote the account's address.
+            report.error = redact(exc.message)
             metrics.MAILBOX_FAILURES.inc()
-            logger.warning("mailbox pass stopped: %s", exc.message)
+            logger.warning("mailbox pass stopped: %s", report.error)
         if report.messages:
             logger.info("%s", report.line())
         return report

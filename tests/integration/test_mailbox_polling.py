@@ -277,6 +277,33 @@ def test_the_loop_polls_until_sigterm_and_then_stops_cleanly(
 
 
 @pytest.mark.committed
+@pytest.mark.slow
+def test_the_loop_without_a_mailbox_idles_until_sigterm(cli_env, monkeypatch):
+    # The Procfile's optional line: a runner that starts every line stops them all
+    # when one exits, so an unconfigured poller waits instead.
+    monkeypatch.delenv("UNSUBSCRIBE_IMAP_URL")
+    idle = subprocess.Popen(
+        [str(Path(sys.executable).with_name("suppression")), "mailbox", "poll", "--loop"],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert idle.stdout is not None
+        first = idle.stdout.readline()  # written once its signal handlers are in place
+        idle.send_signal(signal.SIGTERM)
+        rest, _ = idle.communicate(timeout=60)
+    finally:
+        if idle.poll() is None:
+            idle.kill()
+            idle.wait()
+    assert "UNSUBSCRIBE_IMAP_URL is not set" in first
+    assert "idle until stopped" in first
+    assert idle.returncode == 0, first + rest
+
+
+@pytest.mark.committed
 def test_the_procfile_runs_the_poller_as_an_optional_process():
     procfile = Path(__file__).resolve().parents[2] / "Procfile"
     assert "mailbox: suppression mailbox poll --loop" in procfile.read_text().splitlines()
