@@ -169,7 +169,7 @@ class ImapMailbox:
         except ssl.SSLError as exc:
             raise MailboxError(f"TLS failed: {exc.reason or type(exc).__name__}") from None
         except (imaplib.IMAP4.error, OSError) as exc:
-            raise MailboxError(f"server unreachable: {_said(exc)}") from None
+            raise MailboxError(f"connecting failed: {_said(exc)}") from None
 
     def _tls(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=self.ca_file)

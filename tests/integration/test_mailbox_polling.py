@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -24,7 +25,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import pytest
 from click.testing import CliRunner
 from conftest import Clock
-from imap_server import USER, imap_server
+from imap_server import USER, ImapServer, imap_server
 from prometheus_client import REGISTRY
 from sqlalchemy import select
 
@@ -424,3 +425,14 @@ def test_a_server_certificate_of_an_unknown_ca_is_refused(app, settings, clock, 
     assert report.error is not None
     assert report.error.startswith("TLS failed")
     assert len(server.messages("INBOX")) == 0
+
+
+def test_a_server_that_does_not_answer_leaves_the_pass_with_a_reason(app, settings, clock):
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]  # bound, not listening: connections are refused
+        nobody = ImapServer(port, "plain", None)
+        report = poller_for(app, settings, clock, nobody).run_pass()
+    assert report.error is not None
+    assert report.error.startswith("connecting failed: ")
+    assert report.messages == 0
