@@ -24,7 +24,6 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 from click.testing import CliRunner
-from conftest import Clock
 from imap_server import USER, ImapServer, imap_server
 from prometheus_client import REGISTRY
 from sqlalchemy import select
@@ -42,9 +41,10 @@ JANE = "jane.doe@example.com"
 
 
 @pytest.fixture
-def clock() -> Clock:
+def clock(clock):
     # The command reads tokens on the real clock: the app mints them on it too.
-    return Clock(datetime.now(UTC).replace(microsecond=0))
+    clock.current = datetime.now(UTC).replace(microsecond=0)
+    return clock
 
 
 @pytest.fixture
