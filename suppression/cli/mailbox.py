@@ -17,7 +17,7 @@ import click
 from suppression.cli.context import load_settings, opened
 from suppression.config.settings import ConfigError
 from suppression.observability.logs import configure_logging
-from suppression.worker.mailbox_polling import MailboxPoller, PollReport
+from suppression.worker.mailbox_polling import MailboxPoller
 
 
 @click.group()
@@ -73,10 +73,5 @@ def _run_loop(poller: MailboxPoller) -> None:
     stop = threading.Event()
     _stop_on_signals(stop)
     click.echo(f"mailbox poller started on {poller.mailbox.name}")
-
-    def report(item: PollReport) -> None:
-        if item.messages or item.error:
-            click.echo(item.line())
-
-    poller.run_forever(stop, on_pass=report)
+    poller.run_forever(stop)  # each pass that did something is logged
     click.echo("mailbox poller stopped")

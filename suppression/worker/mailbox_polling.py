@@ -121,19 +121,14 @@ class MailboxPoller:
             logger.info("%s", report.line())
         return report
 
-    def run_forever(
-        self, stop: threading.Event, on_pass: Callable[[PollReport], None] | None = None
-    ) -> None:
+    def run_forever(self, stop: threading.Event) -> None:
         """Pass after pass, UNSUBSCRIBE_IMAP_INTERVAL apart, until `stop` is set."""
         while not stop.is_set():
             try:
-                report = self.run_pass(stop)
+                self.run_pass(stop)
             except Exception:
                 # The database, say: the message in hand was not moved; it waits.
                 logger.exception("mailbox pass failed; trying again after the interval")
-                report = PollReport(error="failed (see the log)")
-            if on_pass is not None:
-                on_pass(report)
             stop.wait(self.settings.mailbox.interval_seconds)
 
     def _one(self, folder: ImapFolder, uid: int) -> MessageOutcome | None:
