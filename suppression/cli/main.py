@@ -15,6 +15,7 @@ import click
 from sqlalchemy import func, select
 
 from suppression.cli.context import load_settings, session_scope
+from suppression.cli.mailbox import mailbox
 from suppression.cli.sync import sync
 from suppression.config.settings import Settings
 from suppression.domain.errors import InvalidInput
@@ -40,6 +41,7 @@ def main() -> None:
 
 
 main.add_command(sync)  # suppression sync [--loop] [--full], sync retry, sync status
+main.add_command(mailbox)  # suppression mailbox poll [--loop]
 
 
 @main.group()

@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from suppression.config.feedback import feedback_from_env
 from suppression.config.key_files import keys_from_env, local_keys
+from suppression.config.mailbox import mailbox_from_env
 from suppression.config.production import production_problems
 from suppression.config.settings import (
     ONE_CLICK_FOLDS,
@@ -109,6 +110,7 @@ def settings_from_env(environ: Mapping[str, str]) -> Settings:
         destinations=_destinations(env),
         mail=mail_from_env(env, production=production),
         feedback=feedback_from_env(env),
+        mailbox=mailbox_from_env(env, production=production),
         **chosen,
     )
 

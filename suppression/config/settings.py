@@ -12,10 +12,19 @@ from pathlib import Path
 
 from suppression.config.errors import ConfigError
 from suppression.config.feedback import FeedbackSettings
+from suppression.config.mailbox import MailboxSettings
 from suppression.connectors.settings import DestinationSettings
 from suppression.domain.policy import PolicySettings
 
-__all__ = ["ConfigError", "FeedbackSettings", "Keys", "LinkSettings", "MailSettings", "Settings"]
+__all__ = [
+    "ConfigError",
+    "FeedbackSettings",
+    "Keys",
+    "LinkSettings",
+    "MailSettings",
+    "MailboxSettings",
+    "Settings",
+]
 
 DEFAULT_MAX_CONTENT_LENGTH = 256 * 1024 * 1024  # a CSV list of a million rows fits easily
 DEFAULT_MAX_JSON_BYTES = 64 * 1024 * 1024  # a 1,000,000-address JSON list is ~30 MB
@@ -118,6 +127,8 @@ class Settings:
     mail: MailSettings = field(default_factory=MailSettings)
     # The sending platforms' feedback webhooks (config/feedback.py).
     feedback: FeedbackSettings = field(default_factory=FeedbackSettings)
+    # The unsubscribe mailbox the poller reads (config/mailbox.py).
+    mailbox: MailboxSettings = field(default_factory=MailboxSettings)
 
     @property
     def is_production(self) -> bool:

@@ -22,6 +22,7 @@ from suppression.domain.policy import EventAction
 from suppression.domain.sources import channel_of
 
 OTHER = "other"
+MAILBOX_OUTCOMES = frozenset(("opted_out", "already_opted_out", "ignored", "unreadable"))
 HTTP_METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 )
@@ -109,4 +110,19 @@ WEBHOOK_EVENTS = BoundedLabels(
     ),
     lambda platform: platform if platform in PLATFORMS else OTHER,
     lambda outcome: outcome if outcome in frozenset(FeedbackOutcome) else OTHER,
+)
+# The unsubscribe mailbox poller (worker/mailbox_polling.py): each message it dealt
+# with, by what became of it; and passes a mailbox failure cut short.
+MAILBOX_MESSAGES = BoundedLabels(
+    Counter(
+        "suppression_mailbox_messages_total",
+        "Unsubscribe mails read from the mailbox by outcome (opted_out, already_opted_out, "
+        "ignored, unreadable)",
+        ["outcome"],
+    ),
+    lambda outcome: outcome if outcome in MAILBOX_OUTCOMES else OTHER,
+)
+MAILBOX_FAILURES = Counter(
+    "suppression_mailbox_failures_total",
+    "Mailbox passes cut short by the IMAP server (unreachable, refused, timed out)",
 )

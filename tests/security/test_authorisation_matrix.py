@@ -7,8 +7,8 @@ an entry here fails `test_the_tables_cover_every_route`."""
 from __future__ import annotations
 
 import base64
-import json
 import hashlib
+import json
 import re
 from dataclasses import replace
 
@@ -49,6 +49,7 @@ SNS_MESSAGE = {
         }
     ).encode(),
     "content_type": "text/plain",
+    "headers": {"x-amz-sns-message-type": "Notification"},
 }
 
 # (method, rule) -> (roles allowed, request keyword arguments). Bodies are empty or
@@ -134,6 +135,12 @@ def _expected_api(roles: set[str] | str, caller: str) -> str:
     return FORBIDDEN
 
 
+def _open(client, method: str, path: str, key_headers: dict, kwargs: dict):
+    """A request with the caller's key beside the request's own headers."""
+    request = {**kwargs, "headers": {**kwargs.get("headers", {}), **key_headers}}
+    return client.open(path, method=method, **request)
+
+
 @pytest.fixture
 def callers(make_key, session, clock):
     headers = {
@@ -163,7 +170,7 @@ def test_every_api_operation_answers_each_caller_as_the_table_says(
     for (method, rule), (roles, kwargs) in API.items():
         path = rule.replace("<string:name>", "meta")
         before = _counts(session)
-        response = client.open(path, method=method, headers=callers[caller], **kwargs)
+        response = _open(client, method, path, callers[caller], kwargs)
         expected = _expected_api(roles, caller)
         where = (method, path, caller, response.status_code)
         assert response.status_code < 500, where
@@ -198,7 +205,7 @@ def test_no_api_key_opens_a_feedback_webhook(
         if roles != WEBHOOK:
             continue
         before = _counts(session)
-        response = client.open(rule, method=method, headers=callers[caller], **kwargs)
+        response = _open(client, method, rule, callers[caller], kwargs)
         assert response.status_code == 401, (rule, caller, response.get_json())
         assert _counts(session) == before
 
