@@ -121,7 +121,7 @@ def _not_utf8(error: UnicodeDecodeError, line: int) -> MalformedInput:
         advice = "another encoding, such as Windows-1252 or Latin-1, was used"
     return MalformedInput(
         f"the CSV is not UTF-8 (near line {line + 1}): {advice}; save it as "
-        "\u201cCSV UTF-8\u201d and upload it again",
+        "\u201cCSV UTF-8\u201d and try again",
         {"csv": [str(error)]},
     )
 
