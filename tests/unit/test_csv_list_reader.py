@@ -59,7 +59,7 @@ def test_utf8_is_required_and_the_error_names_the_line_and_the_fix():
     data = "email\nok@example.com\nj\u00f6rg@example.com\n".encode("cp1252")
     with pytest.raises(MalformedInput) as error:
         entries(data)
-    assert "not UTF-8 (near line" in error.value.message
+    assert "not UTF-8 (line 3)" in error.value.message
     assert "CSV UTF-8" in error.value.message
 
 

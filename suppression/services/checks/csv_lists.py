@@ -19,7 +19,7 @@ import io
 import itertools
 from collections import Counter
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from suppression.domain.errors import FirstErrors, InvalidInput, MalformedInput
 from suppression.domain.jurisdictions import UnknownCountry
@@ -46,7 +46,8 @@ class CsvList:
         self.delimiter = ","
 
     def entries(self) -> Iterator[CheckItem]:
-        text = io.TextIOWrapper(self._stream, encoding="utf-8-sig", newline="")
+        counted = _NewlineCounter(self._stream)
+        text = io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")
         line = 1
         try:
             sample = text.read(SNIFF_CHARS)
@@ -71,7 +72,7 @@ class CsvList:
                         continue
                 yield (email, country)
         except UnicodeDecodeError as exc:
-            raise _not_utf8(exc, line) from exc
+            raise _not_utf8(exc, counted.line_of(exc)) from exc
         except csv.Error as exc:
             raise MalformedInput(f"malformed CSV near line {line + 1}: {exc}") from exc
         finally:
@@ -113,6 +114,32 @@ def _columns(header: list[str] | None) -> tuple[int, int | None]:
     return columns.index("email"), columns.index("country") if "country" in columns else None
 
 
+class _NewlineCounter(io.RawIOBase):
+    """The byte stream as the text layer reads it, counting its lines, so that a
+    byte that is not UTF-8 is reported on its own line (the decoder reads ahead)."""
+
+    def __init__(self, inner: IO[bytes]) -> None:
+        super().__init__()
+        self._inner = inner
+        self._lines_before_last_read = 0
+        self._lines = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        data = self._inner.read(len(buffer))
+        buffer[: len(data)] = data
+        self._lines_before_last_read = self._lines
+        self._lines += data.count(b"\n")
+        return len(data)
+
+    def line_of(self, error: UnicodeDecodeError) -> int:
+        """The line of the undecodable byte: the decoder failed on the last read."""
+        data = error.object if isinstance(error.object, bytes) else b""
+        return self._lines_before_last_read + data[: error.start].count(b"\n") + 1
+
+
 def _not_utf8(error: UnicodeDecodeError, line: int) -> MalformedInput:
     data = error.object if isinstance(error.object, bytes) else b""
     if line == 1 and data.startswith(UTF16_BOMS):
@@ -120,7 +147,7 @@ def _not_utf8(error: UnicodeDecodeError, line: int) -> MalformedInput:
     else:
         advice = "another encoding, such as Windows-1252 or Latin-1, was used"
     return MalformedInput(
-        f"the CSV is not UTF-8 (near line {line + 1}): {advice}; save it as "
+        f"the CSV is not UTF-8 (line {line}): {advice}; save it as "
         "\u201cCSV UTF-8\u201d and try again",
         {"csv": [str(error)]},
     )
