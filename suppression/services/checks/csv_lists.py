@@ -19,7 +19,7 @@ import io
 import itertools
 from collections import Counter
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from suppression.domain.errors import FirstErrors, InvalidInput, MalformedInput
 from suppression.domain.jurisdictions import UnknownCountry
@@ -47,7 +47,7 @@ class CsvList:
 
     def entries(self) -> Iterator[CheckItem]:
         counted = _NewlineCounter(self._stream)
-        text = io.TextIOWrapper(counted, encoding="utf-8-sig", newline="")
+        text = io.TextIOWrapper(cast(IO[bytes], counted), encoding="utf-8-sig", newline="")
         line = 1
         try:
             sample = text.read(SNIFF_CHARS)
