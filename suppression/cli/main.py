@@ -183,7 +183,7 @@ def check_list(file: BinaryIO, purpose: str, only: str, output: str) -> None:
     except InvalidInput as error:
         raise _explained(error) from error
     with opened(settings) as runtime:
-        size = os.fstat(file.fileno()).st_size if file.seekable() else 0
+        size = _size_of(file)
         counted = _CountingReader(file)
         listed = CsvList(io.BufferedReader(counted))
         with (
@@ -204,6 +204,14 @@ def check_list(file: BinaryIO, purpose: str, only: str, output: str) -> None:
     )
     for reason, count in sorted(tally.reasons.items(), key=lambda item: REASON_ORDER[item[0]]):
         click.echo(f"  {reason}: {count}", err=True)
+
+
+def _size_of(file: BinaryIO) -> int:
+    """A file's size for the progress bar; 0 (unknown) for a pipe."""
+    try:
+        return os.fstat(file.fileno()).st_size if file.seekable() else 0
+    except (OSError, io.UnsupportedOperation):
+        return 0
 
 
 def _with_lines(error: SuppressionError) -> str:
