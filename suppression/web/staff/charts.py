@@ -98,6 +98,9 @@ def bar_chart(
     )
 
 
+MIN_BAR = 3.0  # the narrowest bar drawn for a count above nothing
+
+
 @dataclass(frozen=True)
 class CountBar:
     y: float
@@ -130,7 +133,8 @@ def count_chart(
     bars = [
         CountBar(
             y=n * row + 6,
-            width=room * value / peak if peak else 0.0,
+            # A count too small to show at this scale still shows as a sliver.
+            width=max(MIN_BAR, room * value / peak) if value else 0.0,
             label=label,
             value=value,
             css=css,
