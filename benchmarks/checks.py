@@ -356,6 +356,8 @@ def verdict(ok: bool) -> str:
 def targets(run: Run) -> list[tuple[str, bool]]:
     if run.path == "json":
         return [(f"time <= {JSON_TARGET:g}x floor", run.ratio <= JSON_TARGET)]
+    if run.path == "page":  # a person waits on it: the memory target is the checks'
+        return [(f"memory <= {CSV_MEMORY_TARGET // MB} MB", run.peak_pss_sum <= CSV_MEMORY_TARGET)]
     return [
         (f"time <= {CSV_TARGET:g}x floor", run.ratio <= CSV_TARGET),
         (f"memory <= {CSV_MEMORY_TARGET // MB} MB", run.peak_pss_sum <= CSV_MEMORY_TARGET),

@@ -5,8 +5,9 @@ written once, while the list is checked, to a file in the instance folder,
 sealed block by block with AES-GCM under a key made for this answer alone. The
 key travels only in the staff member's signed session cookie, so the file is
 unreadable without that session, and both downloads are read from it: the list
-is checked once. The file is deleted when a new list is checked, on sign-out,
-and once it is older than KEEP (by any request of the pages that finds it so).
+is checked once. The file is deleted when the same person checks another list,
+on sign-out, when its session asks for it past KEEP_SECONDS, and by the next
+check of anyone once it is older than that (a session never seen again).
 """
 
 from __future__ import annotations
