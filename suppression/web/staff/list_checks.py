@@ -17,7 +17,7 @@ import io
 from collections.abc import Generator, Iterator
 from typing import IO, Any, cast
 
-from flask import flash, make_response, redirect, render_template, request, session, url_for
+from flask import abort, flash, make_response, redirect, render_template, request, session, url_for
 from werkzeug.wrappers import Response
 
 from suppression.app import current
@@ -32,6 +32,7 @@ from suppression.services.checks.csv_lists import (
 )
 from suppression.services.checks.lists import CheckItem, check_addresses
 from suppression.services.staff.access_log import AccessChannel, Accessor, record_list_check
+from suppression.web import CONTENT_SECURITY_POLICY
 from suppression.web.staff.auth import actor
 from suppression.web.staff.blueprint import bp
 from suppression.web.staff.charts import count_chart
@@ -47,10 +48,7 @@ from suppression.web.staff.list_results import (
 
 FLUSH_CHARS = 256 * 1024
 # The page's script (upload progress) and the request it sends; nothing else.
-PAGE_POLICY = (
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; script-src 'self'; "
-    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-)
+PAGE_POLICY = CONTENT_SECURITY_POLICY + "; script-src 'self'; connect-src 'self'"
 REASON_TEXT = {
     Reason.INVALID: "not an email address",
     Reason.ERASED: "the person asked to be forgotten",
@@ -82,6 +80,7 @@ def _form_page(form: dict[str, str], errors: dict[str, str], status: int = 200) 
         errors=errors,
         max_megabytes=settings.max_content_length // (1024 * 1024),
         held=(session.get(RESULT_KEY) if held_result() else None),
+        keep_minutes=KEEP_SECONDS // 60,
     )
     response = make_response(page, status)
     response.headers["Content-Security-Policy"] = PAGE_POLICY
@@ -206,7 +205,7 @@ def list_check_result() -> Any:
 @bp.get("/checks/result/<kind>.csv")
 def list_check_download(kind: str) -> Any:
     if kind not in DOWNLOADS:
-        return "", 404
+        abort(404)
     held = held_result()
     if held is None:
         flash("No checked list is held for you (it is kept for an hour): upload it again.")
