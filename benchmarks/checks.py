@@ -1,10 +1,11 @@
 """Benchmark of the pre-send checks over HTTP, against a pure-Python floor.
 
     .venv/bin/python -m benchmarks.checks [--size N] [--db sqlite|postgresql|both]
-                                          [--path json|csv|both]
+                                          [--path json|csv|page|both]
 
 Builds a store of N subjects, serves it with gunicorn (2 workers) on loopback,
-checks N addresses with POST /v1/checks and POST /v1/checks.csv, verifies every
+checks N addresses with POST /v1/checks and POST /v1/checks.csv (and, with
+--path page, the staff page Check a list: upload, then the full download), verifies every
 answer against the answer the data set was built to get, and prints seconds,
 the ratio to the floor (canonicalise + keyed index + set lookup in one process)
 and PASS/MISS per target. See benchmarks/README.md.
@@ -18,6 +19,7 @@ import io
 import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -259,6 +261,91 @@ def run_csv(server: Server, key: str, chunks: list[bytes], checks: CheckList, da
     )
 
 
+STAFF_PASSWORD = "benchmark staff passphrase"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+BOUNDARY = "benchmark-list-check-boundary"
+
+
+def page_body(chunks: list[bytes], folder: Path, token: str) -> Path:
+    """The page's multipart form as a file, so that requests streams it with its length."""
+    path = folder / "page-upload.multipart"
+    with path.open("wb") as file:
+        for name, value in (("csrf_token", token), ("purpose", PURPOSE)):
+            file.write(
+                f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'
+                f"{value}\r\n".encode()
+            )
+        file.write(
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="list"; '
+            'filename="list.csv"\r\nContent-Type: text/csv\r\n\r\n'.encode()
+        )
+        for chunk in chunks:
+            file.write(chunk)
+        file.write(f"\r\n--{BOUNDARY}--\r\n".encode())
+    return path
+
+
+def run_page(
+    server: Server, chunks: list[bytes], checks: CheckList, database: str, folder: Path
+) -> Run:
+    """Sign in as staff, upload the list on Check a list, download the full result."""
+    server.create_staff("bench", STAFF_PASSWORD)
+    with requests.Session() as client:
+        sign_in = client.get(server.base + "/admin/sign-in", timeout=60).text
+        client.post(
+            server.base + "/admin/sign-in",
+            data={
+                "username": "bench",
+                "password": STAFF_PASSWORD,
+                "csrf_token": CSRF.search(sign_in).group(1),  # type: ignore[union-attr]
+            },
+            timeout=60,
+        )
+        form = client.get(server.base + "/admin/checks", timeout=60).text
+        body = page_body(chunks, folder, CSRF.search(form).group(1))  # type: ignore[union-attr]
+        headers = {"Content-Type": f"multipart/form-data; boundary={BOUNDARY}"}
+        with body.open("rb") as upload, MemorySampler(server) as memory:
+            started = time.perf_counter()
+            response = client.post(
+                server.base + "/admin/checks", data=upload, headers=headers, timeout=900
+            )
+            first_byte = time.perf_counter() - started  # the answer page, after the check
+            full = client.get(server.base + "/admin/checks/result/full.csv", timeout=900)
+            seconds = time.perf_counter() - started
+        body.unlink()
+    if not response.url.endswith("/admin/checks/result") or full.status_code != 200:
+        raise RuntimeError(f"the page answered {response.status_code}: {response.text[:500]!r}")
+    # The page's download is for spreadsheets: BOM, CRLF, formula cells quoted.
+    text = full.content.decode("utf-8-sig")
+    plain = io.StringIO()
+    writer = csv.writer(plain, lineterminator="\n")
+    for row in csv.reader(io.StringIO(text, newline="")):
+        writer.writerow([_unquoted(cell) for cell in row])
+    mismatches, examples, reasons = verify_csv(plain.getvalue().encode("utf-8"), checks)
+    return Run(
+        database=database,
+        path="page",
+        seconds=seconds,
+        first_byte=first_byte,
+        upload=None,
+        peak_rss_sum=memory.peak_sum,
+        peak_pss_sum=memory.peak_pss_sum,
+        peak_rss_worker=memory.peak_worker,
+        baseline_rss_sum=memory.baseline_sum,
+        server_cpu=memory.cpu_used,
+        verified=mismatches == 0,
+        mismatches=mismatches,
+        examples=examples,
+        reasons=reasons,
+    )
+
+
+def _unquoted(cell: str) -> str:
+    return (
+        cell[1:] if cell.startswith("'") and cell[1:2] in ("=", "+", "-", "@", "\t", "\r") else cell
+    )
+
+
 # --- reporting -------------------------------------------------------------------
 
 
@@ -269,6 +356,8 @@ def verdict(ok: bool) -> str:
 def targets(run: Run) -> list[tuple[str, bool]]:
     if run.path == "json":
         return [(f"time <= {JSON_TARGET:g}x floor", run.ratio <= JSON_TARGET)]
+    if run.path == "page":  # a person waits on it: the memory target is the checks'
+        return [(f"memory <= {CSV_MEMORY_TARGET // MB} MB", run.peak_pss_sum <= CSV_MEMORY_TARGET)]
     return [
         (f"time <= {CSV_TARGET:g}x floor", run.ratio <= CSV_TARGET),
         (f"memory <= {CSV_MEMORY_TARGET // MB} MB", run.peak_pss_sum <= CSV_MEMORY_TARGET),
@@ -340,7 +429,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.checks", description=__doc__)
     parser.add_argument("--size", type=int, default=1_000_000, help="subjects and addresses")
     parser.add_argument("--db", choices=("sqlite", "postgresql", "both"), default="both")
-    parser.add_argument("--path", choices=("json", "csv", "both"), default="both")
+    parser.add_argument("--path", choices=("json", "csv", "page", "both"), default="both")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--seed", type=int, default=20261129)
     parser.add_argument("--floor-repeat", type=int, default=3, help="best of n floor runs")
@@ -395,7 +484,7 @@ def main(argv: list[str] | None = None) -> int:
     bodies: dict[str, Any] = {}
     if "json" in paths:
         bodies["json"] = json_body(checks)
-    if "csv" in paths:
+    if "csv" in paths or "page" in paths:
         bodies["csv"] = csv_chunks(checks)
 
     builds: dict[str, Any] = {}
@@ -426,6 +515,8 @@ def main(argv: list[str] | None = None) -> int:
                     key = server.create_key("sender", f"benchmark-{path_name}")
                     if path_name == "json":
                         run = run_json(server, key, bodies["json"], checks, name)
+                    elif path_name == "page":
+                        run = run_page(server, bodies["csv"], checks, name, work)
                     else:
                         run = run_csv(server, key, bodies["csv"], checks, name)
                 run.ratio = run.seconds / floor

@@ -144,6 +144,19 @@ class Server:
         )
         return done.stdout.strip().splitlines()[-1]
 
+    def create_staff(self, username: str, password: str) -> None:
+        subprocess.run(
+            [SUPPRESSION, "staff", "create", "--role", "staff", "--username", username, *STDIN],
+            env=self.env,
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+
+
+STDIN = ["--password-stdin"]
+
 
 class MemorySampler:
     """Samples the memory and CPU time of the server every `interval` seconds while

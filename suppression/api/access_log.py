@@ -42,13 +42,20 @@ class AccessEntrySchema(Schema):
     id = fields.Integer()
     occurred_at = fields.String()
     actor = fields.String()
-    channel = fields.String(metadata={"description": "page or api"})
+    channel = fields.String(metadata={"description": "page, api or cli"})
     action = fields.String(
-        metadata={"description": "lookup (by address), view (by id) or export (everything)"}
+        metadata={
+            "description": "lookup (by address), view (by id), export (everything) or "
+            "list_check (a whole send list: no subject, its purpose and row count)"
+        }
     )
     subject_id = fields.Integer(allow_none=True, metadata={"description": "null: not found"})
     reason = fields.String(allow_none=True)
     ip = fields.String(allow_none=True)
+    purpose = fields.String(allow_none=True, metadata={"description": "a list check's purpose"})
+    row_count = fields.Integer(
+        allow_none=True, metadata={"description": "a list check's number of rows"}
+    )
 
 
 class AccessPageSchema(Schema):
@@ -66,6 +73,8 @@ def entry_document(entry: AccessLogEntry) -> dict[str, Any]:
         "subject_id": entry.subject_id,
         "reason": entry.reason,
         "ip": entry.ip,
+        "purpose": entry.purpose,
+        "row_count": entry.row_count,
     }
 
 

@@ -10,10 +10,12 @@ parsed. The one JSON body that may be large, a check list, is read as a stream
 
 from __future__ import annotations
 
-from typing import Any
+from typing import IO, Any, cast
 
 from flask import Flask, Request, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
+
+from suppression.api.sealed_spool import SealedUpload
 
 # The JSON values a body parsed whole may hold: a batch of 10,000 block events
 # is about 70,000. Each `[`, `{` and `,` opens at most one value.
@@ -36,6 +38,17 @@ class ServiceRequest(Request):
                     f"The JSON body holds more than {MAX_JSON_VALUES:,} values."
                 )
         return data
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        """A file part of a form (a staff page's send list) is held sealed, never
+        as plain text in a temporary file (api/sealed_spool.py)."""
+        return cast(IO[bytes], SealedUpload())
 
 
 def values_in(body: bytes) -> int:

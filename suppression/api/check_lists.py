@@ -20,8 +20,9 @@ import ijson
 
 from suppression.api.sealed_spool import SealedSpool
 from suppression.domain.errors import FirstErrors, InvalidInput, MalformedInput
-from suppression.domain.jurisdictions import UnknownCountry, normalise_country
+from suppression.domain.jurisdictions import UnknownCountry
 from suppression.domain.text import UNSTORABLE_MESSAGE, is_storable
+from suppression.services.checks.hints import HintNormaliser
 from suppression.services.checks.lists import CheckItem
 
 READ_BYTES = 256 * 1024
@@ -29,30 +30,6 @@ SPOOLED_ENTRIES = 20_000  # entries per sealed block while the purpose is not kn
 FIELDS = ("purpose", "addresses")
 SCALARS = frozenset(("string", "number", "boolean", "null"))
 NOT_AN_ENTRY = "Must be a string, or an object with `email` and optionally `country`."
-
-
-class HintNormaliser:
-    """Country hints repeat across a list; each distinct text is parsed once."""
-
-    def __init__(self) -> None:
-        self._known: dict[str, str | None] = {}
-
-    def __call__(self, value: Any) -> str | None:
-        if value is None or value == "":
-            return None
-        if not isinstance(value, str):
-            raise UnknownCountry(f"country must be a string, not {type(value).__name__}")
-        try:
-            country = self._known[value]
-        except KeyError:
-            try:
-                country = normalise_country(value)
-            except UnknownCountry:
-                country = None
-            self._known[value] = country
-        if country is None:
-            raise UnknownCountry(f"unknown country code {value!r}")
-        return country
 
 
 # A \uD800-\uDFFF escape. yajl reads an unpaired one as "?", which would check

@@ -15,7 +15,7 @@ import io
 import json
 from collections import Counter
 from collections.abc import Generator, Iterable, Iterator
-from typing import IO, Any
+from typing import Any
 
 import ijson
 from flask import Response, request
@@ -23,7 +23,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from suppression.api.auth import protected
-from suppression.api.check_lists import CheckRequest, HintNormaliser, json_errors
+from suppression.api.check_lists import CheckRequest, json_errors
 from suppression.api.fields import COUNTRY_CODES
 from suppression.api.presenters import CSV_FIELD, csv_body, require_csv_body
 from suppression.api.schemas import (
@@ -35,10 +35,10 @@ from suppression.api.schemas import (
 from suppression.api.sealed_spool import SealedSpool
 from suppression.app import current
 from suppression.config.settings import Settings
-from suppression.domain.errors import FirstErrors, InvalidInput, MalformedInput
-from suppression.domain.jurisdictions import UnknownCountry
+from suppression.domain.errors import InvalidInput
 from suppression.domain.policy import Decision
 from suppression.observability import metrics
+from suppression.services.checks.csv_lists import RESULT_HEADER, CsvList, Tally, result_row
 from suppression.services.checks.lists import CheckItem, check_addresses
 from suppression.services.consents.recording import check_purpose
 from suppression.services.staff.api_keys import Role
@@ -58,7 +58,8 @@ CHECK_CSV_BODY = csv_body(
     "`email,country`), then one address a line, with an optional country hint "
     "(ISO 3166-1 alpha-2, case-insensitive; empty: none). An "
     "unknown country fails the call (422, naming the lines); an entry that is not an "
-    "address is answered `invalid`. Blank lines are skipped; UTF-8, a BOM allowed.",
+    "address is answered `invalid`. Blank lines are skipped; the delimiter is the one "
+    "`csv.Sniffer` finds among `,` `;` tab `|` (else a comma); UTF-8, a BOM allowed.",
     "^(?:email(?:\\r?\\n{field})*|email,country(?:\\r?\\n{field}(?:,(?:{codes})?)?)*)"
     "\\r?\\n?$".format(field=CSV_FIELD, codes="|".join(COUNTRY_CODES)),
     "email,country\nbob@example.com,\nli@example.com,CA\n",
@@ -231,46 +232,6 @@ def _count(purpose: str, reasons: Counter[str], sendable: int) -> None:
         metrics.CHECKED.labels(purpose, reason).inc(count)
 
 
-def _csv_items(stream: IO[bytes], errors: FirstErrors) -> Iterator[CheckItem]:
-    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
-    line = 1
-    try:
-        header = next(reader, None)
-        if header is None:
-            raise InvalidInput(
-                "the CSV is empty", {"csv": ["A header row with `email` is required."]}
-            )
-        columns = [name.strip().lower() for name in header]
-        if "email" not in columns:
-            raise InvalidInput(
-                "the CSV header has no `email` column", {"csv": {"1": ["No `email` column."]}}
-            )
-        email_at = columns.index("email")
-        country_at = columns.index("country") if "country" in columns else None
-        hint = HintNormaliser()
-        for line, row in enumerate(reader, start=2):
-            if not row:
-                continue  # a blank line is not an address
-            email = row[email_at] if email_at < len(row) else ""
-            country = None
-            if country_at is not None and country_at < len(row):
-                try:
-                    country = hint(row[country_at].strip())
-                except UnknownCountry as exc:
-                    errors.add(line, str(exc))
-                    continue
-            yield (email, country)
-    except UnicodeDecodeError as exc:
-        raise MalformedInput(
-            f"the CSV is not UTF-8 (near line {line + 1})", {"csv": [str(exc)]}
-        ) from exc
-    except csv.Error as exc:
-        raise MalformedInput(f"malformed CSV near line {line + 1}: {exc}") from exc
-    finally:
-        text.detach()
-
-
 @blp.route("/checks.csv")
 class ChecksCsv(MethodView):
     @protected(blp, Role.SENDER)
@@ -293,36 +254,25 @@ class ChecksCsv(MethodView):
         spool = SealedSpool()
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["email"] if only == "sendable" else ["email", "sendable", "reason"])
-        errors = FirstErrors()
-        reasons: Counter[str] = Counter()
-        sendable = 0
-        decided = _decide(settings, purpose, _csv_items(request.stream, errors))
+        writer.writerow(["email"] if only == "sendable" else RESULT_HEADER)
+        listed = CsvList(request.stream)
+        tally = Tally()
+        decided = _decide(settings, purpose, listed.entries())
         try:
             for (email, _), decision in decided:
-                if decision.sendable:
-                    sendable += 1
-                    if only != "suppressed":
-                        writer.writerow([email] if only == "sendable" else [email, "true", ""])
-                else:
-                    reason = decision.reason_code
-                    assert reason is not None, "a refusal always has its reason"
-                    reasons[reason] += 1
-                    if only != "sendable":
-                        writer.writerow([email, "false", reason])
+                tally.add(decision)
+                if only == "all" or (only == "sendable") == decision.sendable:
+                    writer.writerow([email] if only == "sendable" else result_row(email, decision))
                 if buffer.tell() >= CSV_FLUSH_CHARS:
                     _flush(buffer, spool)
             _flush(buffer, spool)
-            if errors:
-                raise InvalidInput(
-                    errors.summary("unknown country hint(s)"), {"csv": errors.as_dict()}
-                )
+            listed.raise_errors()
         except BaseException:
             spool.close()
             raise
         finally:
             decided.close()
-        _count(purpose, reasons, sendable)
+        _count(purpose, tally.reasons, tally.sendable)
         response = Response(_stream([spool], spool.close), mimetype="text/csv")
         response.content_length = spool.size
         return response

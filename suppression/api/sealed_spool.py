@@ -11,10 +11,11 @@ back by anyone once the request ends, nor while it runs without the process.
 
 from __future__ import annotations
 
+import io
 import struct
 import tempfile
 from collections.abc import Iterator
-from typing import IO
+from typing import IO, Any
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -88,3 +89,60 @@ class SealedSpool:
         if self._file is not None:
             self._file.close()
             self._file = None
+
+
+class SealedUpload(io.RawIOBase):
+    """A file part of a form upload, as Werkzeug's form parser spools it: written
+    while the request arrives, rewound, then read once, sealed like a SealedSpool
+    (a staff page's send list never reaches the disk as plain text)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._spool = SealedSpool()
+        self._blocks: Iterator[bytes] | None = None
+        self._left = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def writable(self) -> bool:
+        return self._blocks is None
+
+    def seekable(self) -> bool:
+        return False
+
+    def write(self, data: bytes) -> int:  # type: ignore[override]
+        if self._blocks is not None:
+            raise io.UnsupportedOperation("the upload was read already")
+        self._spool.write(bytes(data))
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        # The parser rewinds once, after the part ends; reading starts there.
+        if offset != 0 or whence != io.SEEK_SET or self._blocks is not None:
+            raise io.UnsupportedOperation("a sealed upload is read once, from its start")
+        self._blocks = self._spool.blocks()
+        return 0
+
+    def readinto(self, buffer: Any) -> int:
+        if self._blocks is None:
+            self.seek(0)
+        assert self._blocks is not None
+        while not self._left:
+            block = next(self._blocks, None)
+            if block is None:
+                return 0
+            self._left = block
+        size = min(len(buffer), len(self._left))
+        buffer[:size] = self._left[:size]
+        self._left = self._left[size:]
+        return size
+
+    @property
+    def size(self) -> int:
+        return self._spool.size
+
+    def close(self) -> None:
+        self._spool.close()
+        self._left = b""
+        super().close()

@@ -14,16 +14,20 @@ from typing import Any, BinaryIO
 import click
 from sqlalchemy import func, select
 
-from suppression.cli.context import load_settings, session_scope
+from suppression.cli.checks import REASON_ORDER, answer_file, write_check
+from suppression.cli.context import load_settings, opened, session_scope
 from suppression.cli.mailbox import mailbox
 from suppression.cli.sync import sync
 from suppression.config.settings import Settings
-from suppression.domain.errors import InvalidInput
+from suppression.domain.errors import InvalidInput, SuppressionError
+from suppression.services.checks.csv_lists import CsvList
 from suppression.services.consents.audit import verify_chain
+from suppression.services.consents.recording import check_purpose
 from suppression.services.imports.importer import import_csv
 from suppression.services.rights.resealing import SEALED_COLUMNS, ResealReport, reseal_steps
 from suppression.services.rights.retention import count_due, purge, retention_rules
 from suppression.services.staff import accounts as staff_accounts
+from suppression.services.staff.access_log import AccessChannel, Accessor, record_list_check
 from suppression.services.staff.api_keys import (
     create_api_key,
     list_api_keys,
@@ -155,6 +159,72 @@ def import_file(file: BinaryIO) -> None:
         click.echo(f"  ... and {report.rejected_total - len(report.rejected)} more")
 
 
+@main.command("check")
+@click.argument("file", type=click.File("rb"))
+@click.option("--purpose", default="email_marketing", show_default=True)
+@click.option(
+    "--only",
+    type=click.Choice(["sendable", "suppressed", "all"]),
+    default="all",
+    show_default=True,
+    help="sendable: just the column email (the cleaned list)",
+)
+@click.option(
+    "-o",
+    "--output",
+    default="-",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Where the answer goes  [default: standard output]",
+)
+def check_list(file: BinaryIO, purpose: str, only: str, output: str) -> None:
+    """Check a send list (CSV, header `email`, optionally `country`; `-` reads standard
+    input) as POST /v1/checks.csv does: `email,sendable,reason` in the file's order."""
+    settings = load_settings()
+    try:
+        purpose = check_purpose(purpose, settings.purposes, allow_all=False)
+    except InvalidInput as error:
+        raise _explained(error) from error
+    with opened(settings) as runtime:
+        size = _size_of(file)
+        counted = _CountingReader(file)
+        listed = CsvList(io.BufferedReader(counted))
+        with (
+            answer_file(output) as out,
+            click.progressbar(length=size, label="checking", file=sys.stderr) as bar,
+        ):
+            counted.on_read = bar.update
+            try:
+                tally = write_check(runtime, listed, purpose, only, out)
+            except SuppressionError as error:
+                raise click.ClickException(_with_lines(error)) from error
+        with runtime.sessions() as session:
+            accessor = Accessor(f"cli:{getpass.getuser()}", AccessChannel.CLI)
+            record_list_check(session, accessor, purpose, tally.total, runtime.clock())
+            session.commit()
+    click.echo(
+        f"{tally.total} rows: {tally.sendable} sendable, {tally.suppressed} suppressed", err=True
+    )
+    for reason, count in sorted(tally.reasons.items(), key=lambda item: REASON_ORDER[item[0]]):
+        click.echo(f"  {reason}: {count}", err=True)
+
+
+def _size_of(file: BinaryIO) -> int:
+    """A file's size for the progress bar; 0 (unknown) for a pipe."""
+    try:
+        return os.fstat(file.fileno()).st_size if file.seekable() else 0
+    except (OSError, io.UnsupportedOperation):
+        return 0
+
+
+def _with_lines(error: SuppressionError) -> str:
+    """The message, and the lines it is about (`line 7: unknown country code 'QQ'`)."""
+    lines = error.errors.get("csv")
+    if not isinstance(lines, dict):
+        return error.message
+    listed = [f"line {n}: {'; '.join(texts)}" for n, texts in lines.items() if n != "_total"]
+    return "\n  ".join([error.message, *listed])
+
+
 class _CountingReader(io.RawIOBase):
     """A raw byte stream that reports how much was read (for the progress bar)."""
 
@@ -247,7 +317,7 @@ def _read_password(from_stdin: bool) -> str:
     return click.prompt("Password", hide_input=True, confirmation_prompt=True)
 
 
-def _explained(error: InvalidInput) -> click.ClickException:
+def _explained(error: SuppressionError) -> click.ClickException:
     details = " ".join(" ".join(map(str, texts)) for texts in error.errors.values())
     return click.ClickException(f"{error.message}: {details}" if details else error.message)
 

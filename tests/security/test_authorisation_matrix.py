@@ -83,6 +83,10 @@ PAGES = {
     ("POST", "/admin/search"): STAFF,
     ("GET", "/admin/dashboard"): STAFF,
     ("GET", "/admin/destinations"): STAFF,
+    ("GET", "/admin/checks"): STAFF,
+    ("POST", "/admin/checks"): STAFF,
+    ("GET", "/admin/checks/result"): STAFF,
+    ("GET", "/admin/checks/result/<kind>.csv"): STAFF,
     ("GET", "/admin/account"): STAFF,
     ("POST", "/admin/account"): STAFF,
     ("GET", "/admin/subjects/<int:subject_id>"): STAFF,
@@ -220,7 +224,11 @@ def subject_id(client, callers, session):
 
 
 def _page_path(rule: str, subject_id: int) -> str:
-    return rule.replace("<int:subject_id>", str(subject_id)).replace("<username>", "nobody")
+    return (
+        rule.replace("<int:subject_id>", str(subject_id))
+        .replace("<username>", "nobody")
+        .replace("<kind>", "cleaned")
+    )
 
 
 def _signed_in(app, clock, role: str):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from suppression.web.staff.charts import bar_chart, nice_ceiling
+from suppression.web.staff.charts import MIN_BAR, bar_chart, count_chart, nice_ceiling
 
 
 @pytest.mark.parametrize(
@@ -38,3 +38,13 @@ def test_an_empty_month_draws_an_empty_chart_with_an_axis():
     assert chart.total == 0
     assert all(bar.height == 0 for bar in chart.bars)
     assert chart.ticks[-1].label == "4"
+
+
+def test_count_chart_scales_bars_to_the_largest_and_shows_small_counts():
+    chart = count_chart([("sendable", 1000, "bar"), ("eea", 1, "x"), ("bounced", 0, "x")])
+    widest, small, empty = chart.bars
+    assert widest.width == chart.width - chart.left - 90
+    assert small.width == MIN_BAR
+    assert empty.width == 0
+    assert [bar.y for bar in chart.bars] == [6, 36, 66]
+    assert chart.height == 102

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from concurrent.futures import Future
 from datetime import datetime
 from typing import Any
@@ -184,7 +184,7 @@ def check_addresses(
     chunk_size: int = 50_000,
     helpers: SliceHelpers | None = None,
     parallel_min: int = 10_000,
-) -> Iterator[tuple[CheckItem, Decision]]:
+) -> Generator[tuple[CheckItem, Decision]]:
     """Yield each item with its decision, in input order.
 
     With helpers, up to AHEAD chunks are being decided by them while this thread

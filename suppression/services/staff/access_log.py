@@ -1,8 +1,10 @@
-"""The access log: every look at a subject's data, through the pages or the API.
+"""The access log: every look at a subject's data, through the pages or the API,
+and every check of a whole send list on the staff page or from a shell.
 
-Who (`staff:<username>` or `api_key:<name>`), which subject (none when the
-address looked up is not stored; the address itself is never kept), when,
-through which channel, and why when the person said why.
+Who (`staff:<username>`, `api_key:<name>` or `cli:<user>`), which subject (none
+when the address looked up is not stored; the address itself is never kept),
+when, through which channel, and why when the person said why. A list check
+keeps the purpose and the number of rows checked, and nothing of the list.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ class AccessAction(StrEnum):
     LOOKUP = "lookup"  # a search by address
     VIEW = "view"  # a subject opened again by its id (a link, a reload)
     EXPORT = "export"  # every stored fact, for an access or portability request
+    LIST_CHECK = "list_check"  # a whole send list checked (no subject, no address)
 
 
 class AccessChannel(StrEnum):
     PAGE = "page"
     API = "api"
+    CLI = "cli"
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,25 @@ def record_access(
         subject_id=subject_id,
         reason=reason,
         ip=accessor.ip,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def record_list_check(
+    session: Session, accessor: Accessor, purpose: str, rows: int, now: datetime
+) -> AccessLogEntry:
+    """One check of a whole list: who, when, for which purpose, how many rows."""
+    entry = AccessLogEntry(
+        occurred_at=now,
+        actor=accessor.actor[:200],
+        channel=accessor.channel.value,
+        action=AccessAction.LIST_CHECK.value,
+        subject_id=None,
+        ip=accessor.ip,
+        purpose=purpose,
+        row_count=rows,
     )
     session.add(entry)
     session.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from suppression.store.models.core import ConsentEvent
@@ -48,10 +48,12 @@ class SignInAttempt(Base):
 
 
 class AccessLogEntry(Base):
-    """One look at a subject's data, through the pages or the API.
+    """One look at a subject's data, through the pages or the API, or one check
+    of a whole send list (the staff page or `suppression check`).
 
     `subject_id` is empty when the address looked up is not stored: the search
-    itself is still on record, without the address.
+    itself is still on record, without the address. A list check names no
+    subject: it keeps the purpose checked and how many rows the list had.
     """
 
     __tablename__ = "access_log"
@@ -63,11 +65,13 @@ class AccessLogEntry(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     occurred_at: Mapped[datetime]
     actor: Mapped[str] = mapped_column(String(200))
-    channel: Mapped[str] = mapped_column(String(8))  # page | api
-    action: Mapped[str] = mapped_column(String(16))  # lookup | view | export
+    channel: Mapped[str] = mapped_column(String(8))  # page | api | cli
+    action: Mapped[str] = mapped_column(String(16))  # lookup | view | export | list_check
     subject_id: Mapped[int | None] = mapped_column(ForeignKey("subjects.id"))
     reason: Mapped[str | None] = mapped_column(String(500))
     ip: Mapped[str | None] = mapped_column(String(45))
+    purpose: Mapped[str | None] = mapped_column(String(64))  # a list check's
+    row_count: Mapped[int | None] = mapped_column(BigInteger)  # a list check's
 
 
 # The dashboard counts opt-outs per day over a recent window: without this index

@@ -1,11 +1,19 @@
 """The staff pages under /admin/: sign-in, search one address, its subject page
-and changes, the dashboard, and (admins) the access log and staff accounts."""
+and changes, the dashboard, checking a send list, and (admins) the access log and staff accounts."""
 
 from __future__ import annotations
 
 from flask import Flask
 
-from suppression.web.staff import admin, auth, dashboard, destinations, rights, subjects
+from suppression.web.staff import (
+    admin,
+    auth,
+    dashboard,
+    destinations,
+    list_checks,
+    rights,
+    subjects,
+)
 from suppression.web.staff.blueprint import bp
 
 __all__ = [
@@ -14,6 +22,7 @@ __all__ = [
     "dashboard",
     "destinations",
     "install",
+    "list_checks",
     "rights",
     "subjects",
 ]

@@ -39,6 +39,7 @@ from suppression.services.staff import accounts
 from suppression.services.staff.accounts import Pause, StaffRole
 from suppression.store.models import StaffUser
 from suppression.web.staff.blueprint import bp
+from suppression.web.staff.list_results import forget_held
 
 SESSION_KEY = "staff"
 CSRF_KEY = "csrf"
@@ -248,6 +249,7 @@ def sign_out() -> Any:
     db = current.db_session()
     accounts.end_sessions(db, signed_in_user().username)
     db.commit()
+    forget_held()  # a checked list's answer goes with the session
     session.clear()
     flash("You are signed out.", "ok")
     return redirect(url_for("staff.sign_in"), 303)

@@ -96,3 +96,49 @@ def bar_chart(
         total=sum(value for _, _, value in points),
         peak=peak,
     )
+
+
+MIN_BAR = 3.0  # the narrowest bar drawn for a count above nothing
+
+
+@dataclass(frozen=True)
+class CountBar:
+    y: float
+    width: float
+    label: str
+    value: int
+    css: str  # the bar's class: "bar" or "bar suppressed"
+
+
+@dataclass(frozen=True)
+class CountChart:
+    """Horizontal bars, one a row, each labelled on its left and counted on its right."""
+
+    width: int
+    height: int
+    left: float
+    row: float
+    thickness: float
+    bars: list[CountBar]
+    peak: int
+
+
+def count_chart(
+    points: Sequence[tuple[str, int, str]], width: int = 720, row: float = 30.0
+) -> CountChart:
+    """`points` are (label, value, css class), top to bottom."""
+    left, right_room = 170.0, 90.0
+    peak = max((value for _, value, _ in points), default=0)
+    room = width - left - right_room
+    bars = [
+        CountBar(
+            y=n * row + 6,
+            # A count too small to show at this scale still shows as a sliver.
+            width=max(MIN_BAR, room * value / peak) if value else 0.0,
+            label=label,
+            value=value,
+            css=css,
+        )
+        for n, (label, value, css) in enumerate(points)
+    ]
+    return CountChart(width, int(row * len(points) + 12), left, row, row - 10, bars, peak)
