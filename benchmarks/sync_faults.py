@@ -160,17 +160,22 @@ def seed(dsn: str, url: str, vault: AddressVault, addresses: list[str]) -> float
 class Worker:
     """`suppression sync --loop` in a subprocess, killed and started again on demand."""
 
-    def __init__(self, env: dict[str, str], log: Path):
+    def __init__(self, env: dict[str, str], log: Path, profile: Path | None = None):
         self.env = env
         self.log = log
+        self.profile = profile  # cProfile output of each start (`--profile`)
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.kills: list[dict[str, Any]] = []
 
     def start(self) -> None:
+        command = [SUPPRESSION, "sync", "--loop"]
+        if self.profile is not None:
+            out_file = f"{self.profile}-{self.starts}.prof"
+            command = [sys.executable, "-m", "cProfile", "-o", out_file, *command]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [SUPPRESSION, "sync", "--loop"], env=self.env, stdout=out, stderr=subprocess.STDOUT
+                command, env=self.env, stdout=out, stderr=subprocess.STDOUT
             )
         self.starts += 1
 
@@ -252,7 +257,9 @@ def run_destination(
             env.update(KEAP_CONCURRENCY=str(args.keap_concurrency), KEAP_MAX_RPS="0")
         if faults:
             fake.flaky(args.fail_rate, Fault(503, {"error": "unavailable"}))
-        worker = Worker(env, work / f"worker-{name}-{'faults' if faults else 'clean'}.log")
+        mode = "faults" if faults else "clean"
+        profile = Path(args.profile) / f"{name}-{mode}" if args.profile else None
+        worker = Worker(env, work / f"worker-{name}-{mode}.log", profile)
         stop_faults = threading.Event()
 
         def throttle() -> None:  # the next call answers 429, every few seconds
@@ -377,6 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pg-database", default="bench_sync")
     parser.add_argument("--label", default="")
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument("--profile", help="folder: cProfile each worker start there")
     args = parser.parse_args(argv)
     sys.stdout.reconfigure(line_buffering=True)  # type: ignore[union-attr]  # progress in logs
 
