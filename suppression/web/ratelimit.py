@@ -19,15 +19,24 @@ one-click's CPU (benchmarks/load.py).
 
 The client address is `request.remote_addr`: behind reverse proxies, the one
 TRUSTED_PROXY_HOPS finds in X-Forwarded-For (suppression/app/proxies.py).
+
+Without Redis the counts live in `SweptMemoryStorage`: limits' memory storage
+started a new timer thread to sweep expired counts 10 ms after nearly every hit
+(a thread start for every two or three one-clicks under load, profiled in
+benchmarks/load.py); this one sweeps in the calling thread at most once a
+second. An expired count is never read either way (the storage checks each
+count's expiry when it reads it); the sweep only frees memory.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from flask import Blueprint, Flask, current_app, request
 from flask_limiter import Limiter
 from limits import RateLimitItem, parse
+from limits.storage import MemoryStorage
 
 from suppression.config.settings import Settings
 
@@ -36,6 +45,28 @@ ONE_CLICK_SCOPE = "one-click"
 _IS_ONE_CLICK = "suppression.is_one_click"  # the answer, kept for the request
 ONE_CLICK_FIELD = "List-Unsubscribe"
 ONE_CLICK_VALUE = "One-Click"
+
+
+SWEEP_SECONDS = 1.0
+
+
+class SweptMemoryStorage(MemoryStorage):
+    """limits' MemoryStorage, swept inline at most every SWEEP_SECONDS instead
+    of by a timer thread started after a hit (see the module docstring)."""
+
+    STORAGE_SCHEME = ["suppression-memory"]
+
+    def __init__(self, uri: str | None = None, wrap_exceptions: bool = False, **options: str):
+        super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
+        self.timer.cancel()  # the one MemoryStorage starts on creation
+        self.swept_at = time.monotonic()
+
+    # MemoryStorage calls its private __schedule_expiry on every write.
+    def _MemoryStorage__schedule_expiry(self) -> None:
+        now = time.monotonic()
+        if now - self.swept_at >= SWEEP_SECONDS:
+            self.swept_at = now
+            self._MemoryStorage__expire_events()  # type: ignore[attr-defined]
 
 
 ONE_CLICK_BODY = f"{ONE_CLICK_FIELD}={ONE_CLICK_VALUE}".encode()
@@ -91,7 +122,7 @@ def install(
     `one_click_endpoint` (and only there) are counted apart by count_one_click."""
     limiter = Limiter(
         key_func=client_address,
-        storage_uri=settings.redis_url or "memory://",
+        storage_uri=settings.redis_url or f"{SweptMemoryStorage.STORAGE_SCHEME[0]}://",
         key_prefix="suppression-public",
         headers_enabled=False,  # the 429 page sets Retry-After itself
         swallow_errors=True,

@@ -7,6 +7,8 @@ import logging
 import os
 import re
 import secrets
+import threading
+import time
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -555,7 +557,24 @@ def test_the_page_renders_in_chromium_and_the_confirmation_suppresses_the_subjec
 
 def test_without_redis_the_limits_count_in_memory(app):
     storage = app.extensions[ratelimit.EXTENSION].limiter.storage
-    assert type(storage).__name__ == "MemoryStorage"
+    assert isinstance(storage, ratelimit.SweptMemoryStorage)
+
+
+def test_the_memory_counts_start_no_thread_and_are_swept_after_they_expire(monkeypatch):
+    storage = ratelimit.SweptMemoryStorage()
+    started: list[threading.Thread] = []
+    monkeypatch.setattr(threading.Thread, "start", lambda thread: started.append(thread))
+    for _ in range(50):
+        storage.incr("client-a", 0.001)
+    assert storage.get("client-a") == 50
+    assert started == []  # MemoryStorage starts a timer thread after a hit
+    time.sleep(0.01)  # client-a's count expires
+    storage.incr("client-b", 60)
+    assert "client-a" in storage.storage  # not swept within the second
+    storage.swept_at -= ratelimit.SWEEP_SECONDS  # a second later
+    storage.incr("client-b", 60)
+    assert "client-a" not in storage.storage  # swept by the hit: its memory is freed
+    assert (storage.get("client-a"), storage.get("client-b")) == (0, 2)
 
 
 def test_with_redis_url_every_app_shares_one_count(make_settings, sender_for):

@@ -15,7 +15,7 @@ import re
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +62,7 @@ class FakePlatform(ABC):
         self.lock = threading.RLock()
         self.requests: list[Recorded] = []
         self.request_count = 0
+        self.faults_served: Counter[int] = Counter()  # status -> calls answered with a fault
         self.faults: deque[Fault] = deque()
         self.outage: Fault | None = None
         self.flaky_rate = 0.0
@@ -137,6 +138,13 @@ class FakePlatform(ABC):
         return response(environ, start_response)
 
     def _take_fault(self, request: Request) -> Fault | None:
+        with self.lock:
+            fault = self._next_fault(request)
+            if fault is not None:
+                self.faults_served[fault.status] += 1
+            return fault
+
+    def _next_fault(self, request: Request) -> Fault | None:
         with self.lock:
             self.request_count += 1
             if self.keep_requests:
