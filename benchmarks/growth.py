@@ -52,7 +52,7 @@ from suppression.domain.vault import AddressVault
 
 GROWTH_TARGET = 1.3  # largest over smallest per-address cost along a curve
 MB = 1024 * 1024
-TABLES = ("subjects", "consent_states", "blocks")
+TABLES = ("subjects", "consent_states", "blocks", "decision_inputs")
 
 
 @dataclass
@@ -151,11 +151,16 @@ def main(argv: list[str] | None = None) -> int:
             )
             with Server(env, args.workers, work / f"server-{store_size}.log") as server:
                 key = server.create_key("sender", f"growth-{store_size}")
-                # Each worker starts its own helpers on its first large list: two
-                # checks at once reach both workers before any is measured.
+                # Each worker starts its own helpers on its first large list: pairs
+                # of checks at once until both have (the serving processes stop
+                # growing), so that no measured check pays for a helper's start.
                 warm = json_body(build_check_list(store, min(lists[0], store_size), args.seed + 7))
-                with ThreadPoolExecutor(2) as both:
-                    list(both.map(check, [server] * 2, [key] * 2, [warm] * 2))
+                counts = [len(server.serving_pids())]
+                while len(counts) < 3 or (counts[-1] != counts[-3] and len(counts) < 8):
+                    with ThreadPoolExecutor(2) as both:
+                        list(both.map(check, [server] * 2, [key] * 2, [warm] * 2))
+                    counts.append(len(server.serving_pids()))
+                print(f"  serving processes after warming up: {counts[-1]}")
                 for list_size in (n for n in lists if n <= store_size):
                     checks = build_check_list(store, list_size, args.seed)
                     body = json_body(checks)
