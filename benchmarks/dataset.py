@@ -109,19 +109,30 @@ class CheckList:
     composition: dict[str, int]
 
 
-def _kind_counts(size: int) -> list[tuple[str, int]]:
-    counts = [(name, round(size * share)) for name, share in KIND_SHARES]
+def _kind_counts(
+    size: int, shares: tuple[tuple[str, float], ...] = KIND_SHARES
+) -> list[tuple[str, int]]:
+    counts = [(name, round(size * share)) for name, share in shares]
     rest = size - sum(n for _, n in counts)
     if rest < 0:
         raise ValueError("size too small for the kind shares")
     return [*counts, (REMAINDER_KIND, rest)]
 
 
-def build_store(size: int, seed: int) -> Store:
+# The `one-domain` shape: one domain, 10% opted out (half of `email_marketing`,
+# half of `all`), the rest opted in; the list checks every stored address as it
+# is stored: the common plain shape, with exactly 10% suppressed.
+ONE_DOMAIN = "example.com"
+ONE_DOMAIN_SHARES: tuple[tuple[str, float], ...] = (("opted_out", 0.05), ("opted_out_all", 0.05))
+SHAPES = ("mixed", "one-domain")
+
+
+def build_store(size: int, seed: int, shape: str = "mixed") -> Store:
     rng = random.Random(seed)
     kinds: list[str] = []
     counts: dict[str, int] = {}
-    for name, count in _kind_counts(size):
+    shares = ONE_DOMAIN_SHARES if shape == "one-domain" else KIND_SHARES
+    for name, count in _kind_counts(size, shares):
         kinds.extend([name] * count)
         counts[name] = count
     rng.shuffle(kinds)
@@ -130,6 +141,9 @@ def build_store(size: int, seed: int) -> Store:
     append = addresses.append
     for i, kind in enumerate(kinds):
         first = FIRST_NAMES[i % len(FIRST_NAMES)]
+        if shape == "one-domain":
+            append(f"{first}.member{i}@{ONE_DOMAIN}")
+            continue
         if kind == "idn":
             append(f"jürgen.{first}{i}@xn--bcher-kva.com")  # bücher.com, canonical form
             continue
@@ -189,9 +203,12 @@ INVALID_PATTERNS = (
 )
 
 
-def build_check_list(store: Store, size: int, seed: int) -> CheckList:
-    """90% stored addresses, 9.5% unseen, 0.5% invalid; 3% carry a country hint."""
+def build_check_list(store: Store, size: int, seed: int, shape: str = "mixed") -> CheckList:
+    """90% stored addresses, 9.5% unseen, 0.5% invalid; 3% carry a country hint.
+    `one-domain`: the first `size` stored addresses as stored, shuffled, no hints."""
     rng = random.Random(seed + 1)
+    if shape == "one-domain":
+        return _one_domain_list(store, size, rng)
     n_invalid = max(len(INVALID_PATTERNS), size // 200)
     n_unseen = size * 95 // 1000
     n_stored = size - n_invalid - n_unseen
@@ -226,6 +243,23 @@ def build_check_list(store: Store, size: int, seed: int) -> CheckList:
         hints=[h for _, h, _ in entries],
         expected=[r for _, _, r in entries],
         composition=composition,
+    )
+
+
+def _one_domain_list(store: Store, size: int, rng: random.Random) -> CheckList:
+    if size > len(store.addresses):
+        raise ValueError("the check list is larger than the store allows")
+    positions = rng.sample(range(len(store.addresses)), size)
+    emails = [store.addresses[p] for p in positions]
+    expected = [
+        expected_reason(store.kinds[p], None, None, email)
+        for p, email in zip(positions, emails, strict=True)
+    ]
+    return CheckList(
+        emails=emails,
+        hints=[None] * size,
+        expected=expected,
+        composition={"stored": size, "unseen": 0, "invalid": 0, "hinted": 0},
     )
 
 

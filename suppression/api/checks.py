@@ -133,10 +133,11 @@ class JsonAnswer:
         detail = self.results is not None
         for (email, _), decision in decided:
             self.total += 1
-            reason = decision.reason_code
             if decision.sendable:
                 self.sendable += 1
+                reason = None  # most of a list: no reason to look up
             else:
+                reason = decision.reason_code
                 assert reason is not None, "a refusal always has its reason"
                 reasons[reason] += 1
                 suppressed.append({"email": email, "reason": reason})

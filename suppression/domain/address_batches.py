@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from hashlib import sha256
 from typing import NamedTuple
 
-from suppression.domain.addresses import canonicalise, keyed_index
+from suppression.domain.addresses import KeyedIndexer, canonicalise
 from suppression.domain.jurisdictions import infer_country
 
 
@@ -32,6 +32,7 @@ def index_batch(key: bytes, raws: Sequence[str | None], with_sha256: bool) -> In
     countries: list[str | None] = []
     digests: list[bytes | None] | None = [] if with_sha256 else None
     add_key, add_country = keys.append, countries.append
+    keyed_index = KeyedIndexer(key)
     for raw in raws:
         address = None if raw is None else canonicalise(raw)
         if address is None:
@@ -40,7 +41,7 @@ def index_batch(key: bytes, raws: Sequence[str | None], with_sha256: bool) -> In
             if digests is not None:
                 digests.append(None)
             continue
-        add_key(keyed_index(key, address))
+        add_key(keyed_index(address))
         domain = address[address.rindex("@") + 1 :]
         try:
             add_country(countries_of[domain])

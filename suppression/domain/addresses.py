@@ -27,6 +27,11 @@ _TLD = r"(?:[a-z][a-z0-9-]{0,61}[a-z0-9]|xn--[a-z0-9-]{1,59})"
 _ASCII_ADDRESS = re.compile(rf"({_LOCAL})@((?:{_LABEL}\.)+{_TLD})")
 _LOCAL_ONLY = re.compile(_LOCAL)
 _SURROGATE = re.compile("[\ud800-\udfff]")
+# The common shape, a strict subset of _ASCII_ADDRESS (plain ASCII atoms, and only
+# its first kind of top-level label): a third of its cost, for the same answer.
+_PLAIN_ADDRESS = re.compile(
+    rf"[a-z0-9_+-]+(?:\.[a-z0-9_+-]+)*@(?:{_LABEL}\.)+[a-z][a-z0-9-]{{0,61}}[a-z0-9]"
+)
 
 
 class InvalidAddress(ValueError):
@@ -40,6 +45,17 @@ def canonicalise(raw: str) -> str | None:
     validator object.
     """
     text = raw.strip().lower()
+    if (
+        _PLAIN_ADDRESS.fullmatch(text) is not None
+        and len(text) <= MAX_ADDRESS
+        and text.index("@") <= MAX_LOCAL
+    ):
+        return text  # what the full path below returns for it, without its unicode classes
+    return _canonicalise_full(text)
+
+
+def _canonicalise_full(text: str) -> str | None:
+    """canonicalise for any trimmed, lower-cased text (tests compare the fast path to it)."""
     if not text.isascii():
         # Only here: the ASCII fast path (where the pattern refuses NUL) pays nothing.
         # A lone surrogate (JSON "\ud800") has no UTF-8 form to index or seal.
@@ -96,6 +112,33 @@ def canonicalise_strict(raw: str) -> str:
 def keyed_index(key: bytes, canonical: str) -> bytes:
     """HMAC-SHA256 of the canonical address: the lookup key stored instead of it."""
     return hmac.digest(key, canonical.encode("utf-8"), "sha256")
+
+
+_BLOCK = 64  # SHA-256's block size: HMAC pads the key to it
+_IPAD = bytes(x ^ 0x36 for x in range(256))
+_OPAD = bytes(x ^ 0x5C for x in range(256))
+
+
+class KeyedIndexer:
+    """keyed_index for many addresses under one key: the same HMAC-SHA256, with the
+    hash states of the two padded key blocks computed once (RFC 2104, section 4)
+    and copied per address, about a third of the one-shot cost."""
+
+    __slots__ = ("_inner", "_outer")
+
+    def __init__(self, key: bytes):
+        if len(key) > _BLOCK:
+            key = hashlib.sha256(key).digest()
+        block = key.ljust(_BLOCK, b"\0")
+        self._inner = hashlib.sha256(block.translate(_IPAD))
+        self._outer = hashlib.sha256(block.translate(_OPAD))
+
+    def __call__(self, canonical: str) -> bytes:
+        inner = self._inner.copy()
+        inner.update(canonical.encode("utf-8"))
+        outer = self._outer.copy()
+        outer.update(inner.digest())
+        return outer.digest()
 
 
 def sha256_hex(canonical: str) -> str:

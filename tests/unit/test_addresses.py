@@ -14,6 +14,8 @@ from suppression.domain.addresses import (
     MAX_ADDRESS,
     MAX_LOCAL,
     InvalidAddress,
+    KeyedIndexer,
+    _canonicalise_full,
     canonicalise,
     canonicalise_strict,
     domain_of,
@@ -472,3 +474,48 @@ def test_every_canonical_form_has_a_utf8_form(noise, raw):
     for text in (noise, raw, noise + raw, raw + noise, noise + "@example.com"):
         canonical = canonicalise(text)
         assert canonical is None or canonical.encode("utf-8")
+
+
+# --- the plain-shape fast path and the precomputed HMAC --------------------------
+
+_PLAIN_CHARS = string.ascii_letters + string.digits + "._+-"
+# Near the plain shape, where a fast path would go wrong: dots, hyphens and digits in
+# every place, a few characters outside it, long labels and local parts.
+_NEAR_PLAIN = st.text(alphabet=_PLAIN_CHARS + "@@..--'!é\u212a \t", min_size=0, max_size=80)
+
+
+@st.composite
+def plain_shaped(draw):
+    """Text of the common shape [a-z0-9._+-]+@[a-z0-9.-]+, valid or not."""
+    local = draw(st.text(alphabet=_PLAIN_CHARS, min_size=1, max_size=70))
+    domain = draw(st.text(alphabet=string.ascii_letters + string.digits + ".-", min_size=1))
+    return f"{local}@{domain}"
+
+
+@given(st.one_of(plain_shaped(), _NEAR_PLAIN, ascii_addresses(), st.text(max_size=40)))
+@example("a" * MAX_LOCAL + "@example.com")
+@example("a" * (MAX_LOCAL + 1) + "@example.com")
+@example("a@" + "b" * 63 + "." + "c" * 63 + "." + "d" * 63 + "." + "e" * 57 + ".com")
+@example("a@b." + "c" * 64)
+@example("a@b.xn--p1ai")
+@example("a@b.co-")
+@example("a@-b.com")
+@example("a@b-.com")
+@example("a@b..com")
+@example(".a@b.com")
+@example("a.@b.com")
+@example("a..b@b.com")
+@example("a@b.c0m")
+@example("a@b.0om")
+@example("\u212aate@example.com")  # KELVIN SIGN lower-cases to an ASCII k
+def test_the_fast_path_gives_what_the_full_path_gives(raw):
+    assert canonicalise(raw) == _canonicalise_full(raw.strip().lower())
+
+
+@given(st.binary(min_size=0, max_size=100), st.text(max_size=60))
+@example(b"k" * 32, "jane@example.com")
+@example(b"k" * 65, "jane@example.com")  # longer than a block: HMAC hashes the key first
+def test_the_keyed_indexer_is_hmac_sha256(key, canonical):
+    indexer = KeyedIndexer(key)
+    assert indexer(canonical) == keyed_index(key, canonical)
+    assert indexer(canonical) == indexer(canonical)  # its prepared states are not used up
