@@ -12,6 +12,7 @@ import pytest
 from smtp_server import smtp_server
 from sqlalchemy import select
 
+from suppression.config.environment import settings_from_env
 from suppression.config.settings import LinkSettings, MailSettings
 from suppression.store.models import ConsentEvent, ConsentState, Subject
 
@@ -221,6 +222,11 @@ def test_a_complaint_is_never_overridden_from_the_page(client, sender, session):
     page = client.get(path).get_data(as_text=True)
     assert "reported one of our emails as spam" in page
     assert switches(page) == {"email_marketing": (False, True), "ad_audiences": (False, True)}
+    # Nothing can be switched on: no save button, and not the unsubscribe mailbox (its
+    # mails are opt-outs) for getting mail back; without CONTACT_MAILBOX, a reply.
+    assert "Save my choices" not in page
+    assert f"mailto:{MAILBOX}" not in page
+    assert "reply to one of them" in page
     before = len(events(session))
     # A hand-made POST asking to switch everything on is refused, and says so.
     response = save(client, path, receive=["email_marketing", "ad_audiences"])
@@ -298,3 +304,13 @@ def test_the_preference_page_works_in_chromium(live_server, page, screenshot, cl
     assert not page.get_by_label("Marketing email").is_checked()
     screenshot(page, "preferences-saved")
     assert decision(client, sender, "jane.doe@example.com") == (False, "opted_out")
+
+
+def test_the_contact_mailbox_is_read_from_the_environment(tmp_path):
+    environ = {
+        "SUPPRESSION_INSTANCE": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/settings.db",
+    }
+    assert settings_from_env(environ).contact_mailbox is None
+    environ["CONTACT_MAILBOX"] = "privacy@example.com"
+    assert settings_from_env(environ).contact_mailbox == "privacy@example.com"
