@@ -659,3 +659,16 @@ def test_staff_searching_an_address_never_stored_see_its_waiting_request(
     page = re.sub(r"\s+", " ", found.get_data(as_text=True))
     assert "Waiting for the mailbox to confirm" in page
     assert "mail sent 2026-11-29 12:00:00 UTC" in page
+
+
+def test_a_made_up_answer_in_the_query_never_shows_an_unconfirmed_opt_in_as_done(
+    client, sender, session, relay
+):
+    links = mint(client, sender, "jane@example.com")
+    client.post(links["prefs"], data={"action": "opt_out_all"})
+    save(client, links["prefs"], receive=["email_marketing"])
+    confirm = confirm_path(relay.messages[-1])
+    page = client.get(f"{confirm}?done=confirmed&on=email_marketing").get_data(as_text=True)
+    assert "Thank you: confirmed" not in page
+    assert "Yes, send me this" in page
+    assert [e.action for e in events(session)] == ["opted_out"]
