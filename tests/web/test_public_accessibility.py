@@ -169,6 +169,38 @@ def test_every_confirmation_page_state(client, sender, live_server, page_at, vie
 
 
 @BOTH
+def test_an_erased_address_and_a_refused_confirmation(
+    client, sender, admin, live_server, page_at, viewport, relay
+):
+    _, held = links(client, sender, "held@example.ca")
+    page = page_at(viewport)
+    page.goto(live_server + held)
+    page.get_by_label("Marketing email").check()
+    page.get_by_role("button", name="Save my choices").click()
+    page.wait_for_url(re.compile(r".*\?done=saved"))
+    confirm = CONFIRM_LINK.search(relay.messages[-1].get_content()).group(1)
+    client.post(
+        "/v1/blocks", json={"email": "held@example.ca", "kind": "complaint"}, headers=sender
+    )
+    page.goto(live_server + confirm)
+    page.get_by_role("button", name="Yes, send me this").click()
+    page.wait_for_url(re.compile(r".*\?done=blocked"))
+    assert page.title().startswith("Not switched on")
+    assert focus_is_on_the_message(page)
+    check_page(page, "confirm-refused", viewport)
+
+    email = "gone@example.com"
+    _, gone = links(client, sender, email)
+    erased = client.post(
+        "/v1/subjects/erase", json={"email": email, "reason": "request"}, headers=admin
+    )
+    assert erased.status_code == 200, erased.get_json()
+    page.goto(live_server + gone)
+    assert "erased what we held" in page.locator("main").inner_text()
+    check_page(page, "preferences-erased", viewport)
+
+
+@BOTH
 def test_the_bad_link_and_error_pages(client, sender, live_server, page_at, viewport, clock):
     unsubscribe, _ = links(client, sender, "jane.doe@example.com")
     page = page_at(viewport)
