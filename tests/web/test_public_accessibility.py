@@ -169,6 +169,38 @@ def test_every_confirmation_page_state(client, sender, live_server, page_at, vie
 
 
 @BOTH
+def test_an_erased_address_and_a_refused_confirmation(
+    client, sender, admin, live_server, page_at, viewport, relay
+):
+    _, held = links(client, sender, "held@example.ca")
+    page = page_at(viewport)
+    page.goto(live_server + held)
+    page.get_by_label("Marketing email").check()
+    page.get_by_role("button", name="Save my choices").click()
+    page.wait_for_url(re.compile(r".*\?done=saved"))
+    confirm = CONFIRM_LINK.search(relay.messages[-1].get_content()).group(1)
+    client.post(
+        "/v1/blocks", json={"email": "held@example.ca", "kind": "complaint"}, headers=sender
+    )
+    page.goto(live_server + confirm)
+    page.get_by_role("button", name="Yes, send me this").click()
+    page.wait_for_url(re.compile(r".*\?done=blocked"))
+    assert page.title().startswith("Not switched on")
+    assert focus_is_on_the_message(page)
+    check_page(page, "confirm-refused", viewport)
+
+    email = "gone@example.com"
+    _, gone = links(client, sender, email)
+    erased = client.post(
+        "/v1/subjects/erase", json={"email": email, "reason": "request"}, headers=admin
+    )
+    assert erased.status_code == 200, erased.get_json()
+    page.goto(live_server + gone)
+    assert "erased what we held" in page.locator("main").inner_text()
+    check_page(page, "preferences-erased", viewport)
+
+
+@BOTH
 def test_the_bad_link_and_error_pages(client, sender, live_server, page_at, viewport, clock):
     unsubscribe, _ = links(client, sender, "jane.doe@example.com")
     page = page_at(viewport)
@@ -233,3 +265,82 @@ def test_changing_a_preference_by_keyboard_alone(client, sender, live_server, pa
     assert focused(page)["name"].startswith("Saved.")
     assert not page.get_by_label("Personalised ads").is_checked()
     assert page.get_by_label("Marketing email").is_checked()
+
+
+RING = """() => {
+  const el = document.activeElement;
+  if (!el || el === document.body) return null;
+  const style = getComputedStyle(el);
+  let node = el.parentElement, background = "rgb(255, 255, 255)";
+  for (; node; node = node.parentElement) {
+    const color = getComputedStyle(node).backgroundColor;
+    if (color !== "rgba(0, 0, 0, 0)" && color !== "transparent") { background = color; break; }
+  }
+  return {ring: style.outlineColor, width: parseFloat(style.outlineWidth),
+          outline: style.outlineStyle, background};
+}"""
+
+
+def luminance(color: str) -> float:
+    red, green, blue = (int(part) / 255 for part in re.findall(r"\d+", color)[:3])
+
+    def linear(channel: float) -> float:
+        return channel / 12.92 if channel <= 0.04045 else ((channel + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * linear(red) + 0.7152 * linear(green) + 0.0722 * linear(blue)
+
+
+def contrast(first: str, second: str) -> float:
+    light, dark = sorted((luminance(first), luminance(second)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
+def test_the_focus_ring_has_3_to_1_contrast_on_every_background(
+    client, sender, live_server, page_at
+):
+    """WCAG 1.4.11: every control the keyboard reaches on the preference page (on
+    white, in the grey answer and the yellow notice) and the focused answer itself."""
+    email = "held@example.com"
+    client.post("/v1/blocks", json={"email": email, "kind": "objection"}, headers=sender)
+    _, held = links(client, sender, email)
+    _, preferences = links(client, sender, "jane.doe@example.com")
+    page = page_at("phone")
+    seen = set()
+    for path, action in ((held, None), (preferences, "Save my choices")):
+        page.goto(live_server + path)
+        if action:
+            page.get_by_role("button", name=action).click()
+            page.wait_for_url(re.compile(r".*\?done="))
+            ring = page.evaluate(RING)  # the answer, focused on load
+            assert contrast(ring["ring"], ring["background"]) >= 3, ring
+        for _ in range(12):
+            page.keyboard.press("Tab")
+            ring = page.evaluate(RING)
+            if ring is None:  # past the last control
+                break
+            assert ring["outline"] == "solid", ring
+            assert ring["width"] >= 2, ring
+            assert contrast(ring["ring"], ring["background"]) >= 3, ring
+            seen.add(ring["background"])
+    assert len(seen) >= 2  # white and the yellow of the locked notice at least
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_each_switch_is_a_44_px_target_that_says_on_or_off(
+    client, sender, live_server, page_at, viewport
+):
+    _, preferences = links(client, sender, "jane.doe@example.com")
+    page = page_at(viewport)
+    page.goto(live_server + preferences)
+    for name in ("Marketing email", "Personalised ads"):
+        switch = page.get_by_label(name)
+        box = switch.bounding_box()
+        assert box["width"] >= 44, box
+        assert box["height"] >= 44, box
+        row = page.locator("label.switch", has=switch).bounding_box()
+        assert row["height"] >= 44, row
+    row = page.locator("label.switch").first
+    assert row.locator(".state").inner_text() == "On"
+    row.click()  # the label's text toggles it too
+    assert not page.get_by_label("Marketing email").is_checked()
+    assert row.locator(".state").inner_text() == "Off"

@@ -9,6 +9,7 @@ from typing import Any
 
 from flask import render_template, request
 from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import MultiDict
 
 from suppression.app import current, folding
 from suppression.app.links import read_confirmation
@@ -95,7 +96,7 @@ def _preferences_page(claims: LinkClaims, token: str, **extra: Any) -> dict[str,
     )
 
 
-def _saved(args: Any) -> dict[str, Any]:
+def _saved(args: MultiDict[str, str]) -> dict[str, Any]:
     """The answer of a save, as its redirect carried it (results.py)."""
     settings = current.settings()
     known = settings.purposes
@@ -250,7 +251,8 @@ def confirm_page(token: str) -> str:
         "refused": results.purposes(request.args, "refused", claims.purposes),
         "erased": done == results.ERASED,
     }
-    if done == results.CONFIRMED and not outcome["opted_in"]:
+    if done == results.CONFIRMED and (not outcome["opted_in"] or confirmed_at is None):
+        # Nothing to thank for, or a query made up before confirming: the page as stored.
         return _confirm_page(claims, token, already_at=confirmed_at)
     return _confirm_page(claims, token, outcome=outcome)
 
