@@ -102,6 +102,7 @@ def settings_from_env(environ: Mapping[str, str]) -> Settings:
         check_processes=int(env.get("CHECK_PROCESSES", default_check_processes(database_url))),
         unsubscribe_mailbox=env.get("UNSUBSCRIBE_MAILBOX") or None,
         unsubscribe_mailbox_plus=_flag(env.get("UNSUBSCRIBE_MAILBOX_PLUS"), default=False),
+        contact_mailbox=env.get("CONTACT_MAILBOX") or None,
         redis_url=env.get("REDIS_URL") or None,
         trusted_proxy_hops=trusted_proxy_hops_from_env(env),
         metrics_token=_metrics_token(env),

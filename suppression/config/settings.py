@@ -107,6 +107,9 @@ class Settings:
     unsubscribe_mailbox: str | None = None
     # The mailto carries the token as a `+token` sub-address instead of in its subject.
     unsubscribe_mailbox_plus: bool = False
+    # Where a person writes to get mail back when the preference page cannot switch it
+    # on (a complaint, an objection, a restriction): people, not the unsubscribe poller.
+    contact_mailbox: str | None = None
     redis_url: str | None = None
     # Reverse proxies in front of the service that append to X-Forwarded-For
     # (suppression/app/proxies.py); 0: the peer of the socket is the client.

@@ -36,7 +36,9 @@ def install(app: Flask) -> None:
 def html_error(error: HTTPException) -> tuple[str, int, dict[str, str]]:
     """The HTML form of an HTTP error, for the pages."""
     code = error.code or 500
-    page = render_template("error.html", code=code, name=error.name, description=error.description)
+    # Under /admin/ the staff layout, so a signed-in person keeps the navigation.
+    template = "staff/error.html" if request.path.startswith("/admin") else "error.html"
+    page = render_template(template, code=code, name=error.name, description=error.description)
     return page, code, error_headers(error)
 
 

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from accessibility import VIEWPORTS
 from werkzeug.serving import make_server
 
 from suppression.services.staff.accounts import create_staff_user
@@ -121,3 +122,19 @@ def sign_in(client, make_staff_user):
 def csrf_from():
     """csrf_from(response) -> the CSRF token in the page's forms."""
     return csrf_of
+
+
+@pytest.fixture
+def page_at(chromium):
+    """page_at(viewport) -> a page in a new browser context of that viewport
+    ("desktop" or "phone", see tests/web/accessibility.py); closed after the test."""
+    contexts = []
+
+    def open_page(viewport: str):
+        context = chromium.new_context(viewport=VIEWPORTS[viewport])
+        contexts.append(context)
+        return context.new_page()
+
+    yield open_page
+    for context in contexts:
+        context.close()

@@ -64,8 +64,11 @@ def mint(client, headers, email, **fields) -> dict:
 
 
 def save(client, path, receive, shown=BOTH):
+    """The form sent, and the page its redirect shows."""
     return client.post(
-        path, data={"action": "save", "shown": list(shown), "receive": list(receive)}
+        path,
+        data={"action": "save", "shown": list(shown), "receive": list(receive)},
+        follow_redirects=True,
     )
 
 
@@ -145,7 +148,8 @@ def test_an_unsubscribe_page_opened_with_its_own_token_offers_no_preference_page
     links = mint(client, sender, "jane@example.com")
     page = client.get(links["url"]).get_data(as_text=True)
     assert "/preferences/" not in page
-    done = client.post(links["url"], data={"action": "unsubscribe"}).get_data(as_text=True)
+    done = client.post(links["url"], data={"action": "unsubscribe"}, follow_redirects=True)
+    done = done.get_data(as_text=True)
     assert "/preferences/" not in done
     # The preference token opens /u/ too (it may do more), and links back.
     page = client.get(links["prefs"].replace("/preferences/", "/u/")).get_data(as_text=True)
@@ -236,7 +240,10 @@ def test_the_confirmation_page_changes_nothing_and_its_post_records_both_steps(
     assert "j***@example.com" in page.get_data(as_text=True)
     assert event_ids(session) == before
     client.environ_base["HTTP_USER_AGENT"] = "Phone mail app"
-    response = client.post(confirm, environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    posted = client.post(confirm, environ_base={"REMOTE_ADDR": "198.51.100.7"})
+    assert posted.status_code == 303  # post/redirect/get: a reload repeats nothing
+    assert urlsplit(posted.headers["Location"]).path == confirm
+    response = client.get(posted.headers["Location"])
     assert response.status_code == 200
     assert "Thank you: confirmed" in response.get_data(as_text=True)
     opted_in = [e for e in events(session) if e.action == "opted_in"]
@@ -259,7 +266,7 @@ def test_the_confirmation_page_changes_nothing_and_its_post_records_both_steps(
     assert event.occurred_at == clock()
     assert decision(client, sender, "jane@example.com") == (True, None)
     # A second POST (a reload, a scanner that submits) changes nothing.
-    again = client.post(confirm)
+    again = client.post(confirm, follow_redirects=True)
     assert again.status_code == 200
     assert "Already confirmed" in again.get_data(as_text=True)
     assert len(events(session)) == len(before) + 2
@@ -307,7 +314,7 @@ def test_an_expired_confirmation_link_answers_400(client, sender, session, relay
     confirm = confirm_path(relay.messages[-1])
     clock.advance(hours=48, seconds=1)
     assert client.get(confirm).status_code == 400
-    response = client.post(confirm)
+    response = client.post(confirm, follow_redirects=True)
     assert response.status_code == 400
     assert "expired" in response.get_data(as_text=True)
     assert events(session) == []
@@ -353,7 +360,7 @@ def test_a_complaint_after_the_request_still_wins_at_confirmation(client, sender
     confirm = confirm_path(relay.messages[-1])
     body = {"email": "li@example.ca", "kind": "complaint"}
     assert client.post("/v1/blocks", json=body, headers=sender).status_code == 201
-    response = client.post(confirm)
+    response = client.post(confirm, follow_redirects=True)
     assert response.status_code == 200
     assert "Nothing was switched on" in response.get_data(as_text=True)
     assert [e.action for e in events(session)] == ["complaint"]
@@ -372,7 +379,7 @@ def test_opting_out_on_the_page_stays_immediate_beside_a_pending_opt_in(
     assert actions == [("opted_out", "ad_audiences"), ("opted_out", "email_marketing")]
     assert decision(client, sender, "jane@example.com") == (False, "opted_out")
     assert len(relay.messages) == 1
-    client.post(confirm_path(relay.messages[-1]))
+    client.post(confirm_path(relay.messages[-1]), follow_redirects=True)
     assert decision(client, sender, "jane@example.com", "ad_audiences") == (True, None)
     assert decision(client, sender, "jane@example.com") == (False, "opted_out")
 
@@ -414,7 +421,7 @@ def test_a_failing_relay_loses_nothing_and_the_worker_sends_later(
     assert mailer.drain().sent == 1
     assert mailer.drain().sent == 0  # sent once only
     [message] = relay.messages
-    client.post(confirm_path(message))
+    client.post(confirm_path(message), follow_redirects=True)
     assert decision(client, sender, "li@example.ca") == (True, None)
 
 
@@ -459,7 +466,7 @@ def test_sync_sends_what_the_web_process_could_not(
     assert result.exit_code == 0, result.output
     [message] = relay.messages
     assert message["To"] == "li@example.ca"
-    assert client.post(confirm_path(message)).status_code == 200
+    assert client.post(confirm_path(message), follow_redirects=True).status_code == 200
     assert decision(client, sender, "li@example.ca") == (True, None)
 
 
@@ -475,19 +482,23 @@ def test_the_relay_over_starttls_or_implicit_tls_with_credentials(
         response = save(client, links["prefs"], receive=["email_marketing"])
         assert "check your inbox" in response.get_data(as_text=True)
         [message] = server.messages
-        assert client.post(confirm_path(message)).status_code == 200
+        assert client.post(confirm_path(message), follow_redirects=True).status_code == 200
 
 
 def test_without_smtp_the_page_says_how_else_and_records_nothing(
     make_settings, sender_for, session
 ):
-    client, key = sender_for(page_settings(make_settings, None))
+    contact = "privacy@example.com"
+    client, key = sender_for(replace(page_settings(make_settings, None), contact_mailbox=contact))
     opt_out(client, key, "jane@example.com")
     links = mint(client, key, "jane@example.com")
     response = save(client, links["prefs"], receive=BOTH)
     text = re.sub(r"\s+", " ", response.get_data(as_text=True))
     assert "we must first confirm by email" in text
-    assert f'<a href="mailto:{MAILBOX}">{MAILBOX}</a>' in text
+    # The people's address (CONTACT_MAILBOX), never the unsubscribe mailbox, whose
+    # poller would take the mail for an opt-out.
+    assert f'<a href="mailto:{contact}">{contact}</a>' in text
+    assert f"mailto:{MAILBOX}" not in text
     assert [e.action for e in events(session)] == ["opted_out"]
     assert count(session, OptInRequest) == 0
 
@@ -602,7 +613,7 @@ def test_two_racing_confirmations_record_one_opt_in(app, client, sender, session
     def post() -> None:
         own = app.test_client()
         start.wait()
-        answers.append(own.post(confirm).status_code)
+        answers.append(own.post(confirm, follow_redirects=True).status_code)
 
     threads = [threading.Thread(target=post) for _ in range(4)]
     for thread in threads:
@@ -648,3 +659,16 @@ def test_staff_searching_an_address_never_stored_see_its_waiting_request(
     page = re.sub(r"\s+", " ", found.get_data(as_text=True))
     assert "Waiting for the mailbox to confirm" in page
     assert "mail sent 2026-11-29 12:00:00 UTC" in page
+
+
+def test_a_made_up_answer_in_the_query_never_shows_an_unconfirmed_opt_in_as_done(
+    client, sender, session, relay
+):
+    links = mint(client, sender, "jane@example.com")
+    client.post(links["prefs"], data={"action": "opt_out_all"})
+    save(client, links["prefs"], receive=["email_marketing"])
+    confirm = confirm_path(relay.messages[-1])
+    page = client.get(f"{confirm}?done=confirmed&on=email_marketing").get_data(as_text=True)
+    assert "Thank you: confirmed" not in page
+    assert "Yes, send me this" in page
+    assert [e.action for e in events(session)] == ["opted_out"]

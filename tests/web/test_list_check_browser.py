@@ -67,7 +67,7 @@ def test_a_marketer_cleans_a_100000_row_export_in_chromium(
     assert re.search(r"invalid\s.*\s5\n", table)
     assert re.search(r"eea\s.*\s10\n", table)
     assert re.search(r"opt_in_required\s.*\s4\n", table)
-    chart = page.locator("figure.chart svg")
+    chart = page.locator("figure.chart svg.chart-wide")
     assert chart.is_visible()
     assert chart.locator("rect.bar").count() == 5  # sendable, invalid, opted out, EEA, opt-in
     screenshot(page, "list-check-result")

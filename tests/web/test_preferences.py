@@ -12,6 +12,7 @@ import pytest
 from smtp_server import smtp_server
 from sqlalchemy import select
 
+from suppression.config.environment import settings_from_env
 from suppression.config.settings import LinkSettings, MailSettings
 from suppression.store.models import ConsentEvent, ConsentState, Subject
 
@@ -41,7 +42,7 @@ def confirm_from_mail(client, relay) -> None:
     """Use the link of the newest confirmation mail, as the person would."""
     link = re.search(rf"{re.escape(ORIGIN)}(/confirm/\S+)", relay.messages[-1].get_content())
     assert link, "no confirmation link in the mail"
-    response = client.post(link.group(1))
+    response = client.post(link.group(1), follow_redirects=True)
     assert response.status_code == 200
 
 
@@ -63,8 +64,11 @@ def switches(page: str) -> dict[str, tuple[bool, bool]]:
 
 
 def save(client, path, receive, shown=("email_marketing", "ad_audiences"), **extra):
+    """The form sent, and the page its redirect shows."""
     return client.post(
-        path, data={"action": "save", "shown": list(shown), "receive": list(receive), **extra}
+        path,
+        data={"action": "save", "shown": list(shown), "receive": list(receive), **extra},
+        follow_redirects=True,
     )
 
 
@@ -109,7 +113,9 @@ def test_the_page_shows_one_switch_per_purpose_as_stored(client, sender):
     page = response.get_data(as_text=True)
     assert "j***@example.com" in page
     assert switches(page) == {"email_marketing": (True, False), "ad_audiences": (False, False)}
-    assert f"Notice {NOTICE}" in page
+    # The notice's version is in the page for the record, not in the text people read.
+    assert f'data-notice-version="{NOTICE}"' in page
+    assert NOTICE not in re.sub(r"<[^>]+>", "", page)
     assert "Unsubscribe from everything" in page
     assert response.headers["Referrer-Policy"] == "no-referrer"
 
@@ -184,7 +190,7 @@ def test_opting_in_where_the_jurisdiction_requires_it_makes_the_address_sendable
 
 def test_opt_out_of_everything(client, sender, session):
     path = preferences_path(client, sender, "jane@example.com")
-    response = client.post(path, data={"action": "opt_out_all"})
+    response = client.post(path, data={"action": "opt_out_all"}, follow_redirects=True)
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "no marketing from us any more" in page
@@ -216,6 +222,11 @@ def test_a_complaint_is_never_overridden_from_the_page(client, sender, session):
     page = client.get(path).get_data(as_text=True)
     assert "reported one of our emails as spam" in page
     assert switches(page) == {"email_marketing": (False, True), "ad_audiences": (False, True)}
+    # Nothing can be switched on: no save button, and not the unsubscribe mailbox (its
+    # mails are opt-outs) for getting mail back; without CONTACT_MAILBOX, a reply.
+    assert "Save my choices" not in page
+    assert f"mailto:{MAILBOX}" not in page
+    assert "reply to one of them" in page
     before = len(events(session))
     # A hand-made POST asking to switch everything on is refused, and says so.
     response = save(client, path, receive=["email_marketing", "ad_audiences"])
@@ -293,3 +304,13 @@ def test_the_preference_page_works_in_chromium(live_server, page, screenshot, cl
     assert not page.get_by_label("Marketing email").is_checked()
     screenshot(page, "preferences-saved")
     assert decision(client, sender, "jane.doe@example.com") == (False, "opted_out")
+
+
+def test_the_contact_mailbox_is_read_from_the_environment(tmp_path):
+    environ = {
+        "SUPPRESSION_INSTANCE": str(tmp_path),
+        "DATABASE_URL": f"sqlite:///{tmp_path}/settings.db",
+    }
+    assert settings_from_env(environ).contact_mailbox is None
+    environ["CONTACT_MAILBOX"] = "privacy@example.com"
+    assert settings_from_env(environ).contact_mailbox == "privacy@example.com"

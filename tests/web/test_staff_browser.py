@@ -103,7 +103,7 @@ def test_staff_find_an_address_read_its_history_opt_it_out_and_sign_out(
 
     page.get_by_role("link", name="Dashboard").click()
     assert page.get_by_role("heading", name="Dashboard").is_visible()
-    assert page.locator("svg rect.bar").count() == 30
+    assert page.locator("svg.chart-wide rect.bar").count() == 30
     screenshot(page, "staff-dashboard")
 
     page.get_by_role("button", name="Sign out").click()

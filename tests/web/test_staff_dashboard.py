@@ -48,17 +48,26 @@ def test_the_chart_is_inline_svg_with_a_bar_per_day_and_a_table(sign_in, sender,
     consent(client, sender, email="c@example.com", occurred_at="2026-11-27T09:00:00Z")
     response = client.get("/admin/dashboard")
     html = response.get_data(as_text=True)
-    assert html.count('<rect class="bar"') == 30
-    assert "<title>2026-11-27: 2</title>" in html
+    # Two drawings (wide, and a phone's with fewer labels), a bar per day in each.
+    assert html.count('<rect class="bar"') == 60
+    wide, narrow = (
+        html.split('<svg class="chart-wide"')[1],
+        html.split('<svg class="chart-narrow"')[1],
+    )
+    assert wide.split("</svg>")[0].count('<text class="tick" x=') > narrow.split("</svg>")[0].count(
+        '<text class="tick" x='
+    )
+    assert html.count("<title>2026-11-27: 2</title>") == 2
     assert "<title>2026-11-29: 1</title>" in html
     assert "<title>2026-10-31: 0</title>" in html
-    assert 'role="img" aria-labelledby="chart-title chart-desc"' in html
+    # One summary, the picture's name: no <desc> read again as its description.
+    summary = "3 people opted out in 30 days; at most 2 on one day."
+    assert html.count(f'role="img" aria-label="{summary}') == 2
+    assert "<desc" not in html
     assert "<td>2026-11-27</td><td>2</td>" in html
     assert "<dt>Opt-outs, last 30 days</dt><dd>3</dd>" in text_of(response)
     assert "<script" not in html
-    assert "http://" not in html.split("<body>")[1].replace(
-        'xmlns="http://www.w3.org/2000/svg"', ""
-    )
+    assert "http://" not in html.split("<body")[1].replace('xmlns="http://www.w3.org/2000/svg"', "")
 
 
 def test_the_dashboard_lists_mass_unsubscribe_alarms(sign_in, session, clock):
@@ -75,7 +84,10 @@ def test_the_dashboard_lists_mass_unsubscribe_alarms(sign_in, session, clock):
     )
     session.commit()
     html = text_of(client.get("/admin/dashboard"))
-    assert "<td>bigcorp.example</td> <td>black-friday</td> <td>240</td>" in html
+    assert (
+        '<td data-label="Domain">bigcorp.example</td> <td data-label="Campaign">black-friday</td> '
+        '<td data-label="Unsubscribes">240</td>'
+    ) in html
     assert "2026-11-29 11:57:00 UTC" in html
 
 
@@ -84,7 +96,7 @@ def test_a_quiet_dashboard_says_so(sign_in):
     html = text_of(client.get("/admin/dashboard"))
     assert "No alarm has been raised." in html
     assert "No subject has a stored country yet." in html
-    assert html.count('<rect class="bar"') == 30
+    assert html.count('<rect class="bar"') == 60  # the wide drawing and the phone's
 
 
 def test_the_dashboard_counts_opt_outs_and_feedback_by_channel(sign_in, sender):

@@ -83,9 +83,13 @@ def test_the_answer_page_counts_every_reason_in_a_table_and_a_chart(checked):
         ("opt_in_required", 1),
         ("erased", 0),
     ]:
-        assert re.search(rf"<code>{reason}</code></th><td>[^<]*</td><td>{count}</td>", table)
+        assert re.search(
+            rf"<code>{reason}</code></th><td[^>]*>[^<]*</td><td[^>]*>{count}</td>", table
+        )
     bars = re.findall(r'<rect class="(bar[^"]*)"[^>]*><title>([a-z_]+): (\d+)</title>', html)
-    assert bars == [
+    # The wide drawing and the phone's (CSS shows one) hold the same bars.
+    assert bars[: len(bars) // 2] == bars[len(bars) // 2 :]
+    assert bars[: len(bars) // 2] == [
         ("bar", "sendable", "2"),
         ("bar suppressed", "invalid", "2"),
         ("bar suppressed", "opted_out", "1"),

@@ -399,4 +399,4 @@ def test_the_timeline_names_the_channel_and_the_platform_s_event_id(
     assert "<dt>platform event id</dt><dd>0100018c-bounce-1:0</dd>" in timeline
     assert "<dt>platform event type</dt><dd>Bounce</dd>" in timeline
     # A source the caller named is shown as written.
-    assert "<td>partner-crm</td>" in timeline
+    assert '<td data-label="Channel">partner-crm</td>' in timeline

@@ -171,7 +171,12 @@ def test_the_event_records_ip_and_user_agent(client, sender, session, vault):
 
 def test_the_page_form_opts_out_and_shows_a_confirmation(client, sender, session):
     link = mint(client, sender, "jane.doe@example.com", campaign="nov-news")
-    response = client.post(path_of(link["url"]), data={"action": "unsubscribe"})
+    posted = client.post(path_of(link["url"]), data={"action": "unsubscribe"})
+    # Post/redirect/get: the answer is a page of its own, with no address in its URL.
+    assert posted.status_code == 303
+    location = urlsplit(posted.headers["Location"])
+    assert (location.path, location.query) == (path_of(link["url"]), "done=unsubscribed")
+    response = client.get(posted.headers["Location"])
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     page = response.get_data(as_text=True)
@@ -187,7 +192,7 @@ def test_repeating_the_unsubscribe_is_harmless(client, sender, session):
     link = mint(client, sender, "jane.doe@example.com")
     for _ in range(3):
         assert client.post(path_of(link["url"]), data=ONE_CLICK).status_code == 200
-    again = client.post(path_of(link["url"]), data={"action": "unsubscribe"})
+    again = client.post(path_of(link["url"]), data={"action": "unsubscribe"}, follow_redirects=True)
     assert again.status_code == 200
     assert "unsubscribed already" in again.get_data(as_text=True)
     assert len(events(session)) == 1

@@ -5,9 +5,10 @@ GET and HEAD only ever show a page: mail scanners and link previewers fetch ever
 link, so they write nothing (the unsubscribe page does not even read the store;
 the preference and confirmation pages read it). POST acts: the RFC
 8058 one-click body (`List-Unsubscribe=One-Click`, form-encoded or multipart)
-answers 200 with a short text body, the page's own form answers with a
-confirmation page; neither redirects, sets a cookie or needs a login or a CSRF
-token, because the token in the URL is the credential. A bad, changed or expired
+answers 200 with a short text body and never redirects; the pages' own forms answer
+303 to the page that shows what was done (results.py: post/redirect/get). None sets
+a cookie or needs a login or a CSRF token, because the token in the URL is the
+credential. A bad, changed or expired
 token answers 400 with a page that says how else to opt out, and records nothing.
 
 Each token opens what its kind allows (domain/tokens.py): the unsubscribe token of
@@ -18,7 +19,8 @@ opt-in, with the evidence of both steps.
 
 - blueprint.py: the blueprint, its error pages, and what every page reads from its link;
 - unsubscribe_pages.py: `/u/<token>`, the page and the RFC 8058 one-click;
-- preference_pages.py: `/preferences/<token>` and the double opt-in's `/confirm/<token>`.
+- preference_pages.py: `/preferences/<token>` and the double opt-in's `/confirm/<token>`;
+- results.py: what a form did, carried in the query of its redirect.
 """
 
 from __future__ import annotations

@@ -8,6 +8,8 @@ import logging
 from typing import Any
 
 from flask import render_template, request
+from flask.typing import ResponseReturnValue
+from werkzeug.datastructures import MultiDict
 
 from suppression.app import current, folding
 from suppression.app.links import read_confirmation
@@ -38,6 +40,7 @@ from suppression.services.links.unsubscribes import (
     read_preferences,
     save_preferences,
 )
+from suppression.web.public import results
 from suppression.web.public.blueprint import (
     alarm_rule,
     blp,
@@ -88,8 +91,30 @@ def _preferences_page(claims: LinkClaims, token: str, **extra: Any) -> dict[str,
         token,
         hints=PURPOSE_HINTS,
         notice_version=current.settings().links.notice_version,
+        contact=current.settings().contact_mailbox,
         **extra,
     )
+
+
+def _saved(args: MultiDict[str, str]) -> dict[str, Any]:
+    """The answer of a save, as its redirect carried it (results.py)."""
+    settings = current.settings()
+    known = settings.purposes
+    changes = {
+        "opted_out": results.purposes(args, "off", known),
+        "refused": results.purposes(args, "refused", known),
+    }
+    asked = results.purposes(args, "asked", known)
+    status = results.mail_status(args)
+    if not asked or status is None:
+        return {"changes": changes, "confirmation": None}
+    confirmation = {
+        "purposes": asked,
+        "status": status,
+        "hours": settings.mail.confirm_link_hours,
+        "resend_minutes": int(RESEND_AFTER.total_seconds() // 60),
+    }
+    return {"changes": changes, "confirmation": confirmation}
 
 
 def _preference_link(token: str) -> LinkClaims:
@@ -100,19 +125,25 @@ def _preference_link(token: str) -> LinkClaims:
 
 @blp.get("/preferences/<token>")
 def preferences_page(token: str) -> str:
-    """One switch per purpose, as stored now. Writes nothing."""
+    """One switch per purpose, as stored now, and the answer of the form when its
+    POST redirected here (`?done=saved|all_out`). Writes nothing."""
     claims = _preference_link(token)
-    return render_template("public/preferences.html", **_preferences_page(claims, token))
+    done = results.answer(request.args, (results.SAVED, results.ALL_OUT))
+    extra: dict[str, Any] = {}
+    if done == results.SAVED:
+        extra = _saved(request.args)
+    elif done == results.ALL_OUT:
+        extra = {"all_out": True}
+    return render_template("public/preferences.html", **_preferences_page(claims, token, **extra))
 
 
 @blp.post("/preferences/<token>")
-def preferences_post(token: str) -> tuple[str, int] | str:
+def preferences_post(token: str) -> ResponseReturnValue:
     claims = _preference_link(token)
     action = request.form.get("action")
     if action == "opt_out_all":
-        outcome = record_unsubscribe(claims, ALL_PURPOSES, SOURCE_PREFERENCE_PAGE)
-        page = _preferences_page(claims, token, all_out=outcome)
-        return render_template("public/preferences.html", **page)
+        record_unsubscribe(claims, ALL_PURPOSES, SOURCE_PREFERENCE_PAGE)
+        return results.see("public.preferences_page", token, results.ALL_OUT)
     if action != "save":
         page = _preferences_page(claims, token, unclear=True)
         return render_template("public/preferences.html", **page), 400
@@ -135,9 +166,6 @@ def preferences_post(token: str) -> tuple[str, int] | str:
         alarm_rule(),
     )
     confirmation = _ask_confirmation(session, claims, changes.to_confirm, ctx)
-    preferences = read_preferences(
-        session, current.vault(), settings.policy, claims.address, current.now()
-    )
     session.commit()
     if confirmation is not None and confirmation.get("request_id") is not None:
         confirmation["status"] = _send_now(confirmation.pop("request_id"))
@@ -146,10 +174,15 @@ def preferences_post(token: str) -> tuple[str, int] | str:
     )
     if changes.alarm is not None:
         metrics.UNSUBSCRIBE_ALARMS.inc()
-    page = _preferences_page(
-        claims, token, preferences=preferences, changes=changes, confirmation=confirmation
+    return results.see(
+        "public.preferences_page",
+        token,
+        results.SAVED,
+        off=changes.opted_out,
+        refused=changes.refused,
+        asked=confirmation["purposes"] if confirmation else None,
+        mail=confirmation["status"] if confirmation else None,
     )
-    return render_template("public/preferences.html", **page)
 
 
 def _ask_confirmation(
@@ -198,8 +231,9 @@ def _send_now(request_id: int) -> str:
 
 @blp.get("/confirm/<token>")
 def confirm_page(token: str) -> str:
-    """What the confirmation link would switch on, and a button. Writes nothing
-    (mail scanners open every link)."""
+    """What the confirmation link would switch on, and a button; or the answer its
+    POST redirected to (`?done=confirmed|blocked|erased`). Writes nothing (mail
+    scanners open every link)."""
     claims = read_confirmation(token)
     reader = current.read_session()
     try:
@@ -209,7 +243,18 @@ def confirm_page(token: str) -> str:
         raise TokenError(TokenProblem.EXPIRED) from None
     finally:
         reader.rollback()
-    return _confirm_page(claims, token, already_at=confirmed_at)
+    done = results.answer(request.args, (results.CONFIRMED, results.BLOCKED, results.ERASED))
+    if done is None:
+        return _confirm_page(claims, token, already_at=confirmed_at)
+    outcome = {
+        "opted_in": results.purposes(request.args, "on", claims.purposes),
+        "refused": results.purposes(request.args, "refused", claims.purposes),
+        "erased": done == results.ERASED,
+    }
+    if done == results.CONFIRMED and (not outcome["opted_in"] or confirmed_at is None):
+        # Nothing to thank for, or a query made up before confirming: the page as stored.
+        return _confirm_page(claims, token, already_at=confirmed_at)
+    return _confirm_page(claims, token, outcome=outcome)
 
 
 def _confirm_page(claims: ConfirmationClaims, token: str, **extra: Any) -> str:
@@ -224,7 +269,7 @@ def _confirm_page(claims: ConfirmationClaims, token: str, **extra: Any) -> str:
 
 
 @blp.post("/confirm/<token>")
-def confirm_post(token: str) -> str:
+def confirm_post(token: str) -> ResponseReturnValue:
     claims = read_confirmation(token)
     settings = current.settings()
     session = current.db_session()
@@ -249,4 +294,12 @@ def confirm_post(token: str) -> str:
     metrics.CONSENT_CHANGES.labels(EventAction.OPTED_IN, SOURCE_PREFERENCE_PAGE).inc(
         len(outcome.opted_in)
     )
-    return _confirm_page(claims, token, outcome=outcome, already_at=outcome.already_at)
+    if outcome.already_at is not None:
+        return results.see("public.confirm_page", token, results.CONFIRMED)
+    if outcome.opted_in:
+        done = results.CONFIRMED
+    else:
+        done = results.ERASED if outcome.erased else results.BLOCKED
+    return results.see(
+        "public.confirm_page", token, done, on=outcome.opted_in, refused=outcome.refused
+    )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 
 from flask import Response, render_template, request
+from flask.typing import ResponseReturnValue
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -16,6 +17,7 @@ from suppression.services.consents.intake import MINTER_KEY, accept_one_click
 from suppression.services.consents.recording import EventContext
 from suppression.services.links.unsubscribes import SOURCE_ONE_CLICK, SOURCE_UNSUBSCRIBE_PAGE
 from suppression.web import ratelimit
+from suppression.web.public import results
 from suppression.web.public.blueprint import (
     blp,
     event_context,
@@ -33,13 +35,17 @@ UNSUBSCRIBING_KINDS = (LinkKind.UNSUBSCRIBE, LinkKind.PREFERENCES)
 
 @blp.get("/u/<token>")
 def unsubscribe_page(token: str) -> str:
-    """The confirmation page. Changes nothing and reads nothing from the store."""
+    """The confirmation page, or (`?done=unsubscribed`, where the form redirects) the
+    answer. Changes nothing and reads nothing from the store."""
     claims = read_link(token, UNSUBSCRIBING_KINDS)
+    if results.answer(request.args, (results.UNSUBSCRIBED,)):
+        page = link_page(claims, token, recorded=request.args.get("already") is None)
+        return render_template("public/unsubscribed.html", **page)
     return render_template("public/unsubscribe.html", **link_page(claims, token))
 
 
 @blp.post("/u/<token>")
-def unsubscribe_post(token: str) -> Response | tuple[str, int] | str:
+def unsubscribe_post(token: str) -> ResponseReturnValue:
     one_click = ratelimit.is_one_click()
     if one_click:
         # Counted before the token is read: made-up tokens spend the budget too
@@ -54,8 +60,8 @@ def unsubscribe_post(token: str) -> Response | tuple[str, int] | str:
         _accept_one_click(claims)
         return Response(ONE_CLICK_BODY, status=200, mimetype="text/plain")
     outcome = record_unsubscribe(claims, claims.purpose, SOURCE_UNSUBSCRIBE_PAGE)
-    page = link_page(claims, token, recorded=outcome.recorded)
-    return render_template("public/unsubscribed.html", **page)
+    already = None if outcome.recorded else "1"
+    return results.see("public.unsubscribe_page", token, results.UNSUBSCRIBED, already=already)
 
 
 def _accept_one_click(claims: LinkClaims) -> None:

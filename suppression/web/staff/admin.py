@@ -82,7 +82,12 @@ def create_account() -> Any:
         )
     except SuppressionError as error:
         db.rollback()
-        errors = {name: " ".join(texts) for name, texts in error.errors.items()}
+        # In the page's order: the first takes the focus.
+        fields = ("username", "role", "password")
+        errors = {
+            name: " ".join(error.errors[name])
+            for name in sorted(error.errors, key=lambda n: fields.index(n) if n in fields else 0)
+        }
         return _render_accounts(form, errors or {"username": error.message}, 422)
     db.commit()
     flash(f"Account {user.username} ({user.role}) created. Give them the password privately.")

@@ -99,6 +99,7 @@ def bar_chart(
 
 
 MIN_BAR = 3.0  # the narrowest bar drawn for a count above nothing
+NARROW_CHART_WIDTH = 360  # a chart's width for a phone, in its own units: about its CSS pixels
 
 
 @dataclass(frozen=True)
@@ -127,7 +128,8 @@ def count_chart(
     points: Sequence[tuple[str, int, str]], width: int = 720, row: float = 30.0
 ) -> CountChart:
     """`points` are (label, value, css class), top to bottom."""
-    left, right_room = 170.0, 90.0
+    # Room for the longest reason code on the left and a count on the right.
+    left, right_room = (170.0, 90.0) if width > NARROW_CHART_WIDTH else (120.0, 64.0)
     peak = max((value for _, value, _ in points), default=0)
     room = width - left - right_room
     bars = [

@@ -14,7 +14,7 @@ from suppression.domain.policy import ALL_PURPOSES
 from suppression.services.consents.alarms import list_alarms
 from suppression.services.staff import dashboard as numbers
 from suppression.web.staff.blueprint import bp
-from suppression.web.staff.charts import bar_chart
+from suppression.web.staff.charts import NARROW_CHART_WIDTH, bar_chart
 
 CHART_DAYS = 30
 ALARMS_SHOWN = 50
@@ -29,7 +29,10 @@ def dashboard() -> Any:
     db = current.read_session()
     today = current.now().date()
     daily = numbers.opt_outs_per_day(db, today, CHART_DAYS)
-    chart = bar_chart([(f"{d.day:%d %b}", f"{d.day:%Y-%m-%d}", d.count) for d in daily])
+    points = [(f"{d.day:%d %b}", f"{d.day:%Y-%m-%d}", d.count) for d in daily]
+    chart = bar_chart(points)
+    # For a phone: half as wide, so its labels show at about their own size; fewer of them.
+    narrow_chart = bar_chart(points, width=NARROW_CHART_WIDTH, label_every=10)
     counts = numbers.consent_counts(db)
     purposes = [*current.settings().purposes, ALL_PURPOSES]
     purposes += sorted(p for p in counts if p not in purposes)  # purposes since removed
@@ -42,6 +45,7 @@ def dashboard() -> Any:
         eea=numbers.eea_share(db),
         eea_policy=current.settings().policy.eea_policy.value,
         chart=chart,
+        narrow_chart=narrow_chart,
         daily=daily,
         days=CHART_DAYS,
         alarms=list_alarms(db, limit=ALARMS_SHOWN),

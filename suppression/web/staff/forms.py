@@ -113,11 +113,6 @@ def read_opt_in(form: Mapping[str, str], purposes: tuple[str, ...], now: datetim
         result.errors["evidence"] = (
             "Describe the evidence: what the person agreed to, when, and how we know."
         )
-    notice = _storable_text(form, "notice_version", result)
-    if notice is not None and len(notice) > 100:
-        result.errors["notice_version"] = "At most 100 characters."
-    elif notice is not None:
-        result.values["notice_version"] = notice
     given = _text(form, "occurred_at")
     if given:
         try:
@@ -131,6 +126,12 @@ def read_opt_in(form: Mapping[str, str], purposes: tuple[str, ...], now: datetim
             else:
                 # Not ahead of now: a later opt-out must still be newer (api/presenters.py).
                 result.values["occurred_at"] = min(when, now).isoformat()
+    # Read after the date, as the page shows them: the first error takes the focus.
+    notice = _storable_text(form, "notice_version", result)
+    if notice is not None and len(notice) > 100:
+        result.errors["notice_version"] = "At most 100 characters."
+    elif notice is not None:
+        result.values["notice_version"] = notice
     return result
 
 

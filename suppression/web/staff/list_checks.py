@@ -35,7 +35,7 @@ from suppression.services.staff.access_log import AccessChannel, Accessor, recor
 from suppression.web import CONTENT_SECURITY_POLICY
 from suppression.web.staff.auth import actor
 from suppression.web.staff.blueprint import bp
-from suppression.web.staff.charts import count_chart
+from suppression.web.staff.charts import NARROW_CHART_WIDTH, count_chart
 from suppression.web.staff.list_results import (
     KEEP_SECONDS,
     RESULT_KEY,
@@ -91,12 +91,12 @@ def _form_page(form: dict[str, str], errors: dict[str, str], status: int = 200) 
 def list_check() -> Any:
     settings = current.settings()
     form = {"purpose": request.form.get("purpose", "")}
-    errors: dict[str, str] = {}
-    if form["purpose"] not in settings.purposes:
-        errors["purpose"] = "Choose the purpose the list is for."
+    errors: dict[str, str] = {}  # in the page's order: the first takes the focus
     upload = request.files.get("list")
     if upload is None or not upload.filename:
         errors["list"] = "Choose the CSV file of the list."
+    if form["purpose"] not in settings.purposes:
+        errors["purpose"] = "Choose the purpose the list is for."
     if errors or upload is None:
         return _form_page(form, errors, 422)
     folder = results_folder(settings.instance_path)
@@ -198,6 +198,8 @@ def list_check_result() -> Any:
         suppressed=int(data["total"]) - int(data["sendable"]),
         rows=rows,
         chart=count_chart(points),
+        # For a phone: half as wide, so its labels show at about their own size.
+        narrow_chart=count_chart(points, width=NARROW_CHART_WIDTH),
         keep_minutes=KEEP_SECONDS // 60,
     )
 
