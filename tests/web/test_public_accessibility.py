@@ -65,6 +65,8 @@ def submit_without_a_button(page) -> None:
 
 
 def focus_is_on_the_message(page) -> bool:
+    # The browser runs autofocus at its next rendering step, not at load: wait for it.
+    page.wait_for_function("() => document.activeElement !== document.body")
     return page.evaluate(
         "() => document.activeElement !== document.body"
         " && document.activeElement.matches('.message, .message *')"
