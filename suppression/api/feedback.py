@@ -74,7 +74,7 @@ def refuse(
 def record(platform: str, events: Sequence[FeedbackEvent]) -> dict[str, Any]:
     """Record the verified events, commit, then count and answer them."""
     session = current.db_session()
-    outcomes = receive_feedback(
+    received = receive_feedback(
         session,
         current.vault(),
         current.settings().policy,
@@ -83,6 +83,9 @@ def record(platform: str, events: Sequence[FeedbackEvent]) -> dict[str, Any]:
         alarm_rule(current.settings().links),
     )
     session.commit()
+    outcomes = received.outcomes
+    if received.alarms:
+        metrics.UNSUBSCRIBE_ALARMS.inc(received.alarms)
     counts = Counter(outcomes)
     for outcome, count in counts.items():
         metrics.WEBHOOK_EVENTS.labels(platform, outcome).inc(count)

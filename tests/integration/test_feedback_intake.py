@@ -36,7 +36,7 @@ def _event(event_id, action, address="Jane@Example.com", platform=SES, **details
 def _receive(session, vault, settings, clock, *events):
     return receive_feedback(
         session, vault, settings.policy, events, clock(), AlarmRule(threshold=1000)
-    )
+    ).outcomes
 
 
 def _events(session):
@@ -126,3 +126,21 @@ def test_the_sync_worker_s_chore_forgets_receipts_older_than_a_week(app, session
     forget = receipt_forgetter(app.extensions["suppression"].sessions, clock)
     assert forget() == 1
     assert session.scalar(select(func.count()).select_from(FeedbackReceipt)) == 1
+
+
+def test_a_spree_of_platform_unsubscribes_raises_the_mass_unsubscribe_alarm(
+    session, vault, settings, clock
+):
+    """A leaked or misused platform secret could opt out a whole list: the webhook's
+    opt-outs count towards the same alarm as the links' do, and say when it is raised."""
+    events = [
+        _event(
+            f"u-{n}", FeedbackAction.OPT_OUT, address=f"person{n}@example.com", platform=SENDGRID
+        )
+        for n in range(4)
+    ]
+    received = receive_feedback(
+        session, vault, settings.policy, events, clock(), AlarmRule(threshold=2)
+    )
+    assert received.outcomes == [FeedbackOutcome.RECORDED] * 4
+    assert received.alarms == 1  # raised once, by the opt-out that crossed the threshold

@@ -7,6 +7,7 @@ id acts once. Flushes, never commits: the webhook's view commits, then answers.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy.orm import Session
@@ -21,6 +22,12 @@ from suppression.services.feedback.receipts import claim_event
 from suppression.services.links.unsubscribes import unsubscribe
 
 
+@dataclass
+class ReceivedFeedback:
+    outcomes: list[FeedbackOutcome] = field(default_factory=list)  # each event's, in order
+    alarms: int = 0  # mass-unsubscribe alarms the opt-outs raised (recorded already)
+
+
 def receive_feedback(
     session: Session,
     vault: AddressVault,
@@ -28,19 +35,21 @@ def receive_feedback(
     events: Iterable[FeedbackEvent],
     now: datetime,
     rule: AlarmRule,
-) -> list[FeedbackOutcome]:
-    """Each event's outcome, in order. An event that names no valid address, or
-    that the service does not act on, is ignored and not claimed."""
-    outcomes = []
+) -> ReceivedFeedback:
+    """Each event's outcome, in order, and the alarms raised. An event that names no
+    valid address, or that the service does not act on, is ignored and not claimed."""
+    received = ReceivedFeedback()
     for event in events:
         address = canonicalise(event.address) if event.address else None
         if event.action is None or address is None:
-            outcomes.append(FeedbackOutcome.IGNORED)
+            received.outcomes.append(FeedbackOutcome.IGNORED)
         elif not claim_event(session, event.platform, event.event_id, now):
-            outcomes.append(FeedbackOutcome.DUPLICATE)
+            received.outcomes.append(FeedbackOutcome.DUPLICATE)
         else:
-            outcomes.append(_record(session, vault, policy, event, address, now, rule))
-    return outcomes
+            outcome, alarmed = _record(session, vault, policy, event, address, now, rule)
+            received.outcomes.append(outcome)
+            received.alarms += alarmed
+    return received
 
 
 def _record(
@@ -51,7 +60,8 @@ def _record(
     address: str,
     now: datetime,
     rule: AlarmRule,
-) -> FeedbackOutcome:
+) -> tuple[FeedbackOutcome, bool]:
+    """The event's outcome, and whether its opt-out raised a mass-unsubscribe alarm."""
     occurred_at = min(event.occurred_at or now, now)  # a platform clock ahead of ours
     ctx = EventContext(
         actor=event.platform,
@@ -67,7 +77,8 @@ def _record(
     if event.action is FeedbackAction.OPT_OUT:
         purpose = event.purpose or ALL_PURPOSES
         outcome = unsubscribe(session, vault, policy, address, purpose, ctx, rule)
-        return FeedbackOutcome.RECORDED if outcome.recorded else FeedbackOutcome.UNCHANGED
+        recorded = FeedbackOutcome.RECORDED if outcome.recorded else FeedbackOutcome.UNCHANGED
+        return recorded, outcome.alarm is not None
     assert event.action is not None  # receive_feedback ignores events without one
     record_block(session, vault, address, event.action.value, ctx)
-    return FeedbackOutcome.RECORDED
+    return FeedbackOutcome.RECORDED, False
