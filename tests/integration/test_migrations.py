@@ -174,3 +174,72 @@ def test_db_upgrade_seals_stored_evidence_with_the_configured_keys(
         assert [open_evidence(vault, s).value for s in sealed] == EVIDENCE
     engine.dispose()
     assert CliRunner().invoke(main, ["audit", "verify"]).exit_code == 0
+
+
+def _decision_rows(connection) -> list[tuple]:
+    return connection.execute(
+        text("SELECT email_index, subject_id, consents FROM decision_inputs ORDER BY subject_id")
+    ).all()
+
+
+def _without_rowid(connection) -> bool:
+    definition = connection.execute(
+        text("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'decision_inputs'")
+    ).scalar_one()
+    return definition.rstrip().endswith("WITHOUT ROWID")
+
+
+def test_decision_inputs_keep_their_rows_and_triggers_across_0016(scratch_url):
+    """0016 rebuilds SQLite's decision_inputs as WITHOUT ROWID: the rows stay, and
+    the triggers that keep them still run afterwards, up and down."""
+    config = database.alembic_config(scratch_url)
+    command.upgrade(config, "0015")
+    engine = database.make_engine(scratch_url)
+    sqlite = engine.dialect.name == "sqlite"
+    moment = datetime(2025, 3, 1, 12, 0, tzinfo=None if sqlite else UTC)
+    state = (
+        "INSERT INTO consent_states (subject_id, purpose, status, changed_at, source, event_id)"
+        " VALUES (:s, 'email_marketing', :status, :t, 'test', :s)"
+    )
+    with engine.begin() as connection:
+        for subject in (1, 2):
+            connection.execute(
+                text("INSERT INTO subjects (id, email_index, created_at) VALUES (:s, :i, :t)"),
+                {"s": subject, "i": bytes([subject]) * 32, "t": moment},
+            )
+            connection.execute(text(state), {"s": subject, "status": "opted_in", "t": moment})
+        before = _decision_rows(connection)
+        if sqlite:
+            assert not _without_rowid(connection)
+    assert len(before) == 2
+    engine.dispose()
+
+    command.upgrade(config, "0016")
+    engine = database.make_engine(scratch_url)
+    with engine.begin() as connection:
+        assert _decision_rows(connection) == before
+        if sqlite:
+            assert _without_rowid(connection)
+        connection.execute(
+            text(
+                "UPDATE consent_states SET status = 'opted_out' WHERE subject_id = 2"
+                " AND purpose = 'email_marketing'"
+            )
+        )
+        connection.execute(
+            text("INSERT INTO subjects (id, email_index, created_at) VALUES (3, :i, :t)"),
+            {"i": b"\x03" * 32, "t": moment},
+        )
+        after = _decision_rows(connection)
+    engine.dispose()
+    assert [row[1] for row in after] == [1, 2, 3]  # the insert trigger made row 3
+    consents = after[1][2] if isinstance(after[1][2], dict) else json.loads(after[1][2])
+    assert consents["email_marketing"][0] == "opted_out"  # the update trigger ran
+
+    command.downgrade(config, "0015")
+    engine = database.make_engine(scratch_url)
+    with engine.begin() as connection:
+        assert _decision_rows(connection) == after
+        if sqlite:
+            assert not _without_rowid(connection)
+    engine.dispose()

@@ -111,10 +111,12 @@ class DecisionInputs(Base):
     own triggers in the same statement as every write to them, so no writer can
     forget it (the importer copies its rows from the view itself:
     store/decision_inputs.py). A check then costs one index lookup per address
-    instead of four (services/checks/decisions.py).
+    instead of four (services/checks/decisions.py). On SQLite the row lives in
+    the primary key's B-tree (WITHOUT ROWID, migration 0016): one search, not two.
     """
 
     __tablename__ = "decision_inputs"
+    __table_args__ = {"sqlite_with_rowid": False}
 
     email_index: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
     subject_id: Mapped[int] = mapped_column(
