@@ -99,7 +99,7 @@ def settings_from_env(environ: Mapping[str, str]) -> Settings:
         database_url=database_url,
         keys=keys,
         policy=policy,
-        check_processes=int(env.get("CHECK_PROCESSES", default_check_processes(database_url))),
+        check_processes=int(env.get("CHECK_PROCESSES", default_check_processes())),
         unsubscribe_mailbox=env.get("UNSUBSCRIBE_MAILBOX") or None,
         unsubscribe_mailbox_plus=_flag(env.get("UNSUBSCRIBE_MAILBOX_PLUS"), default=False),
         contact_mailbox=env.get("CONTACT_MAILBOX") or None,

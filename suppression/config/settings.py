@@ -77,15 +77,12 @@ class MailSettings:
         return self.smtp_url is not None and self.mail_from is not None
 
 
-def default_check_processes(database_url: str = "sqlite://") -> int:
-    """One helper per CPU, at most four: each web worker starts its own, and slices
-    of a 50,000-address chunk smaller than ~12,500 cost more than they save. On
-    PostgreSQL one more: a helper waits while the server runs its query, and
-    another keeps the CPUs busy meanwhile (benchmarks/checks.py: 2.13x -> 1.91x the
-    floor on two CPUs). SQLite queries run inside the helper itself."""
-    cpus = os.cpu_count() or 1
-    waiting = 0 if database_url.startswith("sqlite") else 1
-    return max(1, min(cpus + waiting, 4))
+def default_check_processes() -> int:
+    """One helper per CPU, at most four: each web worker starts its own. On
+    PostgreSQL too: a third helper on two CPUs, to run while another waits for the
+    server, took more CPU than it saved and ~30 MB more (benchmarks/checks.py,
+    1,000,000 addresses: server CPU 5.0-5.5 s with two, 5.7-6.0 s with three)."""
+    return max(1, min(os.cpu_count() or 1, 4))
 
 
 @dataclass(frozen=True)
@@ -98,7 +95,9 @@ class Settings:
     max_content_length: int = DEFAULT_MAX_CONTENT_LENGTH
     max_json_bytes: int = DEFAULT_MAX_JSON_BYTES
     max_batch_events: int = 10_000
-    check_chunk_size: int = 50_000
+    # Addresses per set query and per helper hand-off: 25,000 keeps a 1,000,000-address
+    # check under 300 MB (benchmarks/checks.py: 50,000 took ~40 MB more, no less CPU).
+    check_chunk_size: int = 25_000
     # Helper processes that decide large check lists (suppression/worker/check_helpers.py);
     # 0: none. A configured process starts default_check_processes() unless told otherwise.
     check_processes: int = 0

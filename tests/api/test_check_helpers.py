@@ -159,16 +159,15 @@ def test_helpers_are_only_for_databases_another_process_can_open(tmp_path):
     }
 
 
-def test_helpers_are_one_per_cpu_one_more_on_postgresql_at_most_four_and_can_be_off(
+def test_helpers_are_one_per_cpu_on_either_database_at_most_four_and_can_be_off(
     tmp_path, monkeypatch
 ):
     from suppression.config.settings import Settings
 
     environ = {"SUPPRESSION_INSTANCE": str(tmp_path / "inst")}
     postgresql = {**environ, "DATABASE_URL": "postgresql://postgres@127.0.0.1:5432/test"}
-    for cpus, on_sqlite, on_postgresql in ((1, 1, 2), (2, 2, 3), (64, 4, 4), (None, 1, 2)):
+    for cpus, helpers in ((1, 1), (2, 2), (64, 4), (None, 1)):
         monkeypatch.setattr("os.cpu_count", lambda cpus=cpus: cpus)
-        assert Settings.from_env(environ).check_processes == on_sqlite
-        # One more on PostgreSQL: a helper waits while the server runs its query.
-        assert Settings.from_env(postgresql).check_processes == on_postgresql
+        assert Settings.from_env(environ).check_processes == helpers
+        assert Settings.from_env(postgresql).check_processes == helpers
     assert Settings.from_env({**environ, "CHECK_PROCESSES": "0"}).check_processes == 0

@@ -181,7 +181,7 @@ def check_addresses(
     purpose: str,
     items: Iterable[CheckItem],
     now: datetime,
-    chunk_size: int = 50_000,
+    chunk_size: int = 25_000,
     helpers: SliceHelpers | None = None,
     parallel_min: int = 10_000,
 ) -> Generator[tuple[CheckItem, Decision]]:
