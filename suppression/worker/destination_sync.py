@@ -62,19 +62,27 @@ from suppression.services.destinations.planning import (
     keeps_draining,
     plan_batch,
     plan_in_place_retry,
+    platform_answered,
     renewed_lease,
     settle_answers,
     with_retried,
 )
-from suppression.services.destinations.push_decisions import load_facts
+from suppression.services.destinations.push_decisions import SubjectFacts, load_facts
 from suppression.services.destinations.queue_status import pending_removals, waiting_rows
-from suppression.services.destinations.reconcile import Reconcile, ReconcileReport
+from suppression.services.destinations.reconcile import CHUNK as RECONCILE_CHUNK
+from suppression.services.destinations.reconcile import (
+    Reconcile,
+    ReconcileReport,
+    ReconcileTakenOver,
+    take_reconcile,
+)
 from suppression.services.destinations.registry import (
     destination_statuses,
     register_destinations,
     take_full_request,
     targets_fingerprint,
 )
+from suppression.services.destinations.rows import ClaimedRow
 from suppression.services.rights.erasure import finish_pending_erasures
 from suppression.store.models.destinations import Destination
 from suppression.store.schema import utcnow
@@ -189,8 +197,10 @@ class DestinationSync:
             with self.sessions() as session:
                 due = take_full_request(session, name)
                 session.commit()
-            if full or due:
-                report.reconciled = self.reconcile(name).enqueued
+            if name in self.connectors:
+                self._release_dead_claims(name)
+            # A new reconcile when asked or due; else one a killed worker left.
+            report.reconciled = self.reconcile(name, full or due, report).enqueued
             self.drain(name, report, max_batches)
             with self.sessions() as session:
                 report.pending = waiting_rows(session, name)
@@ -239,8 +249,19 @@ class DestinationSync:
             logger.info("%d erasures finished: every destination confirmed", finished)
         return finished
 
-    def reconcile(self, name: str) -> ReconcileReport:
-        """One transaction per chunk of subjects; safe to interrupt and rerun."""
+    def reconcile(
+        self, name: str, start: bool = True, report: PassReport | None = None
+    ) -> ReconcileReport:
+        """A full reconcile (`start`), or the rest of one a worker that is gone
+        left; nothing when none is underway or another worker runs it. One
+        transaction per chunk of subjects, whose rows this worker pushes at once
+        (counted in `report`), safe to interrupt and resume.
+
+        Once a push fails for the platform's reason (down, rate-limited), the
+        rest is queued for the drain, which honours the backoff and the pause."""
+        connector = self.connectors.get(name)
+        if connector is None:  # not enabled here: nothing to compare with
+            return ReconcileReport()
         job = Reconcile(
             self.vault,
             self.settings.policy,
@@ -248,16 +269,42 @@ class DestinationSync:
             CHANNELS[name],
             self.destinations.purpose(name),
             self.targets[name],
+            self.worker,
+            # A chunk's rows are pushed under one lease: at most a batch of them.
+            chunk=min(RECONCILE_CHUNK, connector.batch_size),
         )
-        more = True
-        while more:
-            with self.sessions() as session:
-                more = job.step(session, self.clock)
-                session.commit()
-        report = job.report
+        lease_seconds = timedelta(seconds=self.destinations.sync.lease_seconds)
+        now = self.clock()
+        with self.sessions() as session:
+            resume = take_reconcile(session, name, self.worker, now, now + lease_seconds, start)
+            destination = session.get(Destination, name)
+            session.commit()
+        if resume is None:
+            return job.report
+        job.last_id = resume
+        report = report or PassReport(name)
+        paused_until = destination.paused_until if destination else None
+        push = paused_until is None or paused_until <= now
+        try:
+            while True:
+                claimed_at = self.clock()
+                with self.sessions() as session:
+                    chunk = job.step(session, self.clock, claimed_at + lease_seconds, push)
+                    session.commit()
+                if chunk is None:
+                    break
+                if chunk.rows:
+                    report.claimed += len(chunk.rows)
+                    failures = self._push_rows(
+                        name, connector, chunk.rows, chunk.facts, claimed_at, report
+                    )
+                    push = platform_answered(failures)
+        except ReconcileTakenOver:
+            logger.info("full reconcile of %s: another worker runs it now", name)
+        summary = job.report
         message = "full reconcile of %s: %d subjects examined, %d rows added"
-        logger.info(message, name, report.examined, report.enqueued)
-        return report
+        logger.info(message, name, summary.examined, summary.enqueued)
+        return summary
 
     def drain(self, name: str, report: PassReport, max_batches: int | None = None) -> PassReport:
         connector = self.connectors.get(name)
@@ -317,6 +364,20 @@ class DestinationSync:
         if not rows:
             return False
         report.claimed += len(rows)
+        failures = self._push_rows(name, connector, rows, facts, claimed_at, report)
+        return keeps_draining(len(rows), connector.batch_size, failures)
+
+    def _push_rows(
+        self,
+        name: str,
+        connector: Connector,
+        rows: Sequence[ClaimedRow],
+        facts: Mapping[int, SubjectFacts],
+        claimed_at: datetime,
+        report: PassReport,
+    ) -> list[CallFailure]:
+        """Decide, push and record rows leased at `claimed_at`; answers the
+        failures recorded."""
         plan = plan_batch(
             rows,
             facts,
@@ -327,11 +388,11 @@ class DestinationSync:
             connector.restores,
             claimed_at,
         )
-        lease_until = claimed_at + timedelta(seconds=sync.lease_seconds)
+        lease_until = claimed_at + timedelta(seconds=self.destinations.sync.lease_seconds)
         answers, failures, retried = self._push(name, connector, plan, lease_until)
         report.retried_in_place += retried
         self._record(name, plan, answers, failures, claimed_at, report)
-        return keeps_draining(len(rows), connector.batch_size, failures)
+        return failures
 
     def _push(
         self, name: str, connector: Connector, plan: PushPlan, lease_until: datetime

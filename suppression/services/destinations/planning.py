@@ -300,11 +300,15 @@ def failed_call(members: Sequence[Member], failure: Failure) -> PushResult:
     return result
 
 
+def platform_answered(failures: Sequence[CallFailure]) -> bool:
+    """No call failed as a whole or for a reason beyond a member's own (else the
+    platform may be down, or asked us to wait)."""
+    return not any(f.whole or f.failure.kind != FailureKind.PERMANENT for f in failures)
+
+
 def keeps_draining(claimed: int, batch_size: int, failures: Sequence[CallFailure]) -> bool:
-    """Whether another batch follows: this one was full, and no call failed as a
-    whole or for a reason beyond a member's own (the platform may be down)."""
-    whole_call_failed = any(f.whole or f.failure.kind != FailureKind.PERMANENT for f in failures)
-    return claimed >= batch_size and not whole_call_failed
+    """Whether another batch follows: this one was full, and the platform answered."""
+    return claimed >= batch_size and platform_answered(failures)
 
 
 @dataclass
