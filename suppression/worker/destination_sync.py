@@ -286,7 +286,8 @@ class DestinationSync:
         paused_until = destination.paused_until if destination else None
         push = paused_until is None or paused_until <= now
         try:
-            while True:
+            # Stopping (SIGTERM) leaves the rest to the next worker, after the resume point.
+            while not self._stop.is_set():
                 claimed_at = self.clock()
                 with self.sessions() as session:
                     chunk = job.step(session, self.clock, claimed_at + lease_seconds, push)
@@ -463,13 +464,13 @@ class DestinationSync:
         with self.sessions() as session:
             if retry.rate_limited:
                 settle.pause(session, name, now + timedelta(seconds=retry.seconds))
-            if until is not None and lease.renew(session, self.worker, row_ids, until) < len(
-                row_ids
-            ):
-                session.commit()
-                logger.warning("destination %s: rows of a batch were taken over; no retry", name)
-                return None
+            held = len(row_ids)
+            if until is not None:
+                held = lease.renew(session, self.worker, row_ids, until)
             session.commit()
+        if held < len(row_ids):
+            logger.warning("destination %s: rows of a batch were taken over; no retry", name)
+            return None
         return until or lease_until
 
     def _record(

@@ -4,6 +4,7 @@ worker continue a reconcile whose worker was killed."""
 
 import hashlib
 import json
+import threading
 from collections import Counter
 from datetime import timedelta
 
@@ -48,9 +49,11 @@ def hashes_pushed(fake) -> Counter:
     return pushed
 
 
-def progress_rows(sessions) -> int:
+def progress_rows(sessions, destination: str = "meta") -> int:
+    """Reconciles of the destination underway (0 or 1)."""
+    query = select(func.count()).where(ReconcileProgress.destination == destination)
     with sessions() as session:
-        return int(session.scalar(select(func.count()).select_from(ReconcileProgress)) or 0)
+        return int(session.scalar(query) or 0)
 
 
 def test_a_new_destination_s_first_sync_pushes_the_reconcile_s_decisions_directly(
@@ -133,3 +136,29 @@ def test_a_reconcile_that_meets_an_outage_leaves_the_rest_to_the_drain(
     worker.run_pass(["meta"])
     assert fakes.meta.removed[META_AUDIENCE] == {sha(a) for a in ADDRESSES}
     assert outbox_rows(destination="meta") == 0
+
+
+def test_a_worker_told_to_stop_leaves_the_rest_of_its_reconcile_to_the_next(
+    subjects, make_worker, fakes, sessions, settings, clock
+):
+    stop = threading.Event()
+    first = make_worker("worker-1")
+    connector = first.connectors["meta"]
+    push = connector.push
+
+    def push_then_stop(operation, members):
+        stop.set()  # SIGTERM arrives while the first chunk is pushed
+        return push(operation, members)
+
+    connector.push = push_then_stop
+    first.run_forever(stop, full_first=False)
+    assert len(hashes_pushed(fakes.meta)) == 2
+    assert progress_rows(sessions) == 1
+    # Destinations after Meta in the pass were not started either.
+    assert progress_rows(sessions, "linkedin") == 1
+    assert fakes.linkedin.request_count == 0
+
+    clock.advance(seconds=settings.destinations.sync.lease_seconds + 1)
+    make_worker("worker-2").run_pass(["meta"])
+    assert hashes_pushed(fakes.meta) == Counter({sha(a): 1 for a in ADDRESSES})
+    assert progress_rows(sessions) == 0
