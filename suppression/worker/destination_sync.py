@@ -200,7 +200,8 @@ class DestinationSync:
             if name in self.connectors:
                 self._release_dead_claims(name)
             # A new reconcile when asked or due; else one a killed worker left.
-            report.reconciled = self.reconcile(name, full or due, report).enqueued
+            reconciled = self.reconcile(name, full or due, report, max_batches)
+            report.reconciled = reconciled.enqueued
             self.drain(name, report, max_batches)
             with self.sessions() as session:
                 report.pending = waiting_rows(session, name)
@@ -250,15 +251,20 @@ class DestinationSync:
         return finished
 
     def reconcile(
-        self, name: str, start: bool = True, report: PassReport | None = None
+        self,
+        name: str,
+        start: bool = True,
+        report: PassReport | None = None,
+        max_pushes: int | None = None,
     ) -> ReconcileReport:
         """A full reconcile (`start`), or the rest of one a worker that is gone
         left; nothing when none is underway or another worker runs it. One
         transaction per chunk of subjects, whose rows this worker pushes at once
         (counted in `report`), safe to interrupt and resume.
 
-        Once a push fails for the platform's reason (down, rate-limited), the
-        rest is queued for the drain, which honours the backoff and the pause."""
+        Once a push fails for the platform's reason (down, rate-limited), or
+        `max_pushes` chunks were pushed (a request waits), the rest is queued for
+        the drain, which honours the backoff and the pause."""
         connector = self.connectors.get(name)
         if connector is None:  # not enabled here: nothing to compare with
             return ReconcileReport()
@@ -285,6 +291,7 @@ class DestinationSync:
         report = report or PassReport(name)
         paused_until = destination.paused_until if destination else None
         push = paused_until is None or paused_until <= now
+        pushes = 0
         try:
             # Stopping (SIGTERM) leaves the rest to the next worker, after the resume point.
             while not self._stop.is_set():
@@ -299,7 +306,8 @@ class DestinationSync:
                     failures = self._push_rows(
                         name, connector, chunk.rows, chunk.facts, claimed_at, report
                     )
-                    push = platform_answered(failures)
+                    pushes += 1
+                    push = platform_answered(failures) and pushes != max_pushes
         except ReconcileTakenOver:
             logger.info("full reconcile of %s: another worker runs it now", name)
         summary = job.report
