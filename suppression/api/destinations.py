@@ -142,7 +142,10 @@ class DestinationSyncNow(MethodView):
         if not settings.destinations.is_enabled(name):
             raise Conflict(f"destination {name!r} is not enabled; see docs/destinations.md")
         state = current.runtime()
-        worker = DestinationSync(state.sessions, state.vault, settings, clock=state.clock)
+        # It answers an HTTP request: a failed call is recorded, never waited out here.
+        worker = DestinationSync(
+            state.sessions, state.vault, settings, clock=state.clock, in_place_retries=0
+        )
         try:
             (report,) = worker.run_pass([name], full=query["full"], max_batches=MAX_BATCHES)
         finally:

@@ -46,6 +46,9 @@ class SyncSettings:
     deadline_hours: float = 24.0
     http_timeout_seconds: float = 30.0
     status_seconds: float = 300.0  # between status reads of a request processed later
+    # A 429 or transient failure is retried this many times within its batch, after
+    # its pause, before it is recorded as a failure (and the batch cycle paid again).
+    in_place_retries: int = 3
 
 
 @dataclass(frozen=True)
@@ -341,5 +344,6 @@ def destinations_from_env(env: Mapping[str, str], today: date | None = None) -> 
             deadline_hours=sync.number("DEADLINE_HOURS", 24.0),
             http_timeout_seconds=max(0.1, sync.number("HTTP_TIMEOUT_SECONDS", 30.0)),
             status_seconds=max(1.0, sync.number("STATUS_SECONDS", 300.0)),
+            in_place_retries=sync.number("IN_PLACE_RETRIES", 3, integer=True),
         ),
     )

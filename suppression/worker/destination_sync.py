@@ -14,7 +14,10 @@ What each batch pushes and what the answers settle is decided without I/O in
 services/destinations/planning.py. A pass first reads the status of the
 requests that are due, then drains every enabled destination
 until nothing is due, and ends with the connector's `end_pass` (the Ads API
-runs its jobs). A destination pauses when it answered 429, and stops for this
+runs its jobs). A call that answered 429 or a 5xx is made again after its
+pause while the batch's lease holds (SYNC_IN_PLACE_RETRIES), so that a fault
+costs its pause and not another batch cycle; once those are spent, the failure
+is recorded: the destination pauses when it answered 429, and stops for this
 pass after a failure of a whole call.
 """
 
@@ -26,6 +29,7 @@ import random
 import socket
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
@@ -38,6 +42,9 @@ from suppression.connectors.base import (
     Failure,
     FailureKind,
     FollowsRequests,
+    Member,
+    Operation,
+    PushResult,
     redact,
 )
 from suppression.connectors.keap_pull import KeapStatusReader
@@ -48,22 +55,34 @@ from suppression.services.destinations.keap_pull import KeapPullReport
 from suppression.services.destinations.planning import (
     Answer,
     CallFailure,
+    InPlaceRetry,
     PassReport,
     PushPlan,
     failed_call,
     keeps_draining,
     plan_batch,
+    plan_in_place_retry,
+    platform_answered,
+    renewed_lease,
     settle_answers,
+    with_retried,
 )
-from suppression.services.destinations.push_decisions import load_facts
+from suppression.services.destinations.push_decisions import SubjectFacts, load_facts
 from suppression.services.destinations.queue_status import pending_removals, waiting_rows
-from suppression.services.destinations.reconcile import Reconcile, ReconcileReport
+from suppression.services.destinations.reconcile import CHUNK as RECONCILE_CHUNK
+from suppression.services.destinations.reconcile import (
+    Reconcile,
+    ReconcileReport,
+    ReconcileTakenOver,
+    take_reconcile,
+)
 from suppression.services.destinations.registry import (
     destination_statuses,
     register_destinations,
     take_full_request,
     targets_fingerprint,
 )
+from suppression.services.destinations.rows import ClaimedRow
 from suppression.services.rights.erasure import finish_pending_erasures
 from suppression.store.models.destinations import Destination
 from suppression.store.schema import utcnow
@@ -75,6 +94,14 @@ from suppression.worker.sealed_tokens import SealedTokenStore
 logger = logging.getLogger(__name__)
 ALARM_INTERVAL = timedelta(minutes=15)
 HOUSEKEEPING = timedelta(minutes=1)  # finishing erasures, the deadline alarm, when idle
+
+
+@dataclass(frozen=True)
+class WholeCallFailure:
+    """A push that raised: every member of the call shares its failure."""
+
+    failure: Failure
+    retryable: bool  # the platform answered; False for a connector's own bug
 
 
 def worker_name() -> str:
@@ -95,7 +122,12 @@ class DestinationSync:
         worker: str | None = None,
         chores: Sequence[Callable[[], object]] = (),
         keap_reader: KeapStatusReader | None = None,
+        in_place_retries: int | None = None,
+        sleep: Callable[[float], object] | None = None,
     ):
+        """`in_place_retries`: SYNC_IN_PLACE_RETRIES unless given (0 where a
+        request waits for the pass); `sleep` waits out a failed call's pause
+        (by default until then or until `run_forever` is told to stop)."""
         self.sessions = sessions
         # Other queues the worker drains first in every pass (confirmation mails).
         self.chores = list(chores)
@@ -105,6 +137,13 @@ class DestinationSync:
         self.clock = clock
         self.rng = rng or random.Random()
         self.worker = worker or worker_name()
+        self.in_place_retries = (
+            self.destinations.sync.in_place_retries
+            if in_place_retries is None
+            else in_place_retries
+        )
+        self._stop = threading.Event()
+        self.sleep = sleep or self._wait
         if connectors is None:
             tokens = partial(SealedTokenStore, sessions, vault)
             enabled = self.destinations.enabled
@@ -120,6 +159,9 @@ class DestinationSync:
         self.requests = RequestFollower(
             sessions, self.worker, self.targets, self.destinations.sync, clock, self.rng
         )
+
+    def _wait(self, seconds: float) -> None:
+        self._stop.wait(seconds)
 
     def close(self) -> None:
         for connector in self.connectors.values():
@@ -155,8 +197,11 @@ class DestinationSync:
             with self.sessions() as session:
                 due = take_full_request(session, name)
                 session.commit()
-            if full or due:
-                report.reconciled = self.reconcile(name).enqueued
+            if name in self.connectors:
+                self._release_dead_claims(name)
+            # A new reconcile when asked or due; else one a killed worker left.
+            reconciled = self.reconcile(name, full or due, report, max_batches)
+            report.reconciled = reconciled.enqueued
             self.drain(name, report, max_batches)
             with self.sessions() as session:
                 report.pending = waiting_rows(session, name)
@@ -205,8 +250,24 @@ class DestinationSync:
             logger.info("%d erasures finished: every destination confirmed", finished)
         return finished
 
-    def reconcile(self, name: str) -> ReconcileReport:
-        """One transaction per chunk of subjects; safe to interrupt and rerun."""
+    def reconcile(
+        self,
+        name: str,
+        start: bool = True,
+        report: PassReport | None = None,
+        max_pushes: int | None = None,
+    ) -> ReconcileReport:
+        """A full reconcile (`start`), or the rest of one a worker that is gone
+        left; nothing when none is underway or another worker runs it. One
+        transaction per chunk of subjects, whose rows this worker pushes at once
+        (counted in `report`), safe to interrupt and resume.
+
+        Once a push fails for the platform's reason (down, rate-limited), or
+        `max_pushes` chunks were pushed (a request waits), the rest is queued for
+        the drain, which honours the backoff and the pause."""
+        connector = self.connectors.get(name)
+        if connector is None:  # not enabled here: nothing to compare with
+            return ReconcileReport()
         job = Reconcile(
             self.vault,
             self.settings.policy,
@@ -214,16 +275,45 @@ class DestinationSync:
             CHANNELS[name],
             self.destinations.purpose(name),
             self.targets[name],
+            self.worker,
+            # A chunk's rows are pushed under one lease: at most a batch of them.
+            chunk=min(RECONCILE_CHUNK, connector.batch_size),
         )
-        more = True
-        while more:
-            with self.sessions() as session:
-                more = job.step(session, self.clock)
-                session.commit()
-        report = job.report
+        lease_seconds = timedelta(seconds=self.destinations.sync.lease_seconds)
+        now = self.clock()
+        with self.sessions() as session:
+            resume = take_reconcile(session, name, self.worker, now, now + lease_seconds, start)
+            destination = session.get(Destination, name)
+            session.commit()
+        if resume is None:
+            return job.report
+        job.last_id = resume
+        report = report or PassReport(name)
+        paused_until = destination.paused_until if destination else None
+        push = paused_until is None or paused_until <= now
+        pushes = 0
+        try:
+            # Stopping (SIGTERM) leaves the rest to the next worker, after the resume point.
+            while not self._stop.is_set():
+                claimed_at = self.clock()
+                with self.sessions() as session:
+                    chunk = job.step(session, self.clock, claimed_at + lease_seconds, push)
+                    session.commit()
+                if chunk is None:
+                    break
+                if chunk.rows:
+                    report.claimed += len(chunk.rows)
+                    failures = self._push_rows(
+                        name, connector, chunk.rows, chunk.facts, claimed_at, report
+                    )
+                    pushes += 1
+                    push = platform_answered(failures) and pushes != max_pushes
+        except ReconcileTakenOver:
+            logger.info("full reconcile of %s: another worker runs it now", name)
+        summary = job.report
         message = "full reconcile of %s: %d subjects examined, %d rows added"
-        logger.info(message, name, report.examined, report.enqueued)
-        return report
+        logger.info(message, name, summary.examined, summary.enqueued)
+        return summary
 
     def drain(self, name: str, report: PassReport, max_batches: int | None = None) -> PassReport:
         connector = self.connectors.get(name)
@@ -283,6 +373,20 @@ class DestinationSync:
         if not rows:
             return False
         report.claimed += len(rows)
+        failures = self._push_rows(name, connector, rows, facts, claimed_at, report)
+        return keeps_draining(len(rows), connector.batch_size, failures)
+
+    def _push_rows(
+        self,
+        name: str,
+        connector: Connector,
+        rows: Sequence[ClaimedRow],
+        facts: Mapping[int, SubjectFacts],
+        claimed_at: datetime,
+        report: PassReport,
+    ) -> list[CallFailure]:
+        """Decide, push and record rows leased at `claimed_at`; answers the
+        failures recorded."""
         plan = plan_batch(
             rows,
             facts,
@@ -293,33 +397,89 @@ class DestinationSync:
             connector.restores,
             claimed_at,
         )
-        answers, failures = self._push(connector, plan)
+        lease_until = claimed_at + timedelta(seconds=self.destinations.sync.lease_seconds)
+        answers, failures, retried = self._push(name, connector, plan, lease_until)
+        report.retried_in_place += retried
         self._record(name, plan, answers, failures, claimed_at, report)
-        return keeps_draining(len(rows), connector.batch_size, failures)
+        return failures
 
-    def _push(self, connector: Connector, plan: PushPlan) -> tuple[list[Answer], list[CallFailure]]:
+    def _push(
+        self, name: str, connector: Connector, plan: PushPlan, lease_until: datetime
+    ) -> tuple[list[Answer], list[CallFailure], int]:
+        """Every call of the plan; a call that failed for a passing reason (429,
+        5xx, timeout) is made again after its pause while the batch's lease holds,
+        at most `in_place_retries` times. Answers the calls' answers, the failures
+        left, and how many calls were made again."""
         answers: list[Answer] = []
         failures: list[CallFailure] = []
+        retried = 0
         for operation, chunk in plan.calls(connector.batch_size):
-            try:
-                result = connector.push(operation, chunk)
-            except Exception as exc:  # the platform's error, or a connector bug: keep the rows
-                if isinstance(exc, DestinationError):
-                    failure = exc.failure()
-                else:
-                    logger.error(
-                        "destination %s: push failed unexpectedly (%s)",
-                        connector.name,
-                        type(exc).__name__,
-                    )
-                    failure = Failure(
-                        FailureKind.TRANSIENT, redact(f"unexpected {type(exc).__name__}")
-                    )
-                result = failed_call(chunk, failure)
-                failures.append(CallFailure(failure, whole=True))
+            result, whole = self._call(connector, operation, chunk)
+            for attempt in range(1, self.in_place_retries + 1):
+                if whole is not None and not whole.retryable:
+                    break
+                retry = plan_in_place_retry(result, attempt, self.destinations.sync, self.rng)
+                if retry is None:
+                    break
+                held_until = self._hold_through(name, plan, retry, lease_until)
+                if held_until is None or self._stop.is_set():
+                    break
+                lease_until = held_until
+                self.sleep(retry.seconds)
+                if self._stop.is_set():  # stopping: record the failure, the rows wait
+                    break
+                members = [m for m in chunk if m.key in retry.keys]
+                again, whole = self._call(connector, operation, members)
+                result = with_retried(result, retry.keys, again)
+                retried += 1
+            if whole is not None:
+                failures.append(CallFailure(whole.failure, whole=True))
             failures += [CallFailure(f) for f in result.failures.values()]
             answers.append((operation, chunk, result))
-        return answers, failures
+        return answers, failures, retried
+
+    def _call(
+        self, connector: Connector, operation: Operation, members: Sequence[Member]
+    ) -> tuple[PushResult, WholeCallFailure | None]:
+        """One push; a call that raised answers every member failed."""
+        try:
+            return connector.push(operation, members), None
+        except DestinationError as exc:  # the platform's error: keep the rows
+            failure = exc.failure()
+            return failed_call(members, failure), WholeCallFailure(failure, retryable=True)
+        except Exception as exc:  # a connector bug: keep the rows, asking again proves nothing
+            logger.error(
+                "destination %s: push failed unexpectedly (%s)",
+                connector.name,
+                type(exc).__name__,
+            )
+            failure = Failure(FailureKind.TRANSIENT, redact(f"unexpected {type(exc).__name__}"))
+            return failed_call(members, failure), WholeCallFailure(failure, retryable=False)
+
+    def _hold_through(
+        self, name: str, plan: PushPlan, retry: InPlaceRetry, lease_until: datetime
+    ) -> datetime | None:
+        """Before pausing for a retry: a 429 pauses the destination for the other
+        workers too, and a lease that would run out meanwhile is renewed. Answers
+        the lease's end, or None when this worker no longer holds every row (the
+        retry is not made; the failure is recorded on the rows it still holds)."""
+        now = self.clock()
+        sync = self.destinations.sync
+        until = renewed_lease(now, lease_until, retry.seconds, sync)
+        if until is None and not retry.rate_limited:
+            return lease_until
+        row_ids = [row.id for rows in plan.rows.values() for row in rows]
+        with self.sessions() as session:
+            if retry.rate_limited:
+                settle.pause(session, name, now + timedelta(seconds=retry.seconds))
+            held = len(row_ids)
+            if until is not None:
+                held = lease.renew(session, self.worker, row_ids, until)
+            session.commit()
+        if held < len(row_ids):
+            logger.warning("destination %s: rows of a batch were taken over; no retry", name)
+            return None
+        return until or lease_until
 
     def _record(
         self,
@@ -383,6 +543,7 @@ class DestinationSync:
         on_pass: Callable[[list[PassReport]], None] | None = None,
     ) -> None:
         """Pass after pass until `stop` is set; waits poll_seconds when idle."""
+        self._stop = stop  # also ends a pause before an in-place retry
         full = full_first
         while not stop.is_set():
             try:

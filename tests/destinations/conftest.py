@@ -61,8 +61,15 @@ def fakes() -> Iterator[Fakes]:
 def destination_env(fakes: Fakes) -> dict[str, str]:
     """Edit this dict in a test (before `settings` is built) to change settings.
     The Keap pull is off here (it adds a GET to Keap's requests and faults);
-    test_keap_pull.py turns it on."""
-    return {**fakes.environment(), "SYNC_HTTP_TIMEOUT_SECONDS": "5", "KEAP_PULL_MINUTES": "0"}
+    test_keap_pull.py turns it on. A failed call is recorded at once (no retry
+    within its batch), as these tests observe failures;
+    test_sync_retry_in_place.py turns the retries on."""
+    return {
+        **fakes.environment(),
+        "SYNC_HTTP_TIMEOUT_SECONDS": "5",
+        "KEAP_PULL_MINUTES": "0",
+        "SYNC_IN_PLACE_RETRIES": "0",
+    }
 
 
 @pytest.fixture

@@ -129,3 +129,17 @@ class TestABigBacklog:
         assert body["suppressed"] == 2
         assert body["pending"] == 3
         assert fakes.meta.batch_sizes == [2]
+
+    def test_sync_now_with_full_pushes_a_bounded_number_of_reconcile_chunks(
+        self, client, admin, record, fakes, monkeypatch
+    ):
+        from suppression.api import destinations as endpoint
+
+        monkeypatch.setattr(endpoint, "MAX_BATCHES", 1)
+        for n in range(5):  # no destination registered yet: only a reconcile finds them
+            record(f"person{n}@example.com", purpose="ad_audiences")
+        body = client.post("/v1/destinations/meta/sync?full=true", headers=admin).get_json()
+        assert body["reconciled"] == 5
+        # One chunk pushed by the reconcile, one batch by the drain, the rest queued.
+        assert fakes.meta.batch_sizes == [2, 2]
+        assert (body["suppressed"], body["pending"]) == (4, 1)

@@ -32,10 +32,13 @@ from suppression.services.destinations.planning import (
     backoff_seconds,
     keeps_draining,
     plan_batch,
+    plan_in_place_retry,
     plan_status_reads,
     rate_limited_until,
+    renewed_lease,
     retry_groups,
     settle_answers,
+    with_retried,
 )
 from suppression.services.destinations.push_decisions import Held, SubjectFacts
 from suppression.services.destinations.rows import AwaitingRow, ClaimedRow, Done
@@ -257,3 +260,47 @@ def test_an_unreadable_status_stops_the_reads_and_a_429_pauses(error, paused):
     assert plan.stop
     assert plan.error == error.message
     assert plan.paused_until == (at if paused else None)
+
+
+def test_only_members_that_failed_for_a_passing_reason_are_retried_in_place():
+    result = PushResult(confirmed={1})
+    result.fail(2, Failure(FailureKind.RATE_LIMITED, "429", retry_after=7))
+    result.fail(3, Failure(FailureKind.TRANSIENT, "503"))
+    result.fail(4, Failure(FailureKind.PERMANENT, "400"))
+    result.fail(5, Failure(FailureKind.AUTH, "401"))
+    retry = plan_in_place_retry(result, 1, SyncSettings(backoff_seconds=2), random.Random(1))
+    assert retry is not None
+    assert retry.keys == {2, 3}
+    assert retry.rate_limited
+    assert retry.seconds == 7  # the longer of Retry-After and the first backoff (1-2 s)
+
+
+def test_no_in_place_retry_past_the_setting_or_the_backoff_cap_or_for_a_refusal():
+    limited = PushResult()
+    limited.fail(1, Failure(FailureKind.RATE_LIMITED, "429", retry_after=30))
+    refused = PushResult()
+    refused.fail(1, Failure(FailureKind.PERMANENT, "400"))
+    sync = SyncSettings(in_place_retries=2, backoff_max_seconds=60)
+    rng = random.Random(1)
+    assert plan_in_place_retry(limited, 2, sync, rng) is not None
+    assert plan_in_place_retry(limited, 3, sync, rng) is None
+    assert plan_in_place_retry(limited, 1, SyncSettings(backoff_max_seconds=20), rng) is None
+    assert plan_in_place_retry(refused, 1, sync, rng) is None
+    assert plan_in_place_retry(limited, 1, SyncSettings(in_place_retries=0), rng) is None
+
+
+def test_a_retried_member_s_answer_replaces_its_failure():
+    first = PushResult(confirmed={1})
+    first.fail(2, Failure(FailureKind.TRANSIENT, "503"))
+    first.fail(3, Failure(FailureKind.PERMANENT, "400"))
+    again = PushResult(confirmed={2})
+    merged = with_retried(first, frozenset({2}), again)
+    assert merged.confirmed == {1, 2}
+    assert set(merged.failures) == {3}
+
+
+def test_a_lease_is_renewed_only_when_it_would_not_outlast_the_pause():
+    sync = SyncSettings(lease_seconds=300, http_timeout_seconds=30)
+    until = NOW + timedelta(seconds=300)
+    assert renewed_lease(NOW, until, 60, sync) is None
+    assert renewed_lease(NOW, until, 200, sync) == NOW + timedelta(seconds=200 + 30 + 300)

@@ -105,6 +105,34 @@ _ENQUEUE_MANY = (
 )
 
 
+_UNPARKED_ROW = (
+    select(literal(1))
+    .where(
+        _WAITING_ROW.c.destination == bindparam("destination", type_=String()),
+        _WAITING_ROW.c.subject_id == _QUEUED.c.subject_id,
+        _WAITING_ROW.c.failed_at.is_(None),
+    )
+    .offset(0)  # one probe of the subject index a row, as in _ENQUEUE_MANY
+    .exists()
+)
+# PostgreSQL: rows for a reconcile's chunk, leased to the reconciling worker.
+_ENQUEUE_LEASED = (
+    sa_insert(_OUTBOX)
+    .from_select(
+        ["destination", "subject_id", "created_at", "attempts", "claimed_by", "claimed_until"],
+        select(
+            bindparam("destination", type_=String()),
+            _QUEUED.c.subject_id,
+            _AT,
+            literal(0, type_=Integer()),
+            bindparam("worker", type_=String()),
+            bindparam("until", type_=UTCDateTime()),
+        ).where(~_UNPARKED_ROW),
+    )
+    .returning(_OUTBOX.c.id, _OUTBOX.c.subject_id)
+)
+
+
 def enqueue_subject_change(session: Session, subject_id: int, now: datetime | None = None) -> None:
     """Tell every enabled destination to look at this subject again.
 
@@ -185,3 +213,60 @@ def refresh_statistics(session: Session) -> None:
     up only after a minute or more; the reconcile must not wait for it.
     """
     analyze(session, "destination_outbox")
+
+
+def enqueue_leased(
+    session: Session,
+    destination: str,
+    subject_ids: Sequence[int],
+    now: datetime,
+    worker: str,
+    until: datetime,
+) -> list[tuple[int, int]]:
+    """Rows for a reconcile's chunk, leased to `worker` until `until` so that it
+    pushes them itself; answers (row id, subject id) of the rows added.
+
+    A subject that has an unparked row at the destination already (waiting, in
+    flight, or awaiting a request's outcome) gets none: that row carries it, and
+    one subject is never in flight twice."""
+    ids = sorted(set(subject_ids))
+    if not ids:
+        return []
+    if dialect_name(session) == "postgresql":
+        parameters = {
+            "destination": destination,
+            "ids": id_array_text(ids),
+            "at": now,
+            "worker": worker,
+            "until": until,
+        }
+        # Core rows fetched at once: row by row through the ORM cost 1.2 s a million.
+        leased = session.connection().execute(_ENQUEUE_LEASED, parameters).all()
+        return [(row_id, subject_id) for row_id, subject_id in leased]
+    added: list[tuple[int, int]] = []
+    for chunk in _chunks(ids):
+        carried = set(
+            session.scalars(
+                select(OutboxRow.subject_id).where(
+                    OutboxRow.destination == destination,
+                    OutboxRow.subject_id.in_(chunk),
+                    OutboxRow.failed_at.is_(None),
+                )
+            )
+        )
+        values = [
+            {
+                "destination": destination,
+                "subject_id": subject_id,
+                "created_at": now,
+                "attempts": 0,
+                "claimed_by": worker,
+                "claimed_until": until,
+            }
+            for subject_id in chunk
+            if subject_id not in carried
+        ]
+        if values:
+            statement = insert(session, OutboxRow).returning(OutboxRow.id, OutboxRow.subject_id)
+            added += [(row.id, row.subject_id) for row in session.execute(statement, values)]
+    return added

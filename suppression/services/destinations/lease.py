@@ -12,6 +12,7 @@ Services flush, never commit: the caller's edge commits.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -81,6 +82,22 @@ def claim(
         )
     ]
     return sorted(rows, key=lambda row: row.id)
+
+
+def renew(session: Session, worker: str, row_ids: Sequence[int], until: datetime) -> int:
+    """Keep this worker's rows until `until` (a push about to wait for the platform
+    would outlive the lease); answers how many it still held."""
+    renewed = 0
+    for ids in id_filters(session, OutboxRow.id, sorted(row_ids)):
+        result = execute_dml(
+            session,
+            update(OutboxRow)
+            .where(ids, OutboxRow.claimed_by == worker)
+            .values(claimed_until=until)
+            .execution_options(synchronize_session=False),
+        )
+        renewed += int(result.rowcount or 0)
+    return renewed
 
 
 def _due(destination: str, now: datetime, awaiting: bool) -> tuple[Any, ...]:

@@ -51,6 +51,7 @@ class PassReport:
     no_address: int = 0  # erased before it could be pushed
     retrying: int = 0
     parked: int = 0
+    retried_in_place: int = 0  # calls pushed again within their batch after a pause
     reconciled: int = 0  # rows a full reconcile added
     pending: int = 0  # rows still waiting after the pass (retrying, paused, or not reached)
     paused_until: datetime | None = None
@@ -130,6 +131,71 @@ def retry_groups(
             available_at = now + timedelta(seconds=delay)
         groups.append(RetryGroup(attempts, tuple(row_ids), available_at))
     return groups
+
+
+# Retrying a failed call within its batch ---------------------------------------
+
+# What a call may fail with and still succeed if asked again after a pause.
+RETRIED_IN_PLACE = frozenset({FailureKind.RATE_LIMITED, FailureKind.TRANSIENT})
+
+
+@dataclass(frozen=True)
+class InPlaceRetry:
+    """Members of a call to push again after `seconds`, while the batch's lease holds."""
+
+    keys: frozenset[int]
+    seconds: float
+    rate_limited: bool  # a 429: the destination pauses for every worker meanwhile
+
+
+def in_place_pause(failure: Failure, retry: int, sync: SyncSettings, rng: random.Random) -> float:
+    """The same wait the failure would cost recorded: a 429's Retry-After (else
+    SYNC_RATE_LIMIT_SECONDS), a transient failure's backoff for this retry."""
+    if failure.kind == FailureKind.RATE_LIMITED:
+        return failure.retry_after if failure.retry_after is not None else sync.rate_limit_seconds
+    return failure.retry_after or backoff_seconds(retry, sync, rng)
+
+
+def plan_in_place_retry(
+    result: PushResult, retry: int, sync: SyncSettings, rng: random.Random
+) -> InPlaceRetry | None:
+    """Whether the members of a call that failed for a passing reason are pushed
+    again at once (`retry` counts from 1), and after how long: at most
+    SYNC_IN_PLACE_RETRIES times, and only for a pause within SYNC_BACKOFF_MAX_SECONDS
+    (a longer one is waited in the queue, where the worker serves the others)."""
+    if retry > sync.in_place_retries:
+        return None
+    passing = {key: f for key, f in result.failures.items() if f.kind in RETRIED_IN_PLACE}
+    if not passing:
+        return None
+    failures = set(passing.values())
+    seconds = max(in_place_pause(f, retry, sync, rng) for f in failures)
+    if seconds > sync.backoff_max_seconds:
+        return None
+    limited = any(f.kind == FailureKind.RATE_LIMITED for f in failures)
+    return InPlaceRetry(frozenset(passing), seconds, limited)
+
+
+def with_retried(result: PushResult, retried: frozenset[int], again: PushResult) -> PushResult:
+    """The call's result, with the answers for the retried members taken from the retry."""
+    return PushResult(
+        confirmed=(result.confirmed - retried) | again.confirmed,
+        not_found=(result.not_found - retried) | again.not_found,
+        failures={k: f for k, f in result.failures.items() if k not in retried} | again.failures,
+        accepted={k: r for k, r in result.accepted.items() if k not in retried} | again.accepted,
+    )
+
+
+def renewed_lease(
+    now: datetime, lease_until: datetime, pause: float, sync: SyncSettings
+) -> datetime | None:
+    """A new end for a batch's lease that would not outlast the pause, the retried
+    call (SYNC_HTTP_TIMEOUT_SECONDS) and half a lease to record its answer; None
+    while it does. Another worker must never take rows whose push is underway."""
+    needed = now + timedelta(seconds=pause + sync.http_timeout_seconds + sync.lease_seconds / 2)
+    if needed <= lease_until:
+        return None
+    return now + timedelta(seconds=pause + sync.http_timeout_seconds + sync.lease_seconds)
 
 
 # One batch: what to push, and what the answers settle --------------------------
@@ -234,11 +300,15 @@ def failed_call(members: Sequence[Member], failure: Failure) -> PushResult:
     return result
 
 
+def platform_answered(failures: Sequence[CallFailure]) -> bool:
+    """No call failed as a whole or for a reason beyond a member's own (else the
+    platform may be down, or asked us to wait)."""
+    return not any(f.whole or f.failure.kind != FailureKind.PERMANENT for f in failures)
+
+
 def keeps_draining(claimed: int, batch_size: int, failures: Sequence[CallFailure]) -> bool:
-    """Whether another batch follows: this one was full, and no call failed as a
-    whole or for a reason beyond a member's own (the platform may be down)."""
-    whole_call_failed = any(f.whole or f.failure.kind != FailureKind.PERMANENT for f in failures)
-    return claimed >= batch_size and not whole_call_failed
+    """Whether another batch follows: this one was full, and the platform answered."""
+    return claimed >= batch_size and platform_answered(failures)
 
 
 @dataclass

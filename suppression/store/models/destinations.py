@@ -95,3 +95,23 @@ class DestinationPush(Base):
     reason: Mapped[str | None] = mapped_column(String(32))
     outcome: Mapped[str] = mapped_column(String(16))  # confirmed | not_found | no_address
     pushed_at: Mapped[datetime]
+
+
+class ReconcileProgress(Base):
+    """A full reconcile underway: the resume point, and which worker runs it.
+
+    Each chunk of subjects is queued (its rows leased to the reconciling worker,
+    which pushes them at once) in the transaction that moves `after_subject_id`
+    past it; the row goes when the reconcile ends. A worker that dies leaves the
+    row behind: once its lease runs out, the next worker continues after the last
+    chunk queued, and the drain pushes that chunk's rows."""
+
+    __tablename__ = "reconcile_progress"
+
+    destination: Mapped[str] = mapped_column(
+        String(32), ForeignKey("destinations.name"), primary_key=True
+    )
+    after_subject_id: Mapped[int] = mapped_column(BigId, default=0)
+    started_at: Mapped[datetime]
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
