@@ -13,6 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Integer,
     String,
     Text,
@@ -158,6 +159,23 @@ def enqueue_removals(session: Session, subject_id: int, now: datetime | None = N
     return pending_removals(session, subject_id)
 
 
+def _with_rows(
+    session: Session, destination: str, subject_ids: Sequence[int], *where: ColumnElement[bool]
+) -> set[int]:
+    """SQLite: which of `subject_ids` have an unparked row at `destination` (and
+    whatever else `where` asks of it)."""
+    return set(
+        session.scalars(
+            select(OutboxRow.subject_id).where(
+                OutboxRow.destination == destination,
+                OutboxRow.subject_id.in_(subject_ids),
+                OutboxRow.failed_at.is_(None),
+                *where,
+            )
+        )
+    )
+
+
 def enqueue_subjects(
     session: Session, destination: str, subject_ids: Sequence[int], now: datetime
 ) -> int:
@@ -182,16 +200,7 @@ def enqueue_subjects(
         )
     added = 0
     for chunk in _chunks(ids):
-        waiting = set(
-            session.scalars(
-                select(OutboxRow.subject_id).where(
-                    OutboxRow.destination == destination,
-                    OutboxRow.subject_id.in_(chunk),
-                    OutboxRow.claimed_by.is_(None),
-                    OutboxRow.failed_at.is_(None),
-                )
-            )
-        )
+        waiting = _with_rows(session, destination, chunk, OutboxRow.claimed_by.is_(None))
         values = [
             {"destination": destination, "subject_id": s, "created_at": now, "attempts": 0}
             for s in chunk
@@ -245,15 +254,7 @@ def enqueue_leased(
         return [(row_id, subject_id) for row_id, subject_id in leased]
     added: list[tuple[int, int]] = []
     for chunk in _chunks(ids):
-        carried = set(
-            session.scalars(
-                select(OutboxRow.subject_id).where(
-                    OutboxRow.destination == destination,
-                    OutboxRow.subject_id.in_(chunk),
-                    OutboxRow.failed_at.is_(None),
-                )
-            )
-        )
+        carried = _with_rows(session, destination, chunk)
         values = [
             {
                 "destination": destination,
