@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -29,6 +30,7 @@ from suppression.store.schema import utcnow
 from suppression.worker.check_helpers import HelperPool
 from suppression.worker.confirmation_mail import ConfirmationMailer
 from suppression.worker.one_click_folding import BackgroundFolder
+from suppression.worker.one_click_intake import IntakeWriter
 
 
 @dataclass
@@ -40,6 +42,8 @@ class Runtime:
     clock: Callable[[], datetime]
     # Spawned processes that decide slices of large check lists (None: all in-process).
     folder: BackgroundFolder
+    # One-click intake rows of concurrent requests, one commit per group.
+    intake: IntakeWriter
     helpers: HelperPool | None = None
     # PostgreSQL: the one-click intake's own small autocommit pool (see one_click_engine).
     intake_engine: Engine | None = None
@@ -65,6 +69,7 @@ class Runtime:
         engine = engine or make_engine(settings.database_url)
         sessions = sessions or make_session_factory(engine)
         vault = vault_for(settings)
+        intake_engine = one_click_engine(engine)
         return cls(
             settings=settings,
             engine=engine,
@@ -72,7 +77,10 @@ class Runtime:
             vault=vault,
             clock=clock,
             helpers=HelperPool(settings.check_processes) if settings.check_processes > 0 else None,
-            intake_engine=one_click_engine(engine),
+            intake_engine=intake_engine,
+            intake=IntakeWriter(
+                partial(sessions, bind=intake_engine) if intake_engine else sessions
+            ),
             folder=BackgroundFolder(sessions, vault, settings),
             mailer=(
                 ConfirmationMailer(sessions, vault, settings, clock=clock)

@@ -28,6 +28,7 @@ from suppression.domain.errors import (
     SuppressionError,
 )
 from suppression.web import ratelimit
+from suppression.worker.one_click_intake import IntakeNotWritten
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,14 @@ def install(app: Flask) -> None:
 
     for kind in DATABASE_UNAVAILABLE:
         app.register_error_handler(kind, database_unavailable)
+
+    @app.errorhandler(IntakeNotWritten)
+    def intake_not_written(error: IntakeNotWritten) -> Any:
+        # The group commit that held this one-click failed: answered as its cause
+        # is (any other cause is an unhandled error: logged, then the 500 page).
+        if isinstance(error.__cause__, DATABASE_UNAVAILABLE):
+            return database_unavailable(error.__cause__)
+        raise error
 
     @app.errorhandler(500)
     def internal_error(error: Exception) -> Any:

@@ -51,7 +51,7 @@ def one_click_engine(engine: Engine) -> Engine | None:
     autocommit: it is its own durable transaction, without the BEGIN and COMMIT
     round trips; and without the pre-ping round trip on every checkout (a
     connection found dead is replaced and the INSERT sent again: see
-    web/public/unsubscribe_pages.py's _accept_one_click). SQLite keeps its BEGIN
+    worker/one_click_intake.py). SQLite keeps its BEGIN
     IMMEDIATE: the write lock is what orders its writers."""
     if engine.dialect.name != "postgresql":
         return None

@@ -16,7 +16,7 @@ from werkzeug.serving import make_server
 
 from suppression.observability.logs import JsonFormatter
 from suppression.observability.redaction import RedactingFilter, redact
-from suppression.web.public import unsubscribe_pages
+from suppression.worker import one_click_intake
 
 ONE_CLICK = {"List-Unsubscribe": "One-Click"}
 TOKEN = "AgEBx9-_" + "k" * 58
@@ -78,7 +78,7 @@ def test_a_500_on_a_link_is_logged_without_its_token(app, client, sender, monkey
     def fail(*_args, **_kwargs):
         raise RuntimeError("the intake failed")
 
-    monkeypatch.setattr(unsubscribe_pages, "accept_one_click", fail)
+    monkeypatch.setattr(one_click_intake, "accept_one_clicks", fail)
     caplog.set_level(logging.ERROR)
     assert client.post(path, data=ONE_CLICK).status_code == 500
     [logged] = [r for r in caplog.records if r.getMessage().startswith("Exception on")]

@@ -65,6 +65,36 @@ class FoldOutcome:
     alarms: list[UnsubscribeAlarm] = field(default_factory=list)  # alarms they raised
 
 
+def one_click_row(
+    vault: AddressVault,
+    policy: PolicySettings,
+    address: str,
+    purpose: str,
+    ctx: EventContext,
+) -> dict[str, Any]:
+    """One click's intake row: the keyed index, the sealed address, the purpose and
+    the evidence. Nothing is read or written to build it."""
+    return {
+        "email_index": vault.index(address),
+        "email_sealed": vault.seal(address),
+        "purpose": link_purpose(purpose, policy),
+        "occurred_at": ctx.occurred_at,
+        "source": ctx.source,
+        "ip": ctx.ip,
+        "user_agent": ctx.user_agent,
+        "campaign": ctx.campaign,
+        "evidence": dict(ctx.evidence) if ctx.evidence else None,
+    }
+
+
+def accept_one_clicks(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Record unsubscribes for folding: one INSERT of every row (one statement, so
+    one transaction even on an autocommit connection), no lock on anything shared.
+    (Core, not the ORM's bulk path: this is the whole of the requests' work.)"""
+    if rows:
+        session.connection().execute(_ACCEPT.values(list(rows)))
+
+
 def accept_one_click(
     session: Session,
     vault: AddressVault,
@@ -73,22 +103,8 @@ def accept_one_click(
     purpose: str,
     ctx: EventContext,
 ) -> None:
-    """Record an unsubscribe for folding: one INSERT, no lock on anything shared.
-    (Core, not the ORM's bulk path: this is the whole of the request's work.)"""
-    session.connection().execute(
-        _ACCEPT,
-        {
-            "email_index": vault.index(address),
-            "email_sealed": vault.seal(address),
-            "purpose": link_purpose(purpose, policy),
-            "occurred_at": ctx.occurred_at,
-            "source": ctx.source,
-            "ip": ctx.ip,
-            "user_agent": ctx.user_agent,
-            "campaign": ctx.campaign,
-            "evidence": dict(ctx.evidence) if ctx.evidence else None,
-        },
-    )
+    """Record one unsubscribe for folding (see accept_one_clicks)."""
+    accept_one_clicks(session, [one_click_row(vault, policy, address, purpose, ctx)])
 
 
 _ACCEPT = insert(OneClickIntake.__table__)

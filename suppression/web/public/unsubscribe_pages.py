@@ -4,17 +4,12 @@ intake row is durable."""
 
 from __future__ import annotations
 
-import logging
-
 from flask import Response, render_template, request
 from flask.typing import ResponseReturnValue
-from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError
 
 from suppression.app import current
 from suppression.domain.tokens import LinkClaims, LinkKind
-from suppression.services.consents.intake import MINTER_KEY, accept_one_click
-from suppression.services.consents.recording import EventContext
+from suppression.services.consents.intake import MINTER_KEY, one_click_row
 from suppression.services.links.unsubscribes import SOURCE_ONE_CLICK, SOURCE_UNSUBSCRIBE_PAGE
 from suppression.web import ratelimit
 from suppression.web.public import results
@@ -25,8 +20,6 @@ from suppression.web.public.blueprint import (
     read_link,
     record_unsubscribe,
 )
-
-logger = logging.getLogger(__name__)
 
 ONE_CLICK_BODY = "You are unsubscribed.\n"
 # Tokens that open /u/: the header's, and the preference token (which may do more).
@@ -65,28 +58,14 @@ def unsubscribe_post(token: str) -> ResponseReturnValue:
 
 
 def _accept_one_click(claims: LinkClaims) -> None:
-    """The RFC 8058 answer waits for one durable INSERT only: the intake row counts
-    as an opt-out at once and is folded into the event chain in batches."""
-    engine = current.runtime().intake_engine
+    """The RFC 8058 answer waits for one durable INSERT only, shared with the clicks
+    that arrive meanwhile (worker/one_click_intake.py): the intake row counts as an
+    opt-out at once and is folded into the event chain in batches."""
     minter = {MINTER_KEY: claims.minter} if claims.minter else {}
     ctx = event_context(claims, SOURCE_ONE_CLICK, **minter)
-    try:
-        _insert_intake(engine, claims, ctx)
-    except DBAPIError as error:
-        # A pooled connection the server dropped (a restart, a failover): the pool
-        # has been emptied; once more on a fresh one. The row was not written, or
-        # (the answer to its commit lost) is written twice and folds into one event.
-        if engine is None or not error.connection_invalidated:
-            raise
-        logger.warning("intake connection lost; sending the unsubscribe again")
-        _insert_intake(engine, claims, ctx)
-    current.close_sessions()  # the connection goes back to the pool before the fold
+    row = one_click_row(
+        current.vault(), current.settings().policy, claims.address, claims.purpose, ctx
+    )
+    current.close_sessions()  # nothing of the request's own is open while it waits
+    current.runtime().intake.write(row)
     current.runtime().folder.accepted()
-
-
-def _insert_intake(engine: Engine | None, claims: LinkClaims, ctx: EventContext) -> None:
-    with current.runtime().sessions(bind=engine) if engine else current.db_session() as session:
-        accept_one_click(
-            session, current.vault(), current.settings().policy, claims.address, claims.purpose, ctx
-        )
-        session.commit()
