@@ -88,11 +88,13 @@ def one_click_row(
 
 
 def accept_one_clicks(session: Session, rows: Sequence[dict[str, Any]]) -> None:
-    """Record unsubscribes for folding: one INSERT of every row (one statement, so
-    one transaction even on an autocommit connection), no lock on anything shared.
-    (Core, not the ORM's bulk path: this is the whole of the requests' work.)"""
+    """Record unsubscribes for folding, no lock on anything shared: the INSERT sent
+    for every row at once (psycopg pipelines it, and on an autocommit connection
+    runs it as one implicit transaction: one commit). Core with one cached
+    statement: a multi-row VALUES would be compiled anew for every call.
+    (Not the ORM's bulk path: this is the whole of the requests' work.)"""
     if rows:
-        session.connection().execute(_ACCEPT.values(list(rows)))
+        session.connection().execute(_ACCEPT, list(rows))
 
 
 def accept_one_click(
