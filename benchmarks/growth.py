@@ -89,6 +89,14 @@ def disk_bytes(dsn: str) -> int:
         return int(row[0]) if row else 0
 
 
+def prewarm(dsn: str) -> None:
+    """The check's read, table and index, in PostgreSQL's buffers (as far as
+    shared_buffers holds them)."""
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        connection.execute("SELECT pg_prewarm('pk_decision_inputs'), pg_prewarm('decision_inputs')")
+
+
 def idle_pss(server: Server) -> int:
     assert server.process is not None
     return sum(pss(pid) for pid in [server.process.pid, *server.serving_pids()])
@@ -121,6 +129,12 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--repeat", type=int, default=5, help="checks of a short list, their median is printed"
     )
+    parser.add_argument(
+        "--prewarm",
+        action="store_true",
+        help="read decision_inputs and its primary key into shared_buffers (pg_prewarm) "
+        "before the checks, as a server that has served checks for a while holds them",
+    )
     return parser.parse_args(argv)
 
 
@@ -135,7 +149,10 @@ def main(argv: list[str] | None = None) -> int:
     admin_url = args.pg_admin_url
     dsn = admin_url.rsplit("/", 1)[0] + "/" + args.pg_database
     env["DATABASE_URL"] = normalise_database_url(dsn)
-    print(f"stores {stores}; lists {lists}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}")
+    print(
+        f"stores {stores}; lists {lists}; {os.cpu_count()} CPUs; load {os.getloadavg()[0]:.1f}; "
+        f"PostgreSQL {postgresql_settings(admin_url)}; prewarm {args.prewarm}"
+    )
     points: list[Point] = []
     builds: dict[int, dict[str, float]] = {}
     try:
@@ -149,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
             loaded = time.perf_counter() - started - generated
             del indexes, sealed
             on_disk = disk_bytes(dsn)
+            if args.prewarm:
+                prewarm(dsn)
             builds[store_size] = {
                 "generate_seconds": generated,
                 "load_seconds": loaded,
