@@ -15,7 +15,7 @@ from suppression.cli.main import main
 from suppression.domain.sealing import AddressSealer
 from suppression.domain.vault import AddressVault
 from suppression.services.consents.audit import verify_chain
-from suppression.services.consents.intake import accept_one_click
+from suppression.services.consents.intake import accept_one_clicks, one_click_row
 from suppression.services.consents.recording import EventContext
 from suppression.services.links.opt_in_requests import request_evidence, request_opt_in
 from suppression.store.models import ConsentEvent, OneClickIntake, OptInRequest, Subject
@@ -44,7 +44,7 @@ def stored(app, client, sender, session, vault, clock):
     assert client.post("/v1/consents", json=body, headers=sender).status_code == 201
     ctx = EventContext("recipient", "one_click", clock(), clock(), ip="192.0.2.9")
     policy = app.extensions["suppression"].settings.policy
-    accept_one_click(session, vault, policy, "pending@example.com", "all", ctx)
+    accept_one_clicks(session, [one_click_row(vault, policy, "pending@example.com", "all", ctx)])
     request_opt_in(session, vault, "li@example.ca", ["email_marketing"], {"ip": "x"}, clock())
     session.add(
         Destination(

@@ -18,7 +18,12 @@ from suppression.domain.policy import ALL_PURPOSES, ConsentStatus
 from suppression.services.consents.alarms import AlarmRule
 from suppression.services.consents.audit import verify_chain
 from suppression.services.consents.events import EventContext
-from suppression.services.consents.intake import accept_one_click, fold_intake, pending_opt_outs
+from suppression.services.consents.intake import (
+    accept_one_clicks,
+    fold_intake,
+    one_click_row,
+    pending_opt_outs,
+)
 from suppression.services.consents.recording import record_consent
 from suppression.services.rights.erasure import erase_subject
 from suppression.store.models import (
@@ -64,14 +69,14 @@ def click(clock, purpose: str = ALL_PURPOSES, **extra) -> EventContext:
 
 def accept(runtime_state, clock, address: str, purpose: str = ALL_PURPOSES, **extra) -> None:
     with runtime_state.sessions() as session:
-        accept_one_click(
-            session,
+        row = one_click_row(
             runtime_state.vault,
             runtime_state.settings.policy,
             address,
             purpose,
             click(clock, purpose, **extra),
         )
+        accept_one_clicks(session, [row])
         session.commit()
 
 

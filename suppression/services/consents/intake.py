@@ -97,18 +97,6 @@ def accept_one_clicks(session: Session, rows: Sequence[dict[str, Any]]) -> None:
         session.connection().execute(_ACCEPT, list(rows))
 
 
-def accept_one_click(
-    session: Session,
-    vault: AddressVault,
-    policy: PolicySettings,
-    address: str,
-    purpose: str,
-    ctx: EventContext,
-) -> None:
-    """Record one unsubscribe for folding (see accept_one_clicks)."""
-    accept_one_clicks(session, [one_click_row(vault, policy, address, purpose, ctx)])
-
-
 _ACCEPT = insert(OneClickIntake.__table__)
 
 
