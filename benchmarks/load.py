@@ -19,6 +19,13 @@ the CPU time gunicorn's workers spent per request in each phase (not
 PostgreSQL's or wrk's): on a machine shared with other
 work it moves much less than requests per second do.
 
+`--fold worker` (the default, as the production environment in docs/operating.md
+sets ONE_CLICK_FOLD) runs `suppression sync --loop` beside the server, as the
+Procfile's worker on the same host: it folds the intake every pass, and its CPU
+during the one-click phase and how long after the phase it has folded every
+click are printed. `--fold background` folds in a thread of each web worker
+instead (its CPU is then in the workers' CPU per request).
+
 The public pages' per-IP rate limits are raised for the run (PUBLIC_RATE_LIMIT,
 ONE_CLICK_RATE_LIMIT: all the load comes from 127.0.0.1), and so is the
 mass-unsubscribe alarm threshold (it only logs, but would log on every request).
@@ -27,6 +34,7 @@ mass-unsubscribe alarm threshold (it only logs, but would log on every request).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import runpy
@@ -41,9 +49,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import requests
 
-from benchmarks.server import MemorySampler, Server
+from benchmarks.server import SUPPRESSION, MemorySampler, Server, cpu_seconds
 from benchmarks.store import drop_postgresql, recreate_postgresql
 from suppression.config.environment import normalise_database_url
 
@@ -183,6 +192,53 @@ def run_wrk(wrk: str, server: Server, phase: str, args: argparse.Namespace, work
     return summary
 
 
+class SyncWorker:
+    """`suppression sync --loop`, the Procfile's worker: with ONE_CLICK_FOLD=worker
+    the only folder of the one-click intake (no destination is configured here)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path):
+        self.env = env
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> SyncWorker:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [SUPPRESSION, "sync", "--loop"], env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
+        return self
+
+    def cpu(self) -> float:
+        assert self.process is not None
+        return cpu_seconds(self.process.pid)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def waiting_clicks(dsn: str) -> int:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        row = connection.execute("SELECT count(*) FROM one_click_intake").fetchone()
+    return int(row[0]) if row else 0
+
+
+def folded_after(dsn: str, timeout: float = 300.0) -> float | None:
+    """Seconds until the intake is empty (every accepted click folded), None if it
+    is not within `timeout`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if waiting_clicks(dsn) == 0:
+            return round(time.monotonic() - started, 1)
+        time.sleep(0.5)
+    return None
+
+
 def killer(server: Server, delay: float, record: dict[str, Any]) -> threading.Thread:
     def run() -> None:
         time.sleep(delay)
@@ -240,6 +296,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--links", type=int, default=40_000, help="tokens minted (addresses)")
     parser.add_argument("--connections", type=int, default=8, help="wrk threads = connections")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--fold",
+        choices=("worker", "background"),
+        default="worker",
+        help="ONE_CLICK_FOLD: the sync worker folds (run beside the server), or the web workers",
+    )
     parser.add_argument("--pg-admin-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--pg-database", default="bench_load")
     parser.add_argument("--label", default="")
@@ -262,6 +324,7 @@ def main(argv: list[str] | None = None) -> int:
         SUPPRESSION_ENV="development",
         SUPPRESSION_INSTANCE=str(instance),
         DATABASE_URL=normalise_database_url(dsn),
+        ONE_CLICK_FOLD=args.fold,
         **raised,
     )
     env.pop("REDIS_URL", None)  # per-worker in-memory limits: no shared store in the path
@@ -272,13 +335,20 @@ def main(argv: list[str] | None = None) -> int:
         f"{serving['threads']} threads, keep-alive {serving['keepalive']} s"
     )
     result: dict[str, Any] = {"load_average_before": os.getloadavg()}
+    folding: dict[str, Any] = {"mode": args.fold}
     try:
-        with Server(env, args.workers, work / "server.log") as server:
+        with (
+            Server(env, args.workers, work / "server.log") as server,
+            contextlib.ExitStack() as stack,
+        ):
             key = server.create_key("sender", "load-benchmark")
             started = time.perf_counter()
             tokens = mint(server, key, args.links)
             print(f"minted {len(tokens)} links in {time.perf_counter() - started:.1f} s")
             (work / "tokens.txt").write_text("\n".join(tokens) + "\n")
+            sync = None
+            if args.fold == "worker":
+                sync = stack.enter_context(SyncWorker(env, work / "sync.log"))
 
             print(f"bare endpoint: wrk GET /healthz, {args.duration} s ...")
             bare = run_wrk(wrk, server, "bare", args, work)
@@ -288,7 +358,12 @@ def main(argv: list[str] | None = None) -> int:
             )
             kill: dict[str, Any] = {}
             thread = killer(server, args.duration / 2, kill)
+            sync_cpu = sync.cpu() if sync else 0.0
             one_click = run_wrk(wrk, server, "one_click", args, work)
+            if sync:
+                folding["waiting_at_end"] = waiting_clicks(dsn)
+                folding["sync_cpu_seconds"] = round(sync.cpu() - sync_cpu, 2)
+                folding["folded_after_seconds"] = folded_after(dsn)
             thread.join(timeout=35)
             got = answers(work)
             ok = {p for p, status in got.items() if status == "200"}
@@ -350,6 +425,16 @@ def main(argv: list[str] | None = None) -> int:
         f"{'PASS' if targets['p99_at_most_100ms'] else 'MISS'}"
     )
     print(f"lost: {len(lost)} (target 0) {'PASS' if not lost else 'MISS'}")
+    if args.fold == "worker":
+        per_click = folding["sync_cpu_seconds"] * 1000 / max(len(ok), 1)
+        print(
+            f"folding (ONE_CLICK_FOLD=worker): the sync worker used "
+            f"{folding['sync_cpu_seconds']:.2f} s of CPU during the one-click phase "
+            f"({per_click:.2f} ms a click answered); {folding['waiting_at_end']} clicks "
+            f"waited at its end, all folded {folding['folded_after_seconds']} s later"
+        )
+    else:
+        print("folding (ONE_CLICK_FOLD=background): by the web workers, in their CPU ms/req")
 
     result.update(
         args=vars(args),
@@ -371,6 +456,7 @@ def main(argv: list[str] | None = None) -> int:
         lost_examples=lost[:20],
         stored_never_sent=len(stray),
         ratio=ratio,
+        folding=folding,
         targets=targets,
         commit=_git("rev-parse", "HEAD"),
         changed=_git("status", "--porcelain", "suppression").splitlines(),

@@ -13,7 +13,7 @@ import logging
 import signal
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import click
@@ -21,6 +21,7 @@ import click
 from suppression.cli.context import load_settings, opened
 from suppression.connectors.settings import DESTINATION_NAMES, log_warnings
 from suppression.observability.logs import configure_logging
+from suppression.services.consents.intake import waiting
 from suppression.services.destinations.planning import PassReport
 from suppression.services.destinations.registry import destination_statuses
 from suppression.services.destinations.settle import retry_parked
@@ -130,10 +131,13 @@ def sync_retry(destination: str | None) -> None:
 
 @sync.command("status")
 def sync_status() -> None:
-    """Queue and health per destination; exits 1 when rows are parked or overdue."""
+    """Queue and health per destination, and the one-click intake's backlog; exits
+    1 when rows are parked or overdue."""
     settings = load_settings()
+    now = utcnow()
     with opened(settings) as runtime, runtime.sessions() as session:
-        statuses = destination_statuses(session, settings.destinations, utcnow())
+        statuses = destination_statuses(session, settings.destinations, now)
+        intake_waiting, oldest_click = waiting(session)
     alarm = False
     for status in statuses:
         state = "enabled" if status.enabled else "disabled"
@@ -147,5 +151,16 @@ def sync_status() -> None:
             line += f"\twarning: {status.warning}"
         click.echo(line)
         alarm = alarm or bool(status.failed or status.overdue)
+    if intake_waiting:
+        # Folded by the worker's every pass (and, unless ONE_CLICK_FOLD=worker, by
+        # the web processes): a click older than the deadline means none is running.
+        overdue = oldest_click is not None and oldest_click < now - timedelta(
+            hours=settings.destinations.sync.deadline_hours
+        )
+        click.echo(
+            f"one-click intake\twaiting {intake_waiting}\toldest {rfc3339(oldest_click)}"
+            + ("\toverdue: is the worker running?" if overdue else "")
+        )
+        alarm = alarm or overdue
     if alarm:
         raise SystemExit(1)

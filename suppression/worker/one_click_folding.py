@@ -2,11 +2,12 @@
 
 Nobody has to start anything for it. Each web process starts a daemon thread with
 the first one-click it accepts (several processes share the work: PostgreSQL
-hands each batch's rows to one folder, SQLite's write lock takes turns); every
-pass of `suppression sync` folds the backlog first, so the Procfile worker folds
-too (and picks up what a killed web process left); and a reader that needs one
-person's folded data (the preference page, a lookup, an export, an erasure, an
-opt-in) folds that person's rows first (app/folding.py).
+hands each batch's rows to one folder, SQLite's write lock takes turns), unless
+ONE_CLICK_FOLD=worker leaves the folding to the worker; every pass of
+`suppression sync` folds the backlog first, so the Procfile worker folds too (and
+picks up what a killed web process left); and a reader that needs one person's
+folded data (the preference page, a lookup, an export, an erasure, an opt-in)
+folds that person's rows first (app/folding.py).
 """
 
 from __future__ import annotations
@@ -82,7 +83,10 @@ class BackgroundFolder:
 
     def accepted(self) -> None:
         """A one-click was committed to the intake."""
-        if self.settings.links.one_click_fold == "inline":
+        mode = self.settings.links.one_click_fold
+        if mode == "worker":  # `suppression sync` folds it within a poll interval
+            return
+        if mode == "inline":
             fold_backlog(self.sessions, self.vault, self.settings)
             return
         if self._pid != os.getpid():

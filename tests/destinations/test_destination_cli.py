@@ -1,11 +1,16 @@
 """`suppression sync`, `sync --full`, `sync retry`, `sync status`, and the loop."""
 
 import threading
+from datetime import timedelta
 
 import pytest
 
 from suppression.cli.main import main
+from suppression.domain.policy import ALL_PURPOSES
+from suppression.services.consents.events import EventContext
+from suppression.services.consents.intake import accept_one_clicks, one_click_row
 from suppression.store.models.destinations import OutboxRow
+from suppression.store.schema import utcnow
 
 # The commands open an engine of their own.
 pytestmark = pytest.mark.committed
@@ -101,3 +106,36 @@ def test_sync_status_shows_a_destination_warning(cli, destination_env, monkeypat
     result = cli.invoke(main, ["sync", "status"])
     (line,) = [line for line in result.output.splitlines() if line.startswith("linkedin")]
     assert "warning: LINKEDIN_VERSION 202206 is" in line
+
+
+def test_sync_status_shows_the_one_click_backlog_and_alarms_when_nobody_folds_it(
+    cli, app, sessions, vault
+):
+    settings = app.extensions["suppression"].settings
+
+    def click_at(address, when):
+        ctx = EventContext("recipient", "one_click", occurred_at=when, recorded_at=when)
+        with sessions() as session:
+            row = one_click_row(vault, settings.policy, address, ALL_PURPOSES, ctx)
+            accept_one_clicks(session, [row])
+            session.commit()
+
+    click_at("fresh@example.com", utcnow() - timedelta(minutes=1))
+    status = cli.invoke(main, ["sync", "status"])
+    assert status.exit_code == 0, status.output
+    [line] = [x for x in status.output.splitlines() if x.startswith("one-click intake")]
+    assert line.startswith("one-click intake\twaiting 1\toldest ")
+    assert "overdue" not in line
+
+    click_at("stale@example.com", utcnow() - timedelta(hours=25))  # SYNC_DEADLINE_HOURS 24
+    status = cli.invoke(main, ["sync", "status"])
+    assert status.exit_code == 1
+    assert "one-click intake\twaiting 2" in status.output
+    assert "overdue: is the worker running?" in status.output
+    assert "stale" not in status.output
+    assert "fresh" not in status.output
+
+    assert cli.invoke(main, ["sync"]).exit_code == 0  # a pass folds them
+    status = cli.invoke(main, ["sync", "status"])
+    assert status.exit_code == 0, status.output
+    assert "one-click intake" not in status.output

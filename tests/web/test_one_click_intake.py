@@ -250,6 +250,7 @@ def test_each_sync_pass_folds_first(runtime_state, session, clock, vault):
 def test_processes_configured_from_the_environment_fold_in_the_background():
     assert links_from_env({}).one_click_fold == "background"
     assert links_from_env({"ONE_CLICK_FOLD": "inline"}).one_click_fold == "inline"
+    assert links_from_env({"ONE_CLICK_FOLD": "worker"}).one_click_fold == "worker"
     with pytest.raises(ConfigError):
         links_from_env({"ONE_CLICK_FOLD": "later"})
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from suppression.domain.addresses import domain_of
@@ -109,6 +109,14 @@ def pending_opt_outs(session: Session) -> dict[bytes, frozenset[str]]:
     ):
         found[bytes(index)].add(purpose)
     return {index: frozenset(purposes) for index, purposes in found.items()}
+
+
+def waiting(session: Session) -> tuple[int, datetime | None]:
+    """How many intake rows wait to be folded, and the oldest click among them."""
+    count, oldest = session.execute(
+        select(func.count(), func.min(OneClickIntake.occurred_at))
+    ).one()
+    return int(count), oldest
 
 
 def has_pending(session: Session, index: bytes) -> bool:
