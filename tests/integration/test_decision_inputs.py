@@ -11,6 +11,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import inspect, select, text
 
+from suppression.domain.policy import ALL_PURPOSES
+from suppression.services.consents.alarms import AlarmRule
+from suppression.services.consents.events import EventContext
+from suppression.services.consents.intake import accept_one_clicks, fold_intake, one_click_row
 from suppression.store.decision_inputs import PROJECTION
 from suppression.store.models import Block, ConsentState, DecisionInputs, Subject
 
@@ -138,6 +142,38 @@ def test_every_write_keeps_the_decision_inputs(client, sender, admin, session):
 
     post(client, "/v1/subjects/erase", {"email": "b@example.de", "reason": "request"}, admin, 200)
     assert_kept(session)
+
+
+def test_a_fold_of_one_clicks_keeps_the_decision_inputs(client, sender, session, vault, clock):
+    """The fold stands the triggers aside for its batch and copies the rows of the
+    subjects it created or changed once, at the end (on PostgreSQL)."""
+    consent = {"source": "form", "purpose": "email_marketing", "status": "opted_in"}
+    post(client, "/v1/consents", {**consent, "email": "known@example.com"}, sender)
+    post(client, "/v1/consents", {**consent, "email": "ads@example.com"}, sender)
+    policy = client.application.extensions["suppression"].settings.policy
+
+    def click(address: str, purpose: str) -> dict:
+        ctx = EventContext("recipient", "one_click", clock(), clock(), evidence={})
+        return one_click_row(vault, policy, address, purpose, ctx)
+
+    rows = [
+        click("known@example.com", "email_marketing"),  # moves an opt-in to opted out
+        click("new@example.com", ALL_PURPOSES),  # a subject the fold creates
+        click("new@example.com", ALL_PURPOSES),  # a repeat in the same batch
+        click("ads@example.com", "ad_audiences"),  # a second purpose's state
+    ]
+    accept_one_clicks(session, rows)
+    outcome = fold_intake(session, vault, policy, AlarmRule())
+    session.commit()
+    assert outcome.folded == 4
+    assert sum(outcome.recorded.values()) == 3
+    assert_kept(session)
+    kept = {
+        row.consents and tuple(sorted(row.consents))
+        for row in session.scalars(select(DecisionInputs))
+    }
+    session.rollback()
+    assert kept == {("email_marketing",), ("all",), ("ad_audiences", "email_marketing")}
 
 
 def test_a_batch_of_blocks_and_a_deleted_state_are_kept(client, sender, session):
