@@ -3,9 +3,9 @@
 `decision_inputs_projection` computes each subject's row from `subjects`,
 `consent_states` and `blocks`; the database's triggers copy the rows of the
 subjects every statement changed from it. On PostgreSQL a bulk writer (the
-importer) may ask them to stand aside for its own statements and copy the rows
-of the subjects it touched itself from the view, once, at the end: each row is
-then written once, not once for every table that changed. The setting is local to the transaction
+importer, the one-click fold) may ask them to stand aside for its own statements
+and copy the rows of the subjects it touched itself from the view, once, at the
+end: each row is then written once, not once for every statement that changed it. The setting is local to the transaction
 (and undone with a rolled-back savepoint), so no other writer is affected.
 SQLite's row triggers always run.
 """
@@ -62,8 +62,9 @@ def rebuilt_by_caller(session: Session) -> Iterator[CallerKept]:
 def copy_from_view(session: Session, subject_ids: list[int]) -> None:
     """Upsert the view's rows of these subjects into the table. Unlike the
     triggers' `decision_inputs_refresh` it takes no lock on the rows first: the
-    importer calls it holding the chain head, which every writer of the state
-    tables takes (services/consents/events.py), and the subjects it created are its own."""
+    importer and the fold call it holding the chain head, which every writer of
+    the state tables takes (services/consents/events.py), and the subjects they
+    created are their own."""
     target = DecisionInputs.__table__
     names = [c.name for c in target.columns]
     statement = insert(session, target).from_select(
