@@ -53,11 +53,11 @@ class LinkSettings:
     # How accepted one-click unsubscribes are folded into the event chain
     # (services/consents/intake.py): "background", by a thread of each web process and by
     # the sync worker, so the request commits one row and answers; "worker", by the
-    # sync worker only (the Procfile's web line: the web processes spend no CPU on
-    # the chain); or "inline", in the request right after that commit. Readers of
-    # one person fold that person's rows first in every mode. ONE_CLICK_FOLD sets
-    # it; settings built in code (the tests, an embedding) fold as a configured
-    # process does.
+    # sync worker only (the production setting, docs/operating.md: the web
+    # processes spend no CPU on the chain); or "inline", in the request right after
+    # that commit. Readers of one person fold that person's rows first in every
+    # mode. ONE_CLICK_FOLD sets it; settings built in code (the tests, an
+    # embedding) fold as a configured process does.
     one_click_fold: str = "background"
 
 
