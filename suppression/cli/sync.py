@@ -21,7 +21,7 @@ import click
 from suppression.cli.context import load_settings, opened
 from suppression.connectors.settings import DESTINATION_NAMES, log_warnings
 from suppression.observability.logs import configure_logging
-from suppression.services.consents.intake import waiting
+from suppression.services.consents.intake import backlog
 from suppression.services.destinations.planning import PassReport
 from suppression.services.destinations.registry import destination_statuses
 from suppression.services.destinations.settle import retry_parked
@@ -135,9 +135,10 @@ def sync_status() -> None:
     1 when rows are parked or overdue."""
     settings = load_settings()
     now = utcnow()
+    deadline = timedelta(hours=settings.destinations.sync.deadline_hours)
     with opened(settings) as runtime, runtime.sessions() as session:
         statuses = destination_statuses(session, settings.destinations, now)
-        intake_waiting, oldest_click = waiting(session)
+        intake = backlog(session, now, deadline)
     alarm = False
     for status in statuses:
         state = "enabled" if status.enabled else "disabled"
@@ -151,16 +152,13 @@ def sync_status() -> None:
             line += f"\twarning: {status.warning}"
         click.echo(line)
         alarm = alarm or bool(status.failed or status.overdue)
-    if intake_waiting:
+    if intake.waiting:
         # Folded by the worker's every pass (and, unless ONE_CLICK_FOLD=worker, by
         # the web processes): a click older than the deadline means none is running.
-        overdue = oldest_click is not None and oldest_click < now - timedelta(
-            hours=settings.destinations.sync.deadline_hours
-        )
         click.echo(
-            f"one-click intake\twaiting {intake_waiting}\toldest {rfc3339(oldest_click)}"
-            + ("\toverdue: is the worker running?" if overdue else "")
+            f"one-click intake\twaiting {intake.waiting}\toldest {rfc3339(intake.oldest)}"
+            + ("\toverdue: is the worker running?" if intake.overdue else "")
         )
-        alarm = alarm or overdue
+        alarm = alarm or intake.overdue
     if alarm:
         raise SystemExit(1)

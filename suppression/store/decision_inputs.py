@@ -5,8 +5,9 @@
 subjects every statement changed from it. On PostgreSQL a bulk writer (the
 importer, the one-click fold) may ask them to stand aside for its own statements
 and copy the rows of the subjects it touched itself from the view, once, at the
-end: each row is then written once, not once for every statement that changed it. The setting is local to the transaction
-(and undone with a rolled-back savepoint), so no other writer is affected.
+end: each row is then written once, not once for every statement that changed
+it. The setting is local to the transaction (and undone with a rolled-back
+savepoint), so no other writer is affected.
 SQLite's row triggers always run.
 """
 

@@ -1,11 +1,14 @@
 """The staff page of destination status, and a subject's destination history."""
 
 import re
+from datetime import timedelta
 from functools import partial
 
 from seeding import record
 
 from suppression.connectors.settings import destinations_from_env
+from suppression.services.consents.events import EventContext
+from suppression.services.consents.intake import accept_one_clicks, one_click_row
 from suppression.services.destinations.registry import register_destinations
 from suppression.services.destinations.rows import Done
 from suppression.services.destinations.settle import settle_done
@@ -109,3 +112,27 @@ def test_an_admin_sees_destination_status_in_the_browser(
     screenshot(page, "staff-destinations")
     page.get_by_role("button", name="Retry parked").click()
     assert page.get_by_text("1 parked row for meta queued again.").is_visible()
+
+
+def test_the_destination_page_shows_one_clicks_the_worker_has_not_folded(
+    sign_in, session, clock, vault, app
+):
+    policy = app.extensions["suppression"].settings.policy
+
+    def click(address, when):
+        ctx = EventContext("recipient", "one_click", when, when)
+        accept_one_clicks(session, [one_click_row(vault, policy, address, "all", ctx)])
+        session.commit()
+
+    click("jane@example.com", clock())
+    client, _token = sign_in()
+    text = text_of(client.get("/admin/destinations"))
+    assert "One-click unsubscribes waiting for the sync worker" in text
+    assert ": 1 (the oldest since" in text
+    assert "Is the sync worker running?" not in text
+    assert "jane" not in text
+
+    click("john@example.com", clock() - timedelta(hours=25))  # past SYNC_DEADLINE_HOURS
+    text = text_of(client.get("/admin/destinations"))
+    assert "<strong>One-click unsubscribes</strong>: 2 waiting to be recorded" in text
+    assert "Is the sync worker running?" in text

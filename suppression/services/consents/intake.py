@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, func, insert, select
@@ -112,12 +112,21 @@ def pending_opt_outs(session: Session) -> dict[bytes, frozenset[str]]:
     return {index: frozenset(purposes) for index, purposes in found.items()}
 
 
-def waiting(session: Session) -> tuple[int, datetime | None]:
-    """How many intake rows wait to be folded, and the oldest click among them."""
+@dataclass(frozen=True)
+class Backlog:
+    """The intake rows waiting to be folded (for operators: `sync status`, the
+    staff page of destinations)."""
+
+    waiting: int
+    oldest: datetime | None  # the oldest waiting click
+    overdue: bool  # it has waited past the deadline: no worker is folding
+
+
+def backlog(session: Session, now: datetime, deadline: timedelta) -> Backlog:
     count, oldest = session.execute(
         select(func.count(), func.min(OneClickIntake.occurred_at))
     ).one()
-    return int(count), oldest
+    return Backlog(int(count), oldest, oldest is not None and oldest < now - deadline)
 
 
 def has_pending(session: Session, index: bytes) -> bool:

@@ -1,16 +1,19 @@
 """Destination status for staff (/admin/destinations): what waits, what was
-parked, the last success and error per destination, the deadline alarm; admins
+parked, the last success and error per destination, the deadline alarm, and the
+one-click unsubscribes the worker has yet to fold; admins
 can put parked rows back in the queue. Also the per-subject push history that
 the subject page shows (`destination_history`)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 
 from suppression.app import current
 from suppression.connectors.settings import DESTINATION_NAMES
+from suppression.services.consents.intake import backlog
 from suppression.services.destinations.queue_status import pushes_for, subject_destination_status
 from suppression.services.destinations.registry import destination_statuses
 from suppression.services.destinations.settle import retry_parked
@@ -21,12 +24,15 @@ from suppression.web.staff.blueprint import bp
 @bp.get("/destinations")
 def destinations() -> Any:
     settings = current.settings()
-    statuses = destination_statuses(current.read_session(), settings.destinations, current.now())
+    db, now = current.read_session(), current.now()
+    statuses = destination_statuses(db, settings.destinations, now)
+    deadline_hours = settings.destinations.sync.deadline_hours
     return render_template(
         "staff/destinations.html",
         statuses=statuses,
-        deadline_hours=settings.destinations.sync.deadline_hours,
+        deadline_hours=deadline_hours,
         alarm=[s for s in statuses if s.overdue or s.failed],
+        intake=backlog(db, now, timedelta(hours=deadline_hours)),
     )
 
 
