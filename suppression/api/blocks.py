@@ -14,7 +14,7 @@ from suppression.api.schemas import BatchRecordedSchema, BlockRequestSchema, Sub
 from suppression.app import current
 from suppression.domain.policy import EventAction
 from suppression.observability import metrics
-from suppression.services.consents.recording import record_block
+from suppression.services.consents.recording import BlockEvent, record_block, record_blocks
 from suppression.services.consents.subjects import view_subject
 from suppression.services.staff.api_keys import Role
 
@@ -40,11 +40,14 @@ class Blocks(MethodView):
         session = current.db_session()
         vault = current.vault()
         if "events" in data:
-            contexts = [event_context(event, "api") for event in data["events"]]
-            for event, ctx in zip(data["events"], contexts, strict=True):
-                record_block(
-                    session, vault, event["email"], event["kind"], ctx, event.get("country")
-                )
+            record_blocks(
+                session,
+                vault,
+                [
+                    BlockEvent(e["email"], e["kind"], event_context(e, "api"), e.get("country"))
+                    for e in data["events"]
+                ],
+            )
             session.commit()
             for event in data["events"]:
                 metrics.CONSENT_CHANGES.labels(event["kind"], "api").inc()

@@ -3,7 +3,7 @@
 `decision_inputs_projection` computes each subject's row from `subjects`,
 `consent_states` and `blocks`; the database's triggers copy the rows of the
 subjects every statement changed from it. On PostgreSQL a bulk writer (the
-importer, the one-click fold) may ask them to stand aside for its own statements
+importer, the one-click fold, a batch of blocks) may ask them to stand aside for its own statements
 and copy the rows of the subjects it touched itself from the view, once, at the
 end: each row is then written once, not once for every statement that changed
 it. The setting is local to the transaction (and undone with a rolled-back
@@ -63,7 +63,7 @@ def rebuilt_by_caller(session: Session) -> Iterator[CallerKept]:
 def copy_from_view(session: Session, subject_ids: list[int]) -> None:
     """Upsert the view's rows of these subjects into the table. Unlike the
     triggers' `decision_inputs_refresh` it takes no lock on the rows first: the
-    importer and the fold call it holding the chain head, which every writer of
+    bulk writers call it holding the chain head, which every writer of
     the state tables takes (services/consents/events.py), and the subjects they
     created are their own."""
     target = DecisionInputs.__table__

@@ -152,3 +152,57 @@ def test_staff_and_admin_keys_lift_a_restriction_single_and_in_a_batch(
     batch = {"events": [{"email": "b@example.com", "kind": "lift_restriction"}]}
     assert client.post("/v1/blocks", json=batch, headers=admin).status_code == 200
     assert check(client, sender, ["a@example.com", "b@example.com"]) == [None, None]
+
+
+def test_a_batch_stores_what_the_same_events_sent_one_by_one_store(client, staff, session):
+    """Repeats, a restriction lifted in the same batch, an older event after a
+    newer one, country hints: the batch's one statement per table leaves what the
+    single form's conditional writes leave, in order."""
+
+    def events(prefix):
+        return [
+            {"email": f"{prefix}a@example.com", "kind": "restriction"},
+            {"email": f"{prefix}a@example.com", "kind": "lift_restriction"},
+            {"email": f"{prefix}b@example.com", "kind": "complaint", "country": "DE"},
+            {
+                "email": f"{prefix}b@example.com",
+                "kind": "complaint",
+                "source": "older",
+                "occurred_at": "2026-01-01T00:00:00Z",
+                "country": "FR",
+            },
+            {"email": f"{prefix}c@example.com", "kind": "hard_bounce", "country": "US"},
+            {"email": f"{prefix}c@example.com", "kind": "objection"},
+            {"email": f"{prefix}b@example.com", "kind": "hard_bounce", "source": "mta"},
+        ]
+
+    answer = client.post("/v1/blocks", json={"events": events("batch-")}, headers=staff)
+    assert answer.status_code == 200, answer.get_json()
+    for event in events("single-"):
+        assert client.post("/v1/blocks", json=event, headers=staff).status_code == 201
+
+    def stored(prefix):
+        state = {}
+        for letter in "abc":
+            found = client.post(
+                "/v1/subjects/lookup",
+                json={"email": f"{prefix}{letter}@example.com"},
+                headers=staff,
+            ).get_json()
+            state[letter] = (
+                (found["country"], found["country_source"]),
+                found["blocks"],
+                found["decisions"],
+                [(e["action"], e["source"]) for e in found["events"]],
+            )
+        return state
+
+    batch, single = stored("batch-"), stored("single-")
+    assert batch == single
+    assert batch["a"][1] == []  # lifted
+    assert batch["b"][0] == ("DE", "hint")  # the older hint does not replace it
+    assert {b["kind"]: b["source"] for b in batch["b"][1]} == {
+        "complaint": "api",
+        "hard_bounce": "mta",
+    }
+    assert session.scalar(select(func.count()).select_from(ConsentEvent)) == 14

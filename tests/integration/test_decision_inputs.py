@@ -118,6 +118,12 @@ def test_every_write_keeps_the_decision_inputs(client, sender, admin, session):
     post(client, "/v1/blocks", {"email": "c@example.com", "kind": "complaint"}, sender)
     post(client, "/v1/blocks", {"email": "c@example.com", "kind": "lift_restriction"}, admin)
     post(client, "/v1/blocks", {"email": "a@example.com", "kind": "hard_bounce"}, sender)
+    batch = [  # the batch form stands the triggers aside and copies the rows once
+        {"email": "c@example.com", "kind": "objection", "country": "FR"},
+        {"email": "i@example.com", "kind": "hard_bounce"},
+        {"email": "i@example.com", "kind": "complaint", "country": "DE"},
+    ]
+    post(client, "/v1/blocks", {"events": batch}, sender, 200)
     post(client, "/v1/relationships", {"email": "d@example.ca", "kind": "purchase"}, sender)
     post(client, "/v1/relationships", {"email": "d@example.ca", "kind": "inquiry"}, sender)
     rows = (

@@ -45,11 +45,12 @@ from suppression.services.consents.events import (
     note_communications,
 )
 from suppression.services.consents.recording import newer_state_wins
+from suppression.services.consents.subjects import ensure_subjects
 from suppression.services.destinations.enqueue import enqueue_subject_changes
 from suppression.services.links.unsubscribes import ACTOR, link_purpose
 from suppression.store import dialects
 from suppression.store.decision_inputs import rebuilt_by_caller
-from suppression.store.models import ApiKey, ConsentState, OneClickIntake, Subject, UnsubscribeAlarm
+from suppression.store.models import ApiKey, ConsentState, OneClickIntake, UnsubscribeAlarm
 
 BATCH = 500  # intake rows per fold transaction: big enough to amortise the chain lock
 # The minting API key's id in an intake row's evidence: the fold names the key
@@ -163,7 +164,7 @@ def fold_intake(
     # rows each; `decision_inputs` is copied once for the subjects it touched
     # instead of by the triggers after each one (store/decision_inputs.py).
     with rebuilt_by_caller(session) as kept:
-        subjects = _subjects(session, rows)
+        subjects = ensure_subjects(session, {row.email_index: row.email_sealed for row in rows})
         states = _states(session, [sid for sid, erased in subjects.values() if not erased])
         recorded: list[OneClickIntake] = []
         events: list[NewEvent] = []
@@ -230,36 +231,6 @@ def _context(row: OneClickIntake, minters: dict[int, str]) -> EventContext:
         campaign=row.campaign,
         evidence=evidence,
     )
-
-
-def _subjects(session: Session, rows: list[OneClickIntake]) -> dict[bytes, tuple[int, bool]]:
-    """Keyed index -> (subject id, erased), creating the subjects never seen."""
-    sealed = {row.email_index: row.email_sealed for row in rows}
-
-    def load(indexes: list[bytes]) -> dict[bytes, tuple[int, bool]]:
-        found = session.execute(
-            select(Subject.email_index, Subject.id, Subject.erased_at).where(
-                Subject.email_index.in_(indexes)
-            )
-        )
-        return {bytes(idx): (sid, erased_at is not None) for idx, sid, erased_at in found}
-
-    subjects = load(list(sealed))
-    # Sorted: two folders creating the same subjects take their index locks in one
-    # order, so neither waits on the other in a cycle (later writes are ordered by
-    # the chain-head lock).
-    missing = sorted(idx for idx in sealed if idx not in subjects)
-    if missing:
-        # Two folders (or a folder and another writer) may create the same subject:
-        # the unique index keeps one, and both read it back.
-        session.execute(
-            dialects.insert(session, Subject).on_conflict_do_nothing(
-                index_elements=["email_index"]
-            ),
-            [{"email_index": idx, "email_sealed": sealed[idx]} for idx in missing],
-        )
-        subjects.update(load(missing))
-    return subjects
 
 
 def _states(session: Session, subject_ids: list[int]) -> dict[StateKey, tuple[str, datetime]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -42,6 +43,36 @@ def ensure_subject(session: Session, vault: AddressVault, canonical: str) -> Sub
     )
     session.execute(statement)
     return session.scalars(select(Subject).where(Subject.email_index == index)).one()
+
+
+def ensure_subjects(
+    session: Session, sealed: Mapping[bytes, bytes]
+) -> dict[bytes, tuple[int, bool]]:
+    """Keyed index -> (subject id, erased) for many addresses (keyed index ->
+    sealed address), creating the subjects never seen."""
+
+    def load(indexes: list[bytes]) -> dict[bytes, tuple[int, bool]]:
+        found = session.execute(
+            select(Subject.email_index, Subject.id, Subject.erased_at).where(
+                Subject.email_index.in_(indexes)
+            )
+        )
+        return {bytes(idx): (sid, erased_at is not None) for idx, sid, erased_at in found}
+
+    subjects = load(list(sealed))
+    # Sorted: two writers creating the same subjects take their index locks in one
+    # order, so neither waits on the other in a cycle (later writes are ordered by
+    # the chain-head lock).
+    missing = sorted(idx for idx in sealed if idx not in subjects)
+    if missing:
+        # Another writer may create the same subject: the unique index keeps one,
+        # and both read it back.
+        session.execute(
+            insert(session, Subject).on_conflict_do_nothing(index_elements=["email_index"]),
+            [{"email_index": idx, "email_sealed": sealed[idx]} for idx in missing],
+        )
+        subjects.update(load(missing))
+    return subjects
 
 
 def stored_jurisdiction(subject: Subject | None) -> Jurisdiction:
