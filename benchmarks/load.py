@@ -52,7 +52,7 @@ from typing import Any
 import psycopg
 import requests
 
-from benchmarks.server import SUPPRESSION, MemorySampler, Server, cpu_seconds
+from benchmarks.server import MemorySampler, Server, SyncWorker
 from benchmarks.store import drop_postgresql, recreate_postgresql
 from suppression.config.environment import normalise_database_url
 
@@ -190,36 +190,6 @@ def run_wrk(wrk: str, server: Server, phase: str, args: argparse.Namespace, work
         sampler.cpu_used * 1000 / summary["requests"] if summary["requests"] else 0.0
     )
     return summary
-
-
-class SyncWorker:
-    """`suppression sync --loop`, the Procfile's worker: with ONE_CLICK_FOLD=worker
-    the only folder of the one-click intake (no destination is configured here)."""
-
-    def __init__(self, env: dict[str, str], log_path: Path):
-        self.env = env
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> SyncWorker:
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [SUPPRESSION, "sync", "--loop"], env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        return self
-
-    def cpu(self) -> float:
-        assert self.process is not None
-        return cpu_seconds(self.process.pid)
-
-    def __exit__(self, *_exc: object) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 def waiting_clicks(dsn: str) -> int:

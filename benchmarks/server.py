@@ -10,7 +10,7 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import requests
 
@@ -220,3 +220,55 @@ class MemorySampler:
     def peak_worker(self) -> int:
         """The peak of the worker that grew most: the one that served the request."""
         return max(self.peak_by_pid.values(), default=0)
+
+
+class SyncWorker:
+    """`suppression sync --loop` (the Procfile's worker) in a subprocess, killed and
+    started again on demand; also a context manager that starts and stops it."""
+
+    def __init__(self, env: dict[str, str], log: Path, profile: Path | None = None):
+        self.env = env
+        self.log = log
+        self.profile = profile  # cProfile output of each start (sync_faults' `--profile`)
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+        self.kills: list[dict[str, Any]] = []
+
+    def start(self) -> None:
+        command = [SUPPRESSION, "sync", "--loop"]
+        if self.profile is not None:
+            out_file = f"{self.profile}-{self.starts}.prof"
+            command = [sys.executable, "-m", "cProfile", "-o", out_file, *command]
+        with self.log.open("ab") as out:
+            self.process = subprocess.Popen(
+                command, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        self.starts += 1
+
+    def kill(self, arrived: int, elapsed: float) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait()
+        self.kills.append({"at_seconds": round(elapsed, 2), "arrived": arrived})
+        self.start()
+
+    def cpu(self) -> float:
+        """CPU seconds of the current process."""
+        assert self.process is not None
+        return cpu_seconds(self.process.pid)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+    def __enter__(self) -> SyncWorker:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()

@@ -45,7 +45,6 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -58,7 +57,7 @@ from urllib.parse import urlencode, urlsplit
 
 import psycopg
 
-from benchmarks.server import SUPPRESSION
+from benchmarks.server import SyncWorker
 from benchmarks.store import drop_postgresql, recreate_postgresql
 from suppression.config.environment import normalise_database_url
 from suppression.config.settings import Settings
@@ -157,45 +156,6 @@ def seed(dsn: str, url: str, vault: AddressVault, addresses: list[str]) -> float
     return time.perf_counter() - started
 
 
-class Worker:
-    """`suppression sync --loop` in a subprocess, killed and started again on demand."""
-
-    def __init__(self, env: dict[str, str], log: Path, profile: Path | None = None):
-        self.env = env
-        self.log = log
-        self.profile = profile  # cProfile output of each start (`--profile`)
-        self.process: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-        self.kills: list[dict[str, Any]] = []
-
-    def start(self) -> None:
-        command = [SUPPRESSION, "sync", "--loop"]
-        if self.profile is not None:
-            out_file = f"{self.profile}-{self.starts}.prof"
-            command = [sys.executable, "-m", "cProfile", "-o", out_file, *command]
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(
-                command, env=self.env, stdout=out, stderr=subprocess.STDOUT
-            )
-        self.starts += 1
-
-    def kill(self, arrived: int, elapsed: float) -> None:
-        assert self.process is not None
-        self.process.send_signal(signal.SIGKILL)
-        self.process.wait()
-        self.kills.append({"at_seconds": round(elapsed, 2), "arrived": arrived})
-        self.start()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-
-
 def run_destination(
     name: str,
     size: int,
@@ -259,7 +219,7 @@ def run_destination(
             fake.flaky(args.fail_rate, Fault(503, {"error": "unavailable"}))
         mode = "faults" if faults else "clean"
         profile = Path(args.profile) / f"{name}-{mode}" if args.profile else None
-        worker = Worker(env, work / f"worker-{name}-{mode}.log", profile)
+        worker = SyncWorker(env, work / f"worker-{name}-{mode}.log", profile)
         stop_faults = threading.Event()
 
         def throttle() -> None:  # the next call answers 429, every few seconds
